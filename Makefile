@@ -1,0 +1,35 @@
+# The README's two commands: `make survey` and `make test`. Both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# onnxruntime (extra `cpu`) and onnxruntime-gpu (extra `gpu`) overwrite each other:
+# install exactly one. EXTRAS=gpu,train,tf-gpu,test on a CUDA machine.
+EXTRAS ?= cpu,train,tf-cpu,test
+comma  := ,
+STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+
+export RAY_AUTH_MODE ?= disabled
+
+.PHONY: venv survey test test-fast inspect bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# The main job on its embedded default (see README).
+survey: venv
+	$(BIN)/halo-survey inspect $${HALO_DATA_DIR:-../shared/data}/gleam
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow and not training"
+
+clean:
+	rm -rf $(VENV) halo-survey-out .pytest_cache

@@ -47,8 +47,9 @@ CUTOUT_MARGIN_DEG = max((CUTOUT_SIZE / 2 + 1) * band.pixel_deg for band in BANDS
 cut-out (64 x 56" / 2 = 0.498 deg at 72-103 MHz) plus one pixel, because a cut-out's corner
 pixel is the window position rounded to the image grid."""
 
-_PLAN_CHUNK_WINDOWS = 1 << 20
-"""Windows evaluated per vectorised step of ``plan``: bounds memory to tens of MB."""
+_PLAN_CHUNK_WINDOWS = 1 << 18
+"""Windows evaluated per vectorised step of ``plan``: keeps its peak memory to ~30 MB
+(the footprint's Galactic-latitude transform makes several temporaries per window)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -146,7 +147,8 @@ class GleamRegion(Region):
         tiles = np.arange(healpix.order2npix(tile_order), dtype=np.int64)
         ra, dec = healpix.pix2ang(tile_order, tiles)
         radius = healpix.max_pixel_radius_deg(tile_order)
-        near = (dec < DEC_MAX_DEG + radius) & (np.abs(galactic_latitude_deg(ra, dec)) > GALACTIC_LATITUDE_MIN_DEG - radius)
+        latitude = np.abs(galactic_latitude_deg(ra, dec))
+        near = (dec < DEC_MAX_DEG + radius) & (latitude > GALACTIC_LATITUDE_MIN_DEG - radius)
         return tiles[near]
 
     def describe(self) -> str:
@@ -203,12 +205,12 @@ class TilesRegion(Region):
             raise BadInputError(where, "no tile ids given; write tiles:ORDER:ID[,ID...] or tiles:ORDER:@FILE")
         bad = ids[(ids < 0) | (ids >= healpix.order2npix(self.order))]
         if bad.size:
-            raise BadInputError(
-                where, f"tile id {bad[0]} does not exist at order {self.order} (0..{healpix.order2npix(self.order) - 1})"
-            )
+            last = healpix.order2npix(self.order) - 1
+            raise BadInputError(where, f"tile id {bad[0]} does not exist at order {self.order} (0..{last})")
         object.__setattr__(self, "ids", ids)
         if not self.text:
-            object.__setattr__(self, "text", f"tiles:{self.order}:{','.join(map(str, ids[:5]))}{'...' * (ids.size > 5)}")
+            shown = ",".join(map(str, ids[:5])) + ("..." if ids.size > 5 else "")
+            object.__setattr__(self, "text", f"tiles:{self.order}:{shown}")
 
     def contains(self, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> BoolArray:
         return np.isin(healpix.ang2pix(self.order, ra_deg, dec_deg), self.ids)
@@ -259,7 +261,8 @@ def _parse_cone(text: str, rest: str) -> ConeRegion:
     try:
         ra, dec, radius = (float(p) for p in parts)
     except ValueError:
-        raise BadInputError(f"region {text!r}", "a cone is cone:RA,DEC,RADIUS_DEG with three numbers in degrees") from None
+        problem = "a cone is cone:RA,DEC,RADIUS_DEG with three numbers in degrees"
+        raise BadInputError(f"region {text!r}", problem) from None
     return ConeRegion(ra_deg=ra, dec_deg=dec, radius_deg=radius, text=text)
 
 
@@ -403,17 +406,17 @@ def plan(
 ) -> SurveyPlan:
     """Count the windows of ``region`` per tile and keep the non-empty tiles.
 
-    Vectorised over chunks of about a million windows, so the GLEAM sky at orders 5/9
+    Vectorised over chunks of a quarter-million windows, so the GLEAM sky at orders 5/9
     (~2 M windows) plans in seconds with bounded memory. Warns NoDetectionsWarning when the
     region holds no window centre (a cone smaller than the window spacing, say).
     """
     _check_orders(tile_order=tile_order, window_order=window_order)
     candidates = region.candidate_tiles(tile_order=tile_order)
     per_chunk = max(1, _PLAN_CHUNK_WINDOWS >> (2 * (window_order - tile_order)))
-    counts = np.concatenate(
-        [_count_windows(candidates[i : i + per_chunk], region, tile_order, window_order) for i in range(0, candidates.size, per_chunk)]
-        or [np.zeros(0, np.int64)]
-    )
+    counts = np.zeros(candidates.size, np.int64)
+    for start in range(0, candidates.size, per_chunk):
+        chunk = slice(start, start + per_chunk)
+        counts[chunk] = _count_windows(candidates[chunk], region, tile_order, window_order)
     keep = counts > 0
     if not keep.any():
         warnings.warn(
@@ -448,8 +451,8 @@ def format_plan(plan: SurveyPlan, *, windows_per_second: float | None = None) ->
         f"area          {plan.area_deg2:,.0f} deg2",
     ]
     if windows_per_second is not None:
-        lines.append(f"work          {_human_duration(plan.estimated_seconds(windows_per_second=windows_per_second))} "
-                     f"at {windows_per_second:,.0f} windows/s")
+        seconds = plan.estimated_seconds(windows_per_second=windows_per_second)
+        lines.append(f"work          {_human_duration(seconds)} at {windows_per_second:,.0f} windows/s")
     return "\n".join(lines)
 
 

@@ -16,10 +16,12 @@ from survey.exceptions import RemoteServiceError
 
 
 @pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    """Talk to 127.0.0.1 directly even where the environment sets a proxy."""
+def _isolated_network_state(monkeypatch, tmp_path):
+    """Talk to 127.0.0.1 directly even where a proxy is set, and give each test its own
+    cache: fake servers get random ports, and a reused port must not hit an old answer."""
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "halo-cache"))
 
 
 @pytest.fixture

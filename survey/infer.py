@@ -198,9 +198,12 @@ class OnnxClassifier:
         if not isinstance(batch, np.ndarray):
             raise BadInputError(where, f"expected a numpy array, got {type(batch).__name__}")
         if batch.ndim != 4 or batch.shape[1:] != expected:
-            raise BadInputError(where, f"expected shape (N, {', '.join(map(str, expected))}) (NHWC), got {batch.shape}")
+            shape = ", ".join(map(str, expected))
+            raise BadInputError(where, f"expected shape (N, {shape}) (NHWC), got {batch.shape}")
         if batch.dtype != np.float32:
-            raise BadInputError(where, f"expected float32 normalised cut-outs, got {batch.dtype}; cast with .astype(np.float32)")
+            raise BadInputError(
+                where, f"expected float32 normalised cut-outs, got {batch.dtype}; cast with .astype(np.float32)"
+            )
 
     # -- pickling for Ray: ship the arguments, rebuild the session ---------------------
 
@@ -212,7 +215,12 @@ class OnnxClassifier:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["model_path"], providers=state["providers"], intra_op_threads=state["intra_op_threads"])
+        self.__init__(
+            state["model_path"], providers=state["providers"], intra_op_threads=state["intra_op_threads"]
+        )
 
     def __repr__(self) -> str:
-        return f"OnnxClassifier({str(self.model_path)!r}, architecture={self.card.architecture!r}, provider={self.provider!r})"
+        return (
+            f"OnnxClassifier({str(self.model_path)!r}, "
+            f"architecture={self.card.architecture!r}, provider={self.provider!r})"
+        )

@@ -29,6 +29,7 @@ import tf2onnx
 from survey.exceptions import HaloSurveyError
 from survey.modelcard import (
     ARCHITECTURES,
+    DEFAULT_THRESHOLD,
     INPUT_NAME,
     OUTPUT_NAME,
     ModelCard,
@@ -179,7 +180,7 @@ def export_with_card(
     training: TrainingRecord,
     check_inputs: npt.NDArray[np.float32],
     metrics: dict[str, Any] | None = None,
-    threshold: float | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
     architecture: str | None = None,
     opset: int = DEFAULT_OPSET,
 ) -> ModelCard:
@@ -193,9 +194,13 @@ def export_with_card(
         model, out_path, opset=opset, architecture=architecture, normalisation_id=normalisation.id
     )
     verify_onnx(model, onnx_path, check_inputs)
-    options = {} if threshold is None else {"threshold": threshold}
     card = build_card(
-        onnx_path, architecture=architecture, training=training, normalisation=normalisation, metrics=metrics, **options
+        onnx_path,
+        architecture=architecture,
+        training=training,
+        normalisation=normalisation,
+        metrics=metrics,
+        threshold=threshold,
     )
     write_card(card, card_path_for(onnx_path))
     return card

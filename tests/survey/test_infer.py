@@ -162,7 +162,8 @@ def test_refuses_a_graph_that_disagrees_with_its_card(tmp_path):
 def test_refuses_a_graph_exported_with_another_normalisation(tmp_path):
     other = Normalisation("minmax", 0.0, 1.0).id
     path = save_with_card(tiny_classifier(metadata={"normalisation_id": other}), tmp_path / "other.onnx")
-    with pytest.raises(ModelCardError, match=rf"exported with normalisation {other} but its card says {NORMALISATION.id}"):
+    message = rf"exported with normalisation {other} but its card says {NORMALISATION.id}"
+    with pytest.raises(ModelCardError, match=message):
         OnnxClassifier(path)
 
 

@@ -109,7 +109,8 @@ def test_seed_makes_a_build_reproducible(arch):
 def test_attention_projections_start_different():
     """Query, key and value must not share initial weights (a seeded-initializer pitfall)."""
     layer = build_classifier("attention").get_layer("attention")
-    query, key, value = (keras.ops.convert_to_numpy(d.kernel) for d in (layer._query_dense, layer._key_dense, layer._value_dense))
+    projections = (layer._query_dense, layer._key_dense, layer._value_dense)
+    query, key, value = (keras.ops.convert_to_numpy(dense.kernel) for dense in projections)
     assert not np.array_equal(query, key) and not np.array_equal(key, value)
 
 

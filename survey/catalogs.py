@@ -98,7 +98,10 @@ def make_catalog_table(
     alts = [""] * n_rows if alt_names is None else [str(a) for a in alt_names]
     where = source or catalog
     if not (len(ra) == len(dec) == len(redshift) == len(alts) == n_rows):
-        raise CatalogError(f"{where}: column lengths differ ({n_rows} names, {len(ra)} RA, {len(dec)} Dec, {len(redshift)} z, {len(alts)} alt_names)")
+        raise CatalogError(
+            f"{where}: column lengths differ ({n_rows} names, {len(ra)} RA, {len(dec)} Dec, "
+            f"{len(redshift)} z, {len(alts)} alt_names)"
+        )
     _check_positions(ra, dec, names, where)
     redshift[~np.isfinite(redshift) | (redshift < 0)] = np.nan
     table = Table(
@@ -208,7 +211,8 @@ def read_psz2_fits(path: str | Path) -> Table:
     data = _fits_table(path, "PSZ2 union FITS table")
     _require_columns(data.columns.names, ("NAME", "RA", "DEC", "REDSHIFT"), path)
     names = _as_strings(data["NAME"])
-    alts = join_alt_names(*(data[c] for c in ("REDSHIFT_ID", "MCXC", "REDMAPPER", "ACT", "SPT") if c in data.columns.names), exclude=names)
+    alt_columns = [c for c in ("REDSHIFT_ID", "MCXC", "REDMAPPER", "ACT", "SPT") if c in data.columns.names]
+    alts = join_alt_names(*(data[c] for c in alt_columns), exclude=names)
     return make_catalog_table(
         name=names, ra_deg=data["RA"], dec_deg=data["DEC"], z=data["REDSHIFT"],
         catalog="psz2", alt_names=alts, source=str(path),
@@ -392,6 +396,8 @@ def load_catalog(name: str, *, path: str | Path | None = None, online: bool = Fa
         ``online=True`` and VizieR cannot be reached or answers badly.
     """
     spec = catalog_spec(name)
+    if online and path is not None:
+        raise BadInputError("path", f"{path} was given with online=True; choose the local file or VizieR, not both")
     if online:
         return fetch_vizier(spec.key)
     file = Path(path) if path is not None else default_catalog_path(spec.key)

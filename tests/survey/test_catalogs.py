@@ -438,3 +438,8 @@ def test_load_catalog_online_goes_to_vizier(monkeypatch):
     monkeypatch.setattr(catalogs, "fetch_vizier", lambda name: calls.append(name) or _demo())
     load_catalog("PSZ2", online=True)
     assert calls == ["psz2"]
+
+
+def test_online_and_path_together_are_refused(tmp_path):
+    with pytest.raises(BadInputError, match="online=True; choose the local file or VizieR"):
+        load_catalog("psz2", path=tmp_path / "psz2.dat", online=True)

@@ -154,7 +154,8 @@ def test_second_read_comes_from_the_cache(skyview):
 def test_dead_server_fails_fast_naming_key_band_and_url():
     url = closed_port_url() + FORM_PATH
     start = time.monotonic()
-    with pytest.raises(RemoteServiceError, match=r"(?s)SkyView: tile 5/1234, band 72-103 \(GLEAM 72-103 MHz\) \(http://127\.0\.0\.1:\d+/current.*No network\?"):
+    expected = r"(?s)SkyView: tile 5/1234, band 72-103 \(GLEAM 72-103 MHz\) \(http://127\.0\.0\.1:\d+/current.*No network\?"
+    with pytest.raises(RemoteServiceError, match=expected):
         _source(url, timeout_s=1.0).read_field(FIELD)
     assert time.monotonic() - start < 3.0
 

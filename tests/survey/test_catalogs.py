@@ -11,7 +11,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import ascii, fits, votable
 from astropy.table import Table
-from fake_services import FakeServer, closed_port_url
+from tests.survey.fake_services import FakeServer, closed_port_url
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

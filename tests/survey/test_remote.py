@@ -8,7 +8,7 @@ import time
 
 import pytest
 import requests
-from fake_services import FakeServer, closed_port_url, silent_server
+from tests.survey.fake_services import FakeServer, closed_port_url, silent_server
 from pyvo.dal import DALServiceError
 
 from survey import remote

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
-from fake_services import FakeServer, Seen, closed_port_url, silent_server
+from tests.survey.fake_services import FakeServer, Seen, closed_port_url, silent_server
 
 from survey.bands import BANDS, band_by_name
 from survey.exceptions import BadInputError, RemoteServiceError

@@ -1,8 +1,9 @@
 """A tiny fake HTTP server on 127.0.0.1 for testing online-service code without a network.
 
-Used by test_remote.py, test_catalogs.py and test_skyview.py (``from tests.survey.fake_services import ...``). Each route maps a URL
-path to a handler returning (status, content type, body); the server records every
-request, can be told to fail the next N requests, and stops itself when the test ends.
+Used by test_remote.py, test_catalogs.py and test_skyview.py
+(``from tests.survey.fake_services import ...``). Each route maps a URL path to a handler
+returning (status, content type, body); the server records every request, can be told
+to fail the next N requests, and stops itself when the test ends.
 """
 
 from __future__ import annotations

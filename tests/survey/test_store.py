@@ -374,3 +374,14 @@ def test_cutout_column_round_trips_and_is_not_a_default_column(tmp_path):
     expected = table.sort_by(SPATIAL_INDEX_COLUMN).column("cutout").to_pylist()
     assert np.allclose(np.stack(full["cutout"].to_list()), np.array(expected))
     assert candidate_schema(with_cutout=True).field("cutout").type.list_size == 64 * 64 * 4
+
+
+def test_a_window_score_catalogue_is_valid_too(tmp_path):
+    writer = CatalogWriter(tmp_path, order=ORDER, kind="scores", provenance=PROVENANCE)
+    for tile in (0, 100):
+        writer.write_tile(tile, synthetic_table(order=ORDER, tile=tile, n_rows=20, seed=tile, kind="scores"))
+    assert writer.finish(expected_rows=40).partitions == 2
+    assert is_valid_catalog(tmp_path, strict=True)
+    assert "obs_collection=gleam_halo_scores" in (tmp_path / "hats.properties").read_text()
+    assert lsdb.open_catalog(tmp_path).columns.tolist() == ["ra", "dec", "window_ipix", "tile", "score",
+                                                           "zero_fraction", "run_id"]

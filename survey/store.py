@@ -320,6 +320,8 @@ class CatalogWriter:
         ------
         CatalogError
             A column is missing or of the wrong type, or a row lies outside ``tile``.
+        BadInputError
+            ``tile`` is not a pixel at the writer's order.
         """
         start = time.perf_counter()
         tile = self._check_tile_index(tile)

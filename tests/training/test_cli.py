@@ -1,0 +1,41 @@
+"""`halo-train` errors are clear: missing data, empty class, corrupt checkpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from training.cli import main
+
+pytestmark = pytest.mark.training
+
+
+def test_missing_data_directory(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="data directory .*nope does not exist"):
+        main(["classifier", "--arch", "cnn", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")])
+
+
+def test_empty_class_is_named(gleam_dir, tmp_path, capsys):
+    shutil.copytree(gleam_dir / "TEST_DATA_1", tmp_path / "data" / "TEST_DATA_1")
+    assert main(["classifier", "--arch", "cnn", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run")]) == 2
+    assert "class 0 is empty" in capsys.readouterr().err
+
+
+def test_corrupt_checkpoint_is_refused_on_export(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"protocol": "final", "arch": "cnn", "data": str(tmp_path)}))
+    (run / "normalisation.json").write_text(json.dumps({"kind": "minmax", "min": 0.0, "max": 1.0, "log_scale": None}))
+    (run / "model.keras").write_bytes(b"not a zip")
+    assert main(["export", str(run), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "corrupt checkpoint" in capsys.readouterr().err
+
+
+def test_protocol_run_cannot_be_exported(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"protocol": "grouped"}))
+    assert main(["export", str(run), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "has no single model to export" in capsys.readouterr().err

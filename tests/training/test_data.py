@@ -1,0 +1,82 @@
+"""Training data: real cut-outs, side cut-outs, manifest, augmentation, weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training.data import (
+    Augmenter,
+    all_augmentations,
+    load_training_set,
+    rotations,
+    samples_of,
+    side_positions,
+    write_manifest,
+)
+from training.train import sample_weights
+
+
+@pytest.fixture(scope="module")
+def sources(gleam_dir):
+    return load_training_set(gleam_dir)
+
+
+def test_real_training_set_has_cutouts_groups_and_sides(sources):
+    assert len(sources) == 46
+    assert all(s.centre.shape == (64, 64, 4) for s in sources)
+    halos = [s for s in sources if s.label == 1]
+    assert len(halos) == 23 and all(s.sides.shape == (8, 64, 64, 4) for s in halos)
+    assert all(len(s.sides) == 0 for s in sources if s.label == 0)
+    by_name = {s.name: s for s in sources}
+    assert by_name["ORC 2"].group == by_name["ORC 3"].group
+    assert by_name["A2744"].group == by_name["A2751"].group
+    # Side cut-outs are real sky, not padding: every one holds data in every band.
+    assert all((np.abs(side).reshape(-1, 4).max(0) > 0).all() for s in halos for side in s.sides)
+
+
+def test_side_positions_stay_on_ring_near_pole_and_ra_zero():
+    from survey.tiling import angular_distance_deg
+
+    for ra, dec in [(0.2, -30.0), (359.9, 10.0), (120.0, -82.0)]:
+        positions = np.array(side_positions(ra, dec))
+        dist = angular_distance_deg(ra, dec, positions[:, 0], positions[:, 1])
+        assert np.allclose(dist, 0.8, atol=0.02)
+
+
+def test_manifest_lists_files_with_hashes(sources, gleam_dir, tmp_path):
+    path = write_manifest(sources, tmp_path / "manifest.json", root=gleam_dir)
+    manifest = json.loads(path.read_text())
+    a2744 = next(s for s in manifest["sources"] if s["name"] == "A2744")
+    assert a2744["label"] == 1 and a2744["split"] == "test"
+    assert set(a2744["files"]) == {"72-103", "103-134", "139-170", "170-231"}
+    assert a2744["files"]["72-103"]["path"] == "TEST_DATA_1/abell_2744_Gleam72-103_clipped.fits"
+    assert len(a2744["files"]["72-103"]["sha256"]) == 64
+
+
+def test_rotations_are_exact_for_right_angles_and_keep_the_centre():
+    x = np.zeros((1, 64, 64, 4), np.float32)
+    x[0, 20, 40] = 1.0
+    x[0, 30:34, 30:34] = 5.0
+    rot = rotations(x)
+    assert rot.shape == (1, 8, 64, 64, 4)
+    np.testing.assert_array_equal(rot[0, 2], np.rot90(x[0], 1))
+    assert all(rot[0, k, 31, 31, 0] == pytest.approx(5.0, rel=0.05) for k in range(8))
+    assert all_augmentations(x).shape == (1, 16, 64, 64, 4)
+
+
+def test_augmenter_is_seeded_and_scales_brightness_within_range():
+    base = np.ones((3, 8, 4, 4, 1), np.float32)
+    a, b = Augmenter(base, seed=5).draw(np.arange(3)), Augmenter(base, seed=5).draw(np.arange(3))
+    np.testing.assert_array_equal(a, b)
+    assert ((a >= 0.9) & (a <= 1.4)).all()
+
+
+def test_sample_weights_balance_classes_and_side_cutouts(sources):
+    samples = samples_of(sources)
+    w = sample_weights(samples)
+    halo, side = samples.y == 1, samples.kind == "side"
+    assert w[halo].sum() == pytest.approx(w[~halo].sum())
+    assert w[side].sum() == pytest.approx(w[~halo & ~side].sum())

@@ -1,0 +1,192 @@
+"""`halo-train`: train, evaluate, export and report halo classifiers.
+
+    halo-train classifier --arch attention --augment classic --out runs/final-attention
+    halo-train classifier --arch cnn --protocol grouped --out runs/grouped-cnn
+    halo-train classifier --arch cnn --protocol paper --runs 10 --out runs/paper-cnn
+    halo-train baseline --out runs/rf-loso
+    halo-train export runs/final-cnn --out models/halo-classifier.onnx --metrics runs/paper-cnn runs/grouped-cnn
+    halo-train report runs/paper-cnn runs/grouped-cnn --out docs/results.md
+    halo-train manifest ../shared/data/gleam --out manifest.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from survey.config import data_dir
+
+
+def _data_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=None, help="directory of four-band FITS sets in *_DATA_0/1 folders (default: $HALO_DATA_DIR/gleam)")
+
+
+def _data_path(args) -> Path:
+    path = args.data or data_dir() / "gleam"
+    if not path.is_dir():
+        raise SystemExit(f"halo-train: error: data directory {path} does not exist (use --data or set HALO_DATA_DIR)")
+    return path
+
+
+def _train_config(args):
+    from training.train import TrainConfig
+
+    return TrainConfig(arch=args.arch, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
+                       learning_rate=args.learning_rate, patience=args.patience, seed=args.seed)
+
+
+def _write_json(path: Path, payload: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, default=float))
+    return path
+
+
+def _command_line() -> str:
+    return "halo-train " + " ".join(sys.argv[1:])
+
+
+def _classifier(args) -> int:
+    from training.data import load_training_set, write_manifest
+    from training.evaluate import grouped_protocol, paper_protocol, timed
+
+    if args.augment != "classic":
+        raise SystemExit(f"halo-train: error: --augment {args.augment} is not available yet (only 'classic')")
+    data = _data_path(args)
+    sources = load_training_set(data)
+    config = _train_config(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_manifest(sources, out / "manifest.json", root=data)
+    meta = {"command": _command_line(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": asdict(config), "data": str(data)}
+    if args.protocol == "paper":
+        result = timed(paper_protocol, sources, config=config, runs=args.runs)
+    elif args.protocol == "grouped":
+        result = timed(grouped_protocol, sources, config=config, n_folds=args.folds, repeats=args.repeats)
+    else:
+        result = _train_final(sources, config, out)
+    _write_json(out / "results.json", {**meta, **result})
+    print(f"wrote {out / 'results.json'} ({result.get('wall_seconds', 0):.0f} s)")
+    return 0
+
+
+def _train_final(sources, config, out: Path) -> dict:
+    """Train on every source; early stopping on a group-disjoint inner validation split."""
+    import numpy as np
+
+    from training.data import fit_normalisation, samples_of
+    from training.evaluate import inner_split, timed
+    from training.train import train_classifier
+
+    groups, labels = np.array([s.group for s in sources]), np.array([s.label for s in sources])
+    train_idx, val_idx = inner_split(np.arange(len(sources)), groups, labels, fraction=0.2, seed=config.seed)
+    train, val = samples_of([sources[i] for i in train_idx]), samples_of([sources[i] for i in val_idx])
+    # The model card's normalisation is fitted on all sources the model will have seen.
+    norm = fit_normalisation(samples_of(sources))
+    result = timed(lambda: {"run": train_classifier(train, val, config=config, norm=norm, verbose=1)})
+    run = result["run"]
+    run.model.save(out / "model.keras")
+    _write_json(out / "normalisation.json", norm.to_dict())
+    return {"protocol": "final", "arch": config.arch, "wall_seconds": result["wall_seconds"], **run.summary(),
+            "train_sources": [sources[i].name for i in train_idx], "val_sources": [sources[i].name for i in val_idx]}
+
+
+def _baseline(args) -> int:
+    from training.data import load_training_set
+    from training.evaluate import leave_one_source_out_forest, timed
+
+    sources = load_training_set(_data_path(args))
+    result = timed(leave_one_source_out_forest, sources, seed=args.seed)
+    path = _write_json(Path(args.out) / "results.json", {"command": _command_line(), **result})
+    print(f"random forest LOSO accuracy {result['metrics']['accuracy']:.3f}; wrote {path}")
+    return 0
+
+
+def _export(args) -> int:
+    from training.export_run import export_run
+
+    card = export_run(Path(args.run_dir), Path(args.out), metrics_dirs=[Path(p) for p in args.metrics], threshold=args.threshold)
+    print(f"wrote {args.out} and its card ({card.architecture}, sha256 {card.onnx_sha256[:12]})")
+    return 0
+
+
+def _report(args) -> int:
+    from training.report import write_report
+
+    path = write_report([Path(p) for p in args.run_dirs], Path(args.out))
+    print(f"wrote {path}")
+    return 0
+
+
+def _manifest(args) -> int:
+    from training.data import load_training_set, write_manifest
+
+    path = write_manifest(load_training_set(args.directory), Path(args.out), root=args.directory)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `halo-train` argument parser."""
+    parser = argparse.ArgumentParser(prog="halo-train", description="Train, evaluate, export and report halo classifiers.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("classifier", help="train a classifier, or evaluate one with a protocol")
+    p.add_argument("--arch", choices=["cnn", "attention", "dense"], required=True)
+    p.add_argument("--augment", default="classic", help="augmentation: classic (ddpm/wgan come with the generative issue)")
+    p.add_argument("--protocol", choices=["paper", "grouped"], default=None, help="evaluate instead of training the final model on all sources")
+    p.add_argument("--runs", type=int, default=10, help="paper protocol: independent runs")
+    p.add_argument("--folds", type=int, default=5, help="grouped protocol: folds")
+    p.add_argument("--repeats", type=int, default=3, help="grouped protocol: repeats with new fold assignments and seeds")
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--steps", type=int, default=40, help="augmented batches per epoch")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="run directory (results.json, manifest.json, model.keras)")
+    _data_arg(p)
+    p.set_defaults(func=_classifier)
+
+    p = sub.add_parser("baseline", help="random forest on block-averaged cut-outs, leave-one-source-out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    _data_arg(p)
+    p.set_defaults(func=_baseline)
+
+    p = sub.add_parser("export", help="export a trained run to ONNX with its model card (parity-checked)")
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="path of the .onnx file; the card goes beside it")
+    p.add_argument("--metrics", nargs="*", default=[], help="protocol run directories whose metrics go into the card")
+    p.add_argument("--threshold", type=float, default=0.95)
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("report", help="Markdown + PNG report of protocol runs")
+    p.add_argument("run_dirs", nargs="+")
+    p.add_argument("--out", required=True, help="Markdown file; PNGs go beside it")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("manifest", help="dataset manifest: sources, classes, groups, files and SHA-256")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_manifest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``halo-train``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"halo-train {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

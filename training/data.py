@@ -1,0 +1,233 @@
+"""Training data: per-source cut-outs through the survey's own preprocessing, and augmentation.
+
+Split by *source* before any augmentation: every sample below belongs to one source and
+carries that source's overlap group, so folds can be built on sources and groups alone.
+Class 1 = the halo sources' central cut-outs; class 0 = the non-halo sources' central
+cut-outs plus "empty" side cut-outs taken from the halo fields away from the centre
+(paper section 4.1). Augmentation (paper section 4.2: rotations by multiples of 45 deg,
+up-down / left-right flips, brightness x U[0.9, 1.4]) is drawn on the fly per batch; only
+the eight rotations of each base cut-out are precomputed, so nothing like the paper's
+16,000 arrays is ever materialised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from survey.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
+from survey.groups import DEFAULT_GROUP_RADIUS_DEG, overlap_groups
+from survey.preprocess import Normalisation, clip_band, cutout, stack_cutouts
+from survey.sources import GleamSource, scan_directory
+
+SIDE_OFFSET_DEG = 0.8
+"""Distance of the side cut-outs from the field centre.
+
+0.8 deg keeps every band's cut-out inside the 300-px field (170-231 MHz: 103 px from the
+centre, cut-out edge at 135 < 150 px) while the nearest edge of the widest (72-103 MHz)
+cut-out stays 0.3 deg from the centre: beyond the 15' extent of the halos in this set.
+"""
+
+N_SIDE = 8
+"""Side cut-outs per halo field: four edges and four corners of a ring of SIDE_OFFSET_DEG."""
+
+BRIGHTNESS_RANGE = (0.9, 1.4)
+"""Brightness scaling factors of the classic augmentation (paper section 4.2)."""
+
+ROTATIONS_DEG = tuple(range(0, 360, 45))
+
+
+@dataclass(frozen=True, eq=False)
+class SourceCutouts:
+    """Everything training needs from one source.
+
+    Attributes
+    ----------
+    name, label, split : str, int, str | None
+        From the data layer (label 1 = halo).
+    group : int
+        Overlap group (survey.groups): sources of one group never straddle folds.
+    ra_deg, dec_deg : float
+        Field centre.
+    centre : numpy.ndarray
+        (64, 64, 4) clipped central cut-out in Jy/beam, bands in BANDS order.
+    sides : numpy.ndarray
+        (N_SIDE, 64, 64, 4) side cut-outs (class 0); empty for non-halo sources.
+    files : dict
+        band -> {"path", "sha256"} for the manifest and model card.
+    """
+
+    name: str
+    label: int
+    split: str | None
+    group: int
+    ra_deg: float
+    dec_deg: float
+    centre: np.ndarray
+    sides: np.ndarray
+    files: dict = field(default_factory=dict)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def side_positions(ra_deg: float, dec_deg: float, *, offset_deg: float = SIDE_OFFSET_DEG, n: int = N_SIDE) -> list[tuple[float, float]]:
+    """Positions on a ring around the field centre (tangent-plane offsets, any declination)."""
+    angles = np.radians(np.arange(n) * 360.0 / n)
+    dra = offset_deg * np.sin(angles) / np.cos(np.radians(dec_deg))
+    ddec = offset_deg * np.cos(angles)
+    return [(float((ra_deg + a) % 360.0), float(dec_deg + d)) for a, d in zip(dra, ddec)]
+
+
+def _cutout_stack(clipped: dict, source: GleamSource, ra: float, dec: float) -> np.ndarray:
+    return stack_cutouts([cutout(replace(source.images[b], data=clipped[b]), ra, dec) for b in BAND_NAMES])
+
+
+def source_cutouts(source: GleamSource, *, group: int, with_sides: bool) -> SourceCutouts:
+    """Clip each band with the shared preprocessing and cut the centre (and side) cut-outs."""
+    if source.label is None:
+        raise ValueError(f"source {source.name!r} has no class label: put it under a *_DATA_0 or *_DATA_1 folder")
+    clipped = {b: clip_band(source.images[b].data).pixels for b in BAND_NAMES}
+    ra, dec = source.centre_radec
+    centre = _cutout_stack(clipped, source, ra, dec)
+    sides = [_cutout_stack(clipped, source, r, d) for r, d in side_positions(ra, dec)] if with_sides else []
+    sides_arr = np.stack(sides) if sides else np.zeros((0, CUTOUT_SIZE, CUTOUT_SIZE, len(BANDS)), np.float32)
+    files = {b: {"path": str(p), "sha256": sha256_of(p)} for b, p in source.files.items()}
+    return SourceCutouts(source.name, source.label, source.split, group, ra, dec, centre, sides_arr, files)
+
+
+def load_training_set(directory: str | Path, *, group_radius_deg: float = DEFAULT_GROUP_RADIUS_DEG) -> list[SourceCutouts]:
+    """All labelled sources under ``directory`` with their cut-outs and overlap groups.
+
+    Raises ValueError naming the directory when it has no usable source or lacks a class.
+    """
+    scan = scan_directory(directory)
+    for problem in scan.problems:
+        print(f"warning: skipped {problem.name}: {problem.message}")
+    sources = [s for s in scan.sources if s.label is not None]
+    if not sources:
+        raise ValueError(f"{directory}: no labelled sources found (expected folders like TRAIN_DATA_1 / TRAIN_DATA_0)")
+    labels = {s.label for s in sources}
+    if labels != {0, 1}:
+        raise ValueError(f"{directory}: class {({0, 1} - labels).pop()} is empty; training needs halo (1) and non-halo (0) sources")
+    positions = np.array([s.centre_radec for s in sources])
+    groups = overlap_groups(positions[:, 0], positions[:, 1], radius_deg=group_radius_deg)
+    return [source_cutouts(s, group=int(g), with_sides=s.label == 1) for s, g in zip(sources, groups)]
+
+
+def write_manifest(sources: list[SourceCutouts], path: str | Path, *, root: str | Path | None = None) -> Path:
+    """JSON manifest: source, class, split, group, centre, files with SHA-256 (paths relative to ``root``)."""
+    root = Path(root) if root else None
+
+    def rel(p: str) -> str:
+        return str(Path(p).relative_to(root)) if root and Path(p).is_relative_to(root) else p
+
+    rows = [
+        {"name": s.name, "label": s.label, "split": s.split, "group": s.group, "ra_deg": s.ra_deg, "dec_deg": s.dec_deg,
+         "n_side_cutouts": len(s.sides), "files": {b: {"path": rel(f["path"]), "sha256": f["sha256"]} for b, f in s.files.items()}}
+        for s in sources
+    ]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": 1, "bands": list(BAND_NAMES), "sources": rows}, indent=1))
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Samples: base cut-outs (class 1 centres; class 0 centres + halo side cut-outs)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SampleSet:
+    """Base (un-augmented) samples of a set of sources, with the source each came from."""
+
+    x: np.ndarray  # (N, 64, 64, 4) clipped Jy/beam
+    y: np.ndarray  # (N,) int labels
+    source: np.ndarray  # (N,) source names
+    kind: np.ndarray  # (N,) "centre" | "side"
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def samples_of(sources: list[SourceCutouts], *, include_sides: bool = True) -> SampleSet:
+    """Stack the base samples of ``sources`` (side cut-outs are class 0)."""
+    xs, ys, names, kinds = [], [], [], []
+    for s in sources:
+        xs.append(s.centre[None]), ys.append(s.label), names.append(s.name), kinds.append("centre")
+        if include_sides and len(s.sides):
+            xs.append(s.sides)
+            ys.extend([0] * len(s.sides)), names.extend([s.name] * len(s.sides)), kinds.extend(["side"] * len(s.sides))
+    return SampleSet(np.concatenate(xs).astype(np.float32), np.array(ys), np.array(names), np.array(kinds))
+
+
+def fit_normalisation(samples: SampleSet) -> Normalisation:
+    """Global min-max over the *training* samples only (never over a test fold)."""
+    return Normalisation.fit(samples.x, kind="minmax")
+
+
+# --------------------------------------------------------------------------------------
+# Augmentation (numpy; drawn per batch)
+# --------------------------------------------------------------------------------------
+
+
+def rotations(x: np.ndarray) -> np.ndarray:
+    """The eight rotations by multiples of 45 deg of (N, H, W, C) images -> (N, 8, H, W, C).
+
+    90-degree multiples are exact; odd multiples of 45 deg use bilinear interpolation and
+    fill the corners that rotate in from outside with zero (as clipped empty sky).
+    """
+    out = np.empty((x.shape[0], len(ROTATIONS_DEG)) + x.shape[1:], np.float32)
+    for k, angle in enumerate(ROTATIONS_DEG):
+        if angle % 90 == 0:
+            out[:, k] = np.rot90(x, k=angle // 90, axes=(1, 2))
+        else:
+            out[:, k] = ndimage.rotate(x, angle, axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
+    return out
+
+
+@dataclass
+class Augmenter:
+    """Draw augmented batches from precomputed rotations: random rotation, flips and brightness."""
+
+    rotated: np.ndarray  # (N, 8, H, W, C)
+    seed: int | None = None
+
+    def __post_init__(self):
+        self.rng = np.random.default_rng(self.seed)
+
+    def draw(self, indices: np.ndarray) -> np.ndarray:
+        """Augmented copies of base samples ``indices`` (clipped Jy/beam, before normalisation)."""
+        n = len(indices)
+        batch = self.rotated[indices, self.rng.integers(0, self.rotated.shape[1], n)]
+        flip_ud, flip_lr = self.rng.random(n) < 0.5, self.rng.random(n) < 0.5
+        batch[flip_ud] = batch[flip_ud, ::-1]
+        batch[flip_lr] = batch[flip_lr, :, ::-1]
+        brightness = self.rng.uniform(*BRIGHTNESS_RANGE, n).astype(np.float32)
+        return batch * brightness[:, None, None, None]
+
+
+def all_augmentations(x: np.ndarray) -> np.ndarray:
+    """Every rotation x flip of (N, H, W, C) images -> (N, 16, H, W, C), for test-time averaging."""
+    rotated = rotations(x)
+    return np.concatenate([rotated, rotated[:, :, ::-1]], axis=1)
+
+
+def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
+    """Class weights n / (2 n_c): the class-balanced cross-entropy of the paper (section 4.2)."""
+    counts = np.bincount(y, minlength=2)
+    if (counts == 0).any():
+        raise ValueError(f"class {int(np.argmin(counts))} has no training samples")
+    return {c: float(len(y) / (2 * counts[c])) for c in (0, 1)}

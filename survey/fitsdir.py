@@ -1,0 +1,283 @@
+"""``--source fits:DIR``: serve survey fields from a directory of local GLEAM FITS files.
+
+Two layouts work, because both are "sets of four band files" to
+``survey.sources.find_source_files``:
+
+* four-band cut-out sets like the paper's data (``abell_0122_Gleam72-103_clipped.fits`` ...),
+  one set per source, each a few degrees wide;
+* one mosaic per band (``mosaic_72-103.fits`` ... ``mosaic_170-231.fits``), a single big set.
+
+Construction reads only headers (shape and celestial WCS of every file). A field request
+is served by the one image set that covers most of the field: its four files are opened
+memory-mapped and only the pixels under the field are read, so a mosaic of any size costs
+only the field. Nothing is regridded or mosaicked: where the chosen set does not cover the
+field, the cut-outs report the missing part (``outside_fraction``) and the candidates are
+flagged. Set names (with spaces, slashes or anything else) are only ever used in messages
+and target names, never in paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from survey.bands import BAND_NAMES, band_by_name
+from survey.exceptions import BadInputError, MissingBandError
+from survey.sources import BandImage, FieldRequest, ImageSource, SourceFiles, find_source_files, read_band_file
+from survey.testing import make_wcs
+from survey.tiling import angular_distance_deg
+
+logger = logging.getLogger(__name__)
+
+FIELD_GRID_POINTS = 9
+"""Sample points per side of a field when measuring how much of it an image covers."""
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False)
+class BandFile:
+    """One band file as indexed: where it is, its pixel shape and its celestial WCS.
+
+    Attributes
+    ----------
+    path : Path
+        The FITS file.
+    band : str
+        GLEAM band name (from the file name).
+    shape : tuple of int
+        (ny, nx) of the 2-D image.
+    wcs : astropy.wcs.WCS
+        Its 2-D celestial WCS.
+    """
+
+    path: Path
+    band: str
+    shape: tuple[int, int]
+    wcs: WCS
+
+    def contains(self, ra_deg: FloatArray, dec_deg: FloatArray) -> BoolArray:
+        """True where a sky position falls on a pixel of this image."""
+        x, y = self.wcs.wcs_world2pix(np.asarray(ra_deg, float), np.asarray(dec_deg, float), 0)
+        ny, nx = self.shape
+        with np.errstate(invalid="ignore"):
+            return (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """The band files of one source (or one set of mosaics), as indexed.
+
+    Attributes
+    ----------
+    name : str
+        Display name of the set (``"A2744"``, ``"ORC 2"``, ``"MOSAIC"``).
+    folder : Path
+        Folder holding the files.
+    files : dict[str, BandFile]
+        Readable band files, by band name.
+    problems : dict[str, str]
+        Bands that could not be used and why (missing, unreadable), each message naming the file.
+    """
+
+    name: str
+    folder: Path
+    files: dict[str, BandFile]
+    problems: dict[str, str]
+
+    @property
+    def complete(self) -> bool:
+        """All four bands are present and readable."""
+        return not self.problems and set(self.files) == set(BAND_NAMES)
+
+    @property
+    def centre_radec(self) -> tuple[float, float]:
+        """(RA, Dec) in degrees of the central pixel of the set's first readable band."""
+        first = next(iter(self.files.values()))
+        ny, nx = first.shape
+        ra, dec = first.wcs.wcs_pix2world([(nx - 1) / 2.0], [(ny - 1) / 2.0], 0)
+        return float(ra[0]) % 360.0, float(dec[0])
+
+    def coverage(self, ra_deg: FloatArray, dec_deg: FloatArray) -> float:
+        """Fraction of the given points that every readable band of the set covers."""
+        if not self.files:
+            return 0.0
+        inside = np.logical_and.reduce([f.contains(ra_deg, dec_deg) for f in self.files.values()])
+        return float(np.mean(inside))
+
+
+# --------------------------------------------------------------------------------------
+# Indexing (headers only)
+# --------------------------------------------------------------------------------------
+
+
+def _index_file(path: Path, band: str) -> BandFile:
+    """Shape and WCS of one file; the pixels stay on disk (memory-mapped, never read here)."""
+    image = read_band_file(path, band, lazy=True, allow_nonfinite=True)
+    return BandFile(path=path, band=band, shape=tuple(image.data.shape), wcs=image.wcs)
+
+
+def _index_set(record: SourceFiles) -> ImageSet:
+    files: dict[str, BandFile] = {}
+    problems = {band: f"{record.folder}: set {record.name!r} has no {band} MHz file" for band in record.missing_bands}
+    for band, path in record.files.items():
+        try:
+            files[band] = _index_file(path, band)
+        except BadInputError as exc:
+            problems[band] = str(exc)
+    return ImageSet(name=record.name, folder=record.folder, files=files, problems=problems)
+
+
+def index_directory(directory: str | Path) -> tuple[list[ImageSet], list[str]]:
+    """Every image set under ``directory`` (recursively) and the files that fit no set.
+
+    Raises
+    ------
+    BadInputError
+        ``directory`` is not a directory or holds no GLEAM band file at all.
+    """
+    records, problems = find_source_files(directory)
+    sets = [_index_set(record) for record in records]
+    if not sets:
+        raise BadInputError(
+            directory, "holds no GLEAM band FITS files (names like NAME_Gleam72-103.fits or mosaic_170-231.fits)"
+        )
+    return sets, [p.message for p in problems]
+
+
+# --------------------------------------------------------------------------------------
+# Fields (pure geometry)
+# --------------------------------------------------------------------------------------
+
+
+def field_grid(request: FieldRequest, *, points: int = FIELD_GRID_POINTS) -> tuple[FloatArray, FloatArray]:
+    """(RA, Dec) of a ``points`` x ``points`` grid spanning the field square, edges included."""
+    step = request.width_deg / (points - 1)
+    wcs = make_wcs(ra_deg=request.ra_deg, dec_deg=request.dec_deg, pixel_deg=step, shape=(points, points))
+    y, x = np.mgrid[0:points, 0:points].astype(float)
+    ra, dec = wcs.wcs_pix2world(x.ravel(), y.ravel(), 0)
+    return np.asarray(ra) % 360.0, np.asarray(dec)
+
+
+def best_set(sets: list[ImageSet], request: FieldRequest) -> tuple[ImageSet, float]:
+    """The set covering most of the field (ties: the nearest centre) and its covered fraction."""
+    ra, dec = field_grid(request)
+
+    def rank(item: ImageSet) -> tuple[float, float]:
+        distance = angular_distance_deg(*item.centre_radec, request.ra_deg, request.dec_deg)
+        return item.coverage(ra, dec), -float(distance)
+
+    chosen = max(sets, key=rank)
+    return chosen, chosen.coverage(ra, dec)
+
+
+def crop_to_field(image: BandImage, request: FieldRequest) -> BandImage:
+    """The part of ``image`` under the field (plus one pixel), read into memory as float32.
+
+    On a memory-mapped mosaic this reads only those pixels. The WCS is sliced with the
+    data, so sky positions map to the same pixels as before.
+    """
+    ra, dec = field_grid(request)
+    x, y = image.wcs.wcs_world2pix(ra, dec, 0)
+    ny, nx = image.data.shape
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.any():
+        raise BadInputError(image.origin, f"the field of {request.key} does not project onto this image")
+    x0, x1 = (int(np.clip(v, 0, nx)) for v in (np.floor(x[finite].min()) - 1, np.ceil(x[finite].max()) + 2))
+    y0, y1 = (int(np.clip(v, 0, ny)) for v in (np.floor(y[finite].min()) - 1, np.ceil(y[finite].max()) + 2))
+    if x1 <= x0 or y1 <= y0:
+        raise BadInputError(image.origin, f"does not overlap the field of {request.key}")
+    data = np.array(image.data[y0:y1, x0:x1], dtype=np.float32)
+    return BandImage(band=image.band, data=data, wcs=image.wcs[y0:y1, x0:x1], origin=image.origin)
+
+
+# --------------------------------------------------------------------------------------
+# The source
+# --------------------------------------------------------------------------------------
+
+
+class FitsDirectorySource(ImageSource):
+    """An ImageSource over a directory of GLEAM FITS files (cut-out sets or mosaics).
+
+    Parameters
+    ----------
+    directory : str or Path
+        Searched recursively; file names must carry the band (``survey.sources.parse_band_filename``).
+
+    Attributes
+    ----------
+    sets : list of ImageSet
+        The indexed image sets, complete or not.
+    skipped : list of str
+        Files that fit no set (no band in the name, a second file for one band).
+
+    Notes
+    -----
+    Pickles with its index only (paths, shapes, WCS), so Ray workers re-open the files
+    themselves; nothing is read until ``read_field``.
+    """
+
+    name = "fits"
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory).expanduser()
+        self.sets, self.skipped = index_directory(self.directory)
+        for message in self.skipped:
+            logger.warning("skipped %s", message)
+        for item in self.sets:
+            for message in item.problems.values():
+                logger.warning("image set %r is incomplete: %s", item.name, message)
+
+    def describe(self) -> str:
+        complete = sum(s.complete for s in self.sets)
+        return f"fits:{self.directory} ({len(self.sets)} image sets, {complete} complete)"
+
+    def read_field(self, request: FieldRequest) -> dict[str, BandImage]:
+        """The four band images of the set covering most of ``request``, cropped to the field.
+
+        Raises
+        ------
+        BadInputError
+            No set covers any of the field (naming the request and the directory), or a
+            chosen file turns out unreadable (naming the file).
+        MissingBandError
+            The covering set lacks a band or has an unreadable one (naming the files).
+        """
+        chosen, covered = best_set(self.sets, request)
+        if covered == 0.0:
+            raise BadInputError(
+                request.key,
+                f"no image set under {self.directory} covers the field at RA {request.ra_deg:.4f}, "
+                f"Dec {request.dec_deg:.4f} (width {request.width_deg:.2f} deg)",
+            )
+        if not chosen.complete:
+            raise MissingBandError(
+                request.key, f"the image set {chosen.name!r} covering it is unusable: {'; '.join(chosen.problems.values())}"
+            )
+        return {
+            band: crop_to_field(read_band_file(f.path, band_by_name(band), lazy=True, allow_nonfinite=True), request)
+            for band, f in chosen.files.items()
+        }
+
+    def covers(self, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> BoolArray:
+        """True where a position lies on every band of some complete image set."""
+        ra = np.atleast_1d(np.asarray(ra_deg, float))
+        dec = np.atleast_1d(np.asarray(dec_deg, float))
+        inside = np.zeros(ra.shape, bool)
+        for item in self.sets:
+            if item.complete:
+                inside |= np.logical_and.reduce([f.contains(ra, dec) for f in item.files.values()])
+        return inside
+
+    def targets(self) -> Table:
+        """One row per complete image set: ``name``, ``ra``, ``dec`` (its centre), for ``targets --catalog images``."""
+        complete = [s for s in self.sets if s.complete]
+        centres = np.array([s.centre_radec for s in complete], float).reshape(-1, 2)
+        return Table({"name": [s.name for s in complete], "ra": centres[:, 0], "dec": centres[:, 1]})

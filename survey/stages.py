@@ -1,0 +1,293 @@
+"""The two Ray Data stages of a survey: per-tile preprocessing (tasks) and inference (actors).
+
+Stage functions take picklable keyword arguments (hats-import ``map_reduce.py`` style) and
+know nothing about Ray, so they are tested on plain dicts:
+
+1. ``preprocess_batch`` (stateless, ``map_batches`` with one tile per call): read the tile's
+   field once in all four bands, clip each band with the shared ``clip_band``, cut every
+   window of the tile from it (``cutout_at_pixel`` at the band's native scale) and emit one
+   row per window with the clipped 64x64x4 stack, per-band noise and peak, and the
+   fraction of the cut-out that is outside the image or zero-filled. A tile that cannot be
+   read becomes a single row whose ``error`` names the tile and the file.
+2. ``Predictor`` (callable class, one ONNX Runtime session per actor, loaded in
+   ``__init__``): normalise with the model card's ``Normalisation`` (the model wrapper owns
+   normalisation, so the rows keep Jy/beam pixels), score the batch, and return it without
+   the big ``image`` column, except for the cut-outs worth keeping (``keep_above``), which
+   come back as a list column that is null elsewhere.
+
+Every row carries ``tile`` and ``tile_rows`` (the rows its tile emits in total), so the
+driver can tell when a tile is complete whatever batches Ray Data forms.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from survey import healpix
+from survey.bands import BAND_NAMES, CUTOUT_SIZE
+from survey.exceptions import BadInputError, HaloSurveyError
+from survey.infer import OnnxClassifier, ProviderChoice
+from survey.preprocess import ClippedBand, clip_band, cutout_at_pixel
+from survey.schema import band_column
+from survey.sources import BandImage, FieldRequest, ImageSource
+from survey.tiling import CUTOUT_MARGIN_DEG, Region, tile_request, windows_in_tile
+
+logger = logging.getLogger(__name__)
+
+IMAGE_COLUMN = "image"
+"""The (N, 64, 64, 4) clipped cut-out stacks, bands in ``BANDS`` order, Jy/beam."""
+
+TARGET_FIELD_WIDTH_DEG = 2.0 * CUTOUT_MARGIN_DEG
+"""Field read around one target: the widest band's cut-out plus a pixel on every side."""
+
+NOISE_COLUMNS = tuple(band_column("noise", b) for b in BAND_NAMES)
+PEAK_COLUMNS = tuple(band_column("peak", b) for b in BAND_NAMES)
+
+
+# --------------------------------------------------------------------------------------
+# Work items
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One catalogued position to score (``halo-survey targets``).
+
+    Attributes
+    ----------
+    name : str
+        The catalogue's designation (any characters; never used in a path).
+    catalog : str
+        The catalogue key it came from.
+    ra_deg, dec_deg : float
+        Position (ICRS, degrees).
+    """
+
+    name: str
+    catalog: str
+    ra_deg: float
+    dec_deg: float
+
+
+def work_items(tiles: Sequence[int], targets: Mapping[int, Sequence[Target]] | None = None) -> list[dict]:
+    """One Ray Data input row per tile: ``{"tile": id, "targets": JSON list ("" for a blind scan)}``."""
+    items = []
+    for tile in tiles:
+        chosen = (targets or {}).get(int(tile))
+        payload = json.dumps([t.__dict__ for t in chosen]) if chosen else ""
+        items.append({"tile": int(tile), "targets": payload})
+    return items
+
+
+def _targets_of(payload: str) -> list[Target]:
+    return [Target(**entry) for entry in json.loads(payload)] if payload else []
+
+
+# --------------------------------------------------------------------------------------
+# Preprocessing (pure numpy once the pixels are read)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ClippedField:
+    """The four clipped band images of one field, with their no-data masks and noise."""
+
+    images: dict[str, BandImage]
+    clipped: dict[str, ClippedBand]
+
+
+def clip_field(images: Mapping[str, BandImage], *, key: str) -> ClippedField:
+    """Clip every band of a field with the shared ``clip_band``; name the band file on failure."""
+    missing = [b for b in BAND_NAMES if b not in images]
+    if missing:
+        raise BadInputError(key, f"the image source returned no {', '.join(missing)} MHz image")
+    clipped = {}
+    for band in BAND_NAMES:
+        image = images[band]
+        try:
+            clipped[band] = clip_band(image.data)
+        except ValueError as exc:  # no finite, non-zero pixels to estimate the noise from
+            raise BadInputError(f"{key} ({image.origin})", f"unusable {band} MHz image: {exc}") from exc
+    return ClippedField(dict(images), clipped)
+
+
+def cut_windows(field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> dict[str, np.ndarray]:
+    """Cut-outs of all windows from one clipped field, with their per-band statistics.
+
+    Returns
+    -------
+    dict
+        ``image`` (N, 64, 64, 4) float32 clipped Jy/beam; ``outside_fraction`` and
+        ``zero_fraction`` (N,) float32, the worst band; ``noise_<band>`` and ``peak_<band>``
+        (N,) float32 (noise sigma of the band image, brightest pixel of the cut-out).
+    """
+    ra = np.atleast_1d(np.asarray(ra_deg, float))
+    dec = np.atleast_1d(np.asarray(dec_deg, float))
+    n = ra.size
+    stack = np.zeros((n, CUTOUT_SIZE, CUTOUT_SIZE, len(BAND_NAMES)), np.float32)
+    outside = np.zeros((n, len(BAND_NAMES)), np.float32)
+    zero = np.zeros((n, len(BAND_NAMES)), np.float32)
+    for channel, band in enumerate(BAND_NAMES):
+        clipped = field.clipped[band]
+        # One vectorised WCS call per band; the per-window work is then array slicing.
+        x, y = field.images[band].wcs.all_world2pix(ra, dec, 0)
+        for i in range(n):
+            piece = cutout_at_pixel(clipped.pixels, float(x[i]), float(y[i]), zero_mask=clipped.no_data)
+            stack[i, :, :, channel] = piece.pixels
+            outside[i, channel], zero[i, channel] = piece.outside_fraction, piece.zero_fraction
+    columns = {IMAGE_COLUMN: stack, "outside_fraction": outside.max(axis=1), "zero_fraction": zero.max(axis=1)}
+    for channel, band in enumerate(BAND_NAMES):
+        columns[band_column("noise", band)] = np.full(n, field.clipped[band].noise.sigma, np.float32)
+        columns[band_column("peak", band)] = stack[..., channel].reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
+    return columns
+
+
+def _window_rows(
+    tile: int, ipix: np.ndarray, ra: np.ndarray, dec: np.ndarray, cut: dict[str, np.ndarray], *, names=None, catalogs=None
+) -> dict[str, np.ndarray]:
+    n = ipix.size
+    return {
+        "tile": np.full(n, tile, np.int64),
+        "tile_rows": np.full(n, n, np.int64),
+        "error": np.full(n, "", dtype=object),
+        "window_ipix": ipix.astype(np.int64),
+        "ra": ra.astype(np.float64),
+        "dec": dec.astype(np.float64),
+        "target_name": np.array(names if names is not None else [""] * n, dtype=object),
+        "target_catalog": np.array(catalogs if catalogs is not None else [""] * n, dtype=object),
+        **cut,
+    }
+
+
+def failed_rows(tile: int, message: str) -> dict[str, np.ndarray]:
+    """The single row a tile emits when it cannot be processed: ``error`` says why."""
+    cut = {
+        IMAGE_COLUMN: np.zeros((1, CUTOUT_SIZE, CUTOUT_SIZE, len(BAND_NAMES)), np.float32),
+        "outside_fraction": np.ones(1, np.float32),
+        "zero_fraction": np.ones(1, np.float32),
+        **{name: np.full(1, np.nan, np.float32) for name in (*NOISE_COLUMNS, *PEAK_COLUMNS)},
+    }
+    rows = _window_rows(tile, np.full(1, -1), np.full(1, np.nan), np.full(1, np.nan), cut)
+    rows["error"] = np.array([message], dtype=object)
+    return rows
+
+
+def scan_tile(tile: int, *, source: ImageSource, tile_order: int, window_order: int, region: Region) -> dict:
+    """Rows of every window of ``tile`` inside ``region``: one field read, all windows cut from it."""
+    windows = windows_in_tile(tile, tile_order=tile_order, window_order=window_order, region=region)
+    request = tile_request(tile, tile_order=tile_order)
+    field = clip_field(source.read_field(request), key=request.key)
+    return _window_rows(tile, windows.ipix, windows.ra_deg, windows.dec_deg, cut_windows(field, windows.ra_deg, windows.dec_deg))
+
+
+def target_tile(tile: int, targets: Sequence[Target], *, source: ImageSource, tile_order: int, window_order: int) -> dict:
+    """Rows of the targets in ``tile``: one small field centred on each target."""
+    parts = []
+    for target in targets:
+        key = f"tile {tile_order}/{tile} target {target.name!r} ({target.catalog})"
+        request = FieldRequest(key=key, ra_deg=target.ra_deg, dec_deg=target.dec_deg, width_deg=TARGET_FIELD_WIDTH_DEG)
+        parts.append(cut_windows(clip_field(source.read_field(request), key=key), target.ra_deg, target.dec_deg))
+    cut = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    ra = np.array([t.ra_deg for t in targets])
+    dec = np.array([t.dec_deg for t in targets])
+    ipix = healpix.ang2pix(window_order, ra, dec)
+    return _window_rows(tile, ipix, ra, dec, cut, names=[t.name for t in targets], catalogs=[t.catalog for t in targets])
+
+
+def preprocess_tile(item: Mapping, *, source: ImageSource, tile_order: int, window_order: int, region: Region) -> dict:
+    """Rows of one work item; a tile that fails becomes one ``error`` row naming the tile and file.
+
+    Only the errors we raise on purpose (bad or missing files, unreachable services) are
+    caught: a bug should stop the run, not be written into the manifest as a bad tile.
+    """
+    tile = int(item["tile"])
+    start = time.perf_counter()
+    try:
+        targets = _targets_of(str(item.get("targets") or ""))
+        if targets:
+            rows = target_tile(tile, targets, source=source, tile_order=tile_order, window_order=window_order)
+        else:
+            rows = scan_tile(tile, source=source, tile_order=tile_order, window_order=window_order, region=region)
+    except HaloSurveyError as exc:
+        message = str(exc) if f"{tile_order}/{tile}" in str(exc) else f"tile {tile_order}/{tile}: {exc}"
+        logger.warning("%s", message)
+        rows = failed_rows(tile, message)
+    rows["tile_seconds"] = np.full(rows["tile"].size, time.perf_counter() - start, np.float64)
+    return rows
+
+
+def preprocess_batch(batch: Mapping[str, np.ndarray], **kwargs) -> dict[str, np.ndarray]:
+    """``map_batches`` function: the rows of every tile in ``batch`` (normally one), concatenated."""
+    parts = [preprocess_tile({"tile": t, "targets": p}, **kwargs) for t, p in zip(batch["tile"], batch["targets"])]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+# --------------------------------------------------------------------------------------
+# Inference
+# --------------------------------------------------------------------------------------
+
+
+def ragged_images(images: np.ndarray, keep: np.ndarray) -> pa.ListArray:
+    """Flattened cut-outs where ``keep``, null elsewhere: only kept pixels cross to the driver."""
+    per_row = int(np.prod(images.shape[1:]))
+    offsets = np.concatenate([[0], np.cumsum(keep.astype(np.int64) * per_row)]).astype(np.int32)
+    values = np.ascontiguousarray(images[keep], dtype=np.float32).reshape(-1)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values), mask=pa.array(~keep))
+
+
+class Predictor:
+    """Halo probabilities for batches of window rows: one ONNX Runtime session per Ray actor.
+
+    Parameters
+    ----------
+    model_path : str or Path
+        ``NAME.onnx`` with its card beside it; loaded once, in ``__init__``.
+    providers : {"auto", "cpu", "cuda"}
+        ONNX Runtime provider choice (``survey.infer.requested_providers``).
+    intra_op_threads : int, optional
+        ONNX Runtime threads per session.
+    keep_above : float or None
+        Rows scoring at least this keep their cut-out (``image`` list column); None keeps none.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        providers: ProviderChoice = "auto",
+        intra_op_threads: int | None = None,
+        keep_above: float | None = None,
+    ):
+        self.classifier = OnnxClassifier(model_path, providers=providers, intra_op_threads=intra_op_threads)
+        self.keep_above = keep_above
+        logger.info("inference actor: %s on %s", Path(model_path).name, self.classifier.provider)
+
+    def __call__(self, batch: Mapping[str, np.ndarray]) -> pa.Table:
+        """Score ``batch`` (a dict of numpy columns, as ``ds.take_batch()`` gives); returns a pyarrow table."""
+        images = np.asarray(batch[IMAGE_COLUMN], dtype=np.float32)
+        valid = np.asarray(batch["error"]).astype(str) == ""
+        scores = np.zeros(len(valid), np.float32)
+        if valid.any():
+            scores[valid] = self.classifier.predict(self.classifier.normalisation.apply(images[valid]).astype(np.float32))
+        keep = valid & (scores >= self.keep_above) if self.keep_above is not None else np.zeros(len(valid), bool)
+        columns = {name: _arrow(values) for name, values in batch.items() if name != IMAGE_COLUMN}
+        columns["score"] = pa.array(scores)
+        columns["provider"] = pa.array([self.classifier.provider] * len(valid), type=pa.string())
+        columns[IMAGE_COLUMN] = ragged_images(images, keep)
+        return pa.table(columns)
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    values = np.asarray(values)
+    if values.dtype.kind in "OUS":
+        return pa.array(values.astype(str).tolist(), type=pa.string())
+    return pa.array(values)

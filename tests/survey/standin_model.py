@@ -1,0 +1,75 @@
+"""A stand-in halo classifier for pipeline tests, built with ``onnx.helper`` (no TensorFlow).
+
+NOT a trained model: its "halo probability" is a fixed function of the brightest pixel of
+the 170-231 MHz cut-out, ``sigmoid(GAIN * (max - OFFSET_JY))`` after the card's
+normalisation (the identity min-max [0, 1] Jy/beam), so a window near a source brighter
+than ``OFFSET_JY`` scores high. That makes detections frequent and spatially coherent on the
+mock sky (patches of neighbouring windows around bright sources, some across tile
+boundaries), which is what the plumbing tests need; the score means nothing astronomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from survey.modelcard import TrainingRecord, build_card, card_path_for, write_card
+from survey.preprocess import Normalisation
+
+onnx = __import__("pytest").importorskip("onnx", reason="building the stand-in model needs the onnx package")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+NORMALISATION = Normalisation("minmax", 0.0, 1.0)
+"""Identity on Jy/beam: the stand-in thresholds pixel values directly."""
+
+GAIN = 40.0
+OFFSET_JY = 0.3
+
+
+def standin_graph(*, gain: float = GAIN, offset_jy: float = OFFSET_JY, input_name: str = "image"):
+    """``probs = [1 - p, p]``, ``p = sigmoid(gain * (max over the 170-231 MHz cut-out - offset))``."""
+    constants = {
+        "starts": np.array([3], np.int64), "ends": np.array([4], np.int64), "axes": np.array([3], np.int64),
+        "gain": np.array(gain, np.float32), "offset": np.array(offset_jy, np.float32),
+        "one": np.array(1.0, np.float32), "unsqueeze_axes": np.array([1], np.int64),
+    }
+    nodes = [
+        helper.make_node("Slice", [input_name, "starts", "ends", "axes"], ["band4"]),
+        helper.make_node("ReduceMax", ["band4"], ["peak"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Sub", ["peak", "offset"], ["excess"]),
+        helper.make_node("Mul", ["excess", "gain"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["p"]),
+        helper.make_node("Unsqueeze", ["p", "unsqueeze_axes"], ["p1"]),
+        helper.make_node("Sub", ["one", "p1"], ["p0"]),
+        helper.make_node("Concat", ["p0", "p1"], ["probs"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "standin",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 64, 64, 4])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 2])],
+        initializer=[numpy_helper.from_array(v, k) for k, v in constants.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"normalisation_id": NORMALISATION.id})
+    onnx.checker.check_model(model)
+    return model
+
+
+def expected_score(stack: np.ndarray, *, gain: float = GAIN, offset_jy: float = OFFSET_JY) -> np.ndarray:
+    """The stand-in's halo probability computed with numpy, for (N, 64, 64, 4) clipped stacks."""
+    peak = stack[..., 3].reshape(len(stack), -1).max(axis=1)
+    return 1.0 / (1.0 + np.exp(-gain * (peak - offset_jy)))
+
+
+def write_standin(directory: Path, *, name: str = "standin", threshold: float = 0.95, **graph_kwargs) -> Path:
+    """Write ``NAME.onnx`` and its card into ``directory``; returns the ONNX path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.onnx"
+    onnx.save(standin_graph(**graph_kwargs), str(path))
+    record = TrainingRecord(sources=(), protocol="paper", seed=0, epochs=0, augment={"stand-in": "not trained"})
+    card = build_card(path, architecture="cnn", training=record, normalisation=NORMALISATION, threshold=threshold)
+    write_card(card, card_path_for(path))
+    return path

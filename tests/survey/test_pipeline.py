@@ -1,0 +1,330 @@
+"""The survey run: argument checks, the stages on plain dicts, and end-to-end runs on a local Ray.
+
+The model is the stand-in of ``standin_model.py`` (not trained: it thresholds the brightest
+170-231 MHz pixel), so these tests check plumbing - what is read, scored, merged, written,
+resumed - never astronomy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from survey import healpix, paths
+from survey.arguments import DEMO_REGION, SurveyArguments, parse_source
+from survey.candidates import detections, merge_detections, neighbour_groups
+from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
+from survey.manifest import read_manifest
+from survey.mock import MockSky, MockSource
+from survey.pipeline import TileAssembler, plan_scan, plan_targets, run_with_client
+from survey.sources import BandImage
+from survey.stages import IMAGE_COLUMN, Predictor, preprocess_tile, work_items
+from survey.tiling import windows_in_tile
+from tests.survey.standin_model import expected_score, write_standin
+
+SMALL_REGION = "cone:339.6,-39.6,1.2"
+"""Six order-5 tiles of the mock sky (345 windows) where the stand-in's detections form a
+group spanning three tiles: the merge must cross tile boundaries."""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return write_standin(tmp_path_factory.mktemp("model"))
+
+
+def survey_args(model: Path, output: Path, **kwargs) -> SurveyArguments:
+    defaults = {"region": SMALL_REGION, "progress": False, "match_catalogs": ()}
+    return SurveyArguments(model=model, output=output, **{**defaults, **kwargs})
+
+
+# --------------------------------------------------------------------------------------
+# Arguments (no Ray)
+# --------------------------------------------------------------------------------------
+
+
+def test_defaults_are_the_demo_scan_of_the_mock_sky(model, tmp_path):
+    args = SurveyArguments(model=model, output=tmp_path)
+    assert (args.region, args.source_spec.kind, args.mode) == (DEMO_REGION, "mock", "scan")
+    assert SurveyArguments(mode="targets", model=model, output=tmp_path).region == "gleam"
+
+
+def test_the_demo_region_holds_injected_mock_halos():
+    assert len(MockSky(seed=0).truth(DEMO_REGION)) >= 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"region": "cone:1,2"}, BadInputError, "three numbers"),
+        ({"resume": True, "overwrite": True}, BadInputError, "pass one"),
+        ({"threshold": 1.0}, BadInputError, "strictly between 0 and 1"),
+        ({"tile_order": 9, "window_order": 5}, BadInputError, "tile order <= window order"),
+        ({"batch_size": 0}, BadInputError, "batch_size"),
+        ({"source": "fits:/no/such dir"}, BadInputError, "does not exist"),
+        ({"source": "mock:x"}, BadInputError, "integer seed"),
+        ({"mode": "targets", "catalogs": "psz2,nope"}, BadInputError, "nope"),
+        ({"mode": "targets", "catalogs": "images"}, BadInputError, "fits:DIR"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_compute(model, tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        survey_args(model, tmp_path, **kwargs)
+
+
+def test_a_missing_model_names_the_file_and_the_fix(tmp_path):
+    with pytest.raises(ModelCardError, match=r"nothing\.onnx not found; pass --model"):
+        SurveyArguments(model=tmp_path / "nothing.onnx", output=tmp_path)
+
+
+def test_source_names_keep_spaces_and_colons():
+    assert parse_source("fits:/tmp").directory == Path("/tmp")
+    assert parse_source("mock:3").text == "mock:3"
+
+
+# --------------------------------------------------------------------------------------
+# Stages on plain dicts (no Ray)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_plan(model, tmp_path_factory):
+    args = survey_args(model, tmp_path_factory.mktemp("plan"))
+    return args, plan_scan(args)
+
+
+def tile_rows(args, tile, source=None):
+    return preprocess_tile({"tile": tile, "targets": ""}, source=source or MockSource(MockSky(seed=0)),
+                           tile_order=args.tile_order, window_order=args.window_order, region=args.region_spec)
+
+
+def test_a_tile_emits_one_row_per_window_of_the_region(small_plan):
+    args, work = small_plan
+    tile = int(work.tiles[0])
+    rows = tile_rows(args, tile)
+    windows = windows_in_tile(tile, region=args.region_spec)
+    assert rows["window_ipix"].tolist() == windows.ipix.tolist() == list(rows["window_ipix"])
+    assert rows[IMAGE_COLUMN].shape == (len(windows), 64, 64, 4)
+    assert set(rows["error"]) == {""} and (rows["tile_rows"] == len(windows)).all()
+    # Mock fields carry the cut-out margin: no window reaches past an image edge.
+    assert (rows["outside_fraction"] == 0).all()
+
+
+class ZeroSource(MockSource):
+    """The mock sky with one band zero-filled everywhere (no data)."""
+
+    def read_field(self, request):
+        images = super().read_field(request)
+        band = images["103-134"]
+        images["103-134"] = BandImage(band.band, np.zeros_like(band.data), band.wcs, "zeros.fits")
+        return images
+
+
+class FailingSource(MockSource):
+    """The mock sky; ``bad_tile`` fails like an unreadable file, ``crash_tile`` like a bug."""
+
+    def __init__(self, *, bad_tile: int = -1, crash_tile: int = -1):
+        super().__init__(MockSky(seed=0))
+        self.bad_tile, self.crash_tile = bad_tile, crash_tile
+
+    def read_field(self, request):
+        if request.key.endswith(f"/{self.bad_tile}"):
+            raise BadInputError(f"{request.key} (/data/field {self.bad_tile}.fits)", "is not a readable FITS file")
+        if request.key.endswith(f"/{self.crash_tile}"):
+            raise RuntimeError(f"simulated crash while reading {request.key}")
+        return super().read_field(request)
+
+
+def test_a_zero_filled_band_fails_the_tile_naming_tile_and_file(small_plan):
+    args, work = small_plan
+    tile = int(work.tiles[0])
+    rows = tile_rows(args, tile, ZeroSource(MockSky(seed=0)))
+    assert rows["tile"].tolist() == [tile] and rows["tile_rows"].tolist() == [1]
+    assert f"tile 5/{tile}" in rows["error"][0] and "zeros.fits" in rows["error"][0] and "103-134" in rows["error"][0]
+
+
+def test_an_unreadable_field_fails_the_tile_and_a_bug_stops_the_run(small_plan):
+    args, work = small_plan
+    tile = int(work.tiles[1])
+    rows = tile_rows(args, tile, FailingSource(bad_tile=tile))
+    assert f"field {tile}.fits" in rows["error"][0]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        tile_rows(args, tile, FailingSource(crash_tile=tile))
+
+
+def test_predictor_scores_a_plain_batch_and_keeps_only_detections_cutouts(small_plan, model):
+    args, work = small_plan
+    batch = tile_rows(args, int(work.tiles[2]))
+    batch["error"][0] = "tile 5/0: pretend this row failed"
+    table = Predictor(model, providers="cpu", keep_above=0.95)(batch)
+    expected = expected_score(batch[IMAGE_COLUMN])
+    scores = table.column("score").to_numpy()
+    np.testing.assert_allclose(scores[1:], expected[1:], atol=1e-5)
+    assert scores[0] == 0.0
+    kept = ~np.asarray(table.column(IMAGE_COLUMN).is_null())
+    assert kept.tolist() == ((scores >= 0.95) & (np.arange(len(scores)) > 0)).tolist()
+    assert set(table.column("provider").to_pylist()) == {"CPUExecutionProvider"}
+    assert IMAGE_COLUMN in table.column_names and table.num_rows == len(batch["tile"])
+
+
+def test_the_assembler_rebuilds_tiles_from_any_batches():
+    rows = {"tile": [7] * 5 + [9] * 3, "tile_rows": [5] * 5 + [3] * 3, "x": list(range(8))}
+    table = pa.table(rows).take(pa.array([5, 0, 6, 1, 7, 2, 3, 4]))
+    assembler = TileAssembler()
+    done = [assembler.add(table.slice(i, 3)) for i in range(0, 8, 3)]
+    assert [[t for t, _ in d] for d in done] == [[], [9], [7]]
+    assert sorted(done[2][0][1].column("x").to_pylist()) == [0, 1, 2, 3, 4]
+    with pytest.raises(HaloSurveyError, match="tile 9: received 4 rows, but it announced 3"):
+        TileAssembler().add(pa.table({"tile": [9] * 4, "tile_rows": [3] * 4}))
+
+
+def test_targets_are_planned_per_tile_and_kept_to_the_images(model, tmp_path):
+    from survey.testing import write_source_set
+
+    write_source_set(tmp_path / "fits", "abell 2744", ra_deg=3.59, dec_deg=-30.39, shape=(100, 100))
+    args = survey_args(model, tmp_path / "out", mode="targets", catalogs="images", source=f"fits:{tmp_path / 'fits'}",
+                       region="allsky")
+    from survey.fitsdir import FitsDirectorySource
+
+    work = plan_targets(args, FitsDirectorySource(tmp_path / "fits"))
+    (tile,) = work.targets
+    assert tile == int(healpix.ang2pix(args.tile_order, 3.59, -30.39))
+    assert [t.name for t in work.targets[tile]] == ["A2744"]
+    assert work_items(work.tiles, work.targets)[0]["targets"].startswith('[{"name": "A2744"')
+
+
+# --------------------------------------------------------------------------------------
+# End to end on a local Ray
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_local(tmp_path_factory):
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    temp = Path("/tmp") / f"ray-{os.getpid()}"  # Ray's socket paths must stay short
+    context = ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(temp), logging_level="ERROR",
+                       log_to_driver=False)
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield context
+    ray.shutdown()
+
+
+def candidate_frame(output: Path):
+    """Candidate rows in ``_healpix_29`` order, without the per-run ``run_id``."""
+    table = pq.read_table(paths.dataset_dir(paths.catalog_dir(output, kind="candidates")).path)
+    table = table.drop_columns([c for c in ("run_id", "Norder", "Dir", "Npix") if c in table.column_names])
+    return table.sort_by("_healpix_29").to_pandas()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(ray_local, model, tmp_path_factory):
+    output = tmp_path_factory.mktemp("uninterrupted") / "out dir"
+    return run_with_client(survey_args(model, output, all_scores=True), ray_local), output
+
+
+@pytest.mark.ray
+def test_scan_writes_a_valid_catalogue_that_lsdb_reads_back(uninterrupted):
+    import lsdb
+    from hats.io.validation import is_valid_catalog
+
+    summary, output = uninterrupted
+    root = paths.catalog_dir(output, kind="candidates")
+    assert summary.manifest.status == "complete" and summary.manifest.tiles_done == 6
+    assert summary.manifest.windows == 345 and summary.candidates > 0
+    assert summary.candidates_per_deg2 == pytest.approx(summary.candidates / summary.area_deg2)
+    assert is_valid_catalog(root, strict=True)
+    opened = lsdb.open_catalog(root, columns=["ra", "dec", "score", "n_windows", "psz2_name"]).compute()
+    assert len(opened) == summary.candidates
+    assert sorted(opened["score"].round(6)) == sorted(candidate_frame(output)["score"].round(6))
+    assert not (output / "work").exists()  # the work catalogue is removed once the run is complete
+    assert read_manifest(output).candidates == summary.candidates
+
+
+@pytest.mark.ray
+def test_candidates_are_the_merged_detections_of_the_window_scores(uninterrupted):
+    summary, output = uninterrupted
+    scores = pq.read_table(paths.dataset_dir(paths.catalog_dir(output, kind="scores")).path).to_pandas()
+    assert len(scores) == 345 == summary.manifest.windows
+    hit = detections(scores["score"].to_numpy(), threshold=0.95)
+    ipix = scores["window_ipix"].to_numpy()[hit]
+    peaks, sizes = merge_detections(ipix, scores["score"].to_numpy()[hit], order=9)
+    frame = candidate_frame(output)
+    assert sorted(frame["window_ipix"]) == sorted(ipix[peaks])
+    assert dict(zip(frame["window_ipix"], frame["n_windows"])) == dict(zip(ipix[peaks], sizes))
+    # One group spans several tiles, so the merge crossed tile boundaries.
+    labels = neighbour_groups(ipix, order=9)
+    tiles = healpix.parent(ipix, order=9, parent_order=5)
+    assert max(len(set(tiles[labels == label])) for label in set(labels)) > 1
+    assert frame["n_windows"].sum() == hit.sum()
+    assert len(frame["cutout"][0]) == 64 * 64 * 4
+
+
+@pytest.mark.ray
+def test_a_killed_run_resumes_to_the_rows_of_an_uninterrupted_one(ray_local, model, tmp_path, uninterrupted):
+    _, reference = uninterrupted
+    output = tmp_path / "resumed"
+    args = survey_args(model, output, all_scores=True)
+    tiles = [int(t) for t in plan_scan(args).tiles]
+    with pytest.raises(HaloSurveyError, match="rerun with --resume"):
+        run_with_client(args, ray_local, source=FailingSource(crash_tile=tiles[-1]))
+    assert read_manifest(output).status == "interrupted"
+    assert not paths.properties_file(paths.catalog_dir(output, kind="candidates")).exists()
+
+    # Second attempt: one tile cannot be read; the run goes on and says which.
+    partial = run_with_client(replace(args, resume=True, run_id="second"), ray_local,
+                              source=FailingSource(bad_tile=tiles[-1]))
+    assert partial.manifest.status == "partial"
+    assert [f.tile for f in partial.manifest.failed] == [tiles[-1]]
+    assert f"field {tiles[-1]}.fits" in partial.manifest.failed[0].error
+    assert partial.manifest.tiles_done_before + partial.manifest.tiles_done == len(tiles) - 1
+
+    final = run_with_client(replace(args, resume=True, run_id="third"), ray_local)
+    assert final.manifest.status == "complete" and final.manifest.tiles_done == 1
+    assert final.manifest.run_ids[-2:] == ["second", "third"]
+    assert candidate_frame(output).equals(candidate_frame(reference))
+    scores = pq.read_table(paths.dataset_dir(paths.catalog_dir(output, kind="scores")).path)
+    assert scores.num_rows == 345 and len(set(scores.column("window_ipix").to_pylist())) == 345
+    assert not list(output.rglob("*.tmp"))
+
+
+@pytest.mark.ray
+def test_a_second_run_into_the_same_output_is_refused(uninterrupted, model, ray_local):
+    _, output = uninterrupted
+    with pytest.raises(BadInputError, match="pass --overwrite or --resume"):
+        run_with_client(survey_args(model, output), ray_local)
+
+
+@pytest.mark.ray
+@pytest.mark.realdata
+def test_targets_on_the_real_sources_match_psz2_names(ray_local, model, gleam_dir, catalogs_dir, tmp_path):
+    args = survey_args(model, tmp_path / "targets", mode="targets", catalogs="images", source=f"fits:{gleam_dir}",
+                       region="allsky", match_catalogs="psz2")
+    summary = run_with_client(args, ray_local)
+    assert summary.manifest.status == "complete" and summary.candidates == 46
+    frame = candidate_frame(tmp_path / "targets").set_index("target_name")
+    assert frame["score"].notna().all() and (frame["target_catalog"] == "images").all()
+    # Data README: A2744 <-> PSZ2 G008.94-81.22 at 1.29', A3399 <-> PSZ2 G257.32-22.19 at 0.01'.
+    assert frame.loc["A2744", "psz2_name"] == "PSZ2 G008.94-81.22"
+    assert frame.loc["A2744", "psz2_sep_arcmin"] == pytest.approx(1.29, abs=0.05)
+    assert frame.loc["A3399", "psz2_name"] == "PSZ2 G257.32-22.19"
+    for name in ("A2680", "A2693", "AS0084", "A0122", "RXC J0137.2-0912"):
+        assert pd.isna(frame.loc[name, "psz2_name"]), name
+
+
+@pytest.mark.ray
+@pytest.mark.realdata
+def test_a_blind_scan_over_a_real_field_reports_candidates_per_deg2(ray_local, model, gleam_dir, tmp_path):
+    args = survey_args(model, tmp_path / "real", source=f"fits:{gleam_dir}", region="cone:3.586,-30.39,0.8")
+    summary = run_with_client(args, ray_local)
+    assert summary.manifest.status == "complete" and not summary.manifest.failed
+    assert summary.area_deg2 > 0 and summary.candidates_per_deg2 is not None
+    assert summary.manifest.provenance["source"] == f"fits:{gleam_dir}"

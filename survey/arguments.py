@@ -83,8 +83,8 @@ def parse_source(text: str) -> SourceSpec:
 
     Only the first ``:`` separates the kind, so directories may contain colons and spaces.
 
-    >>> parse_source("mock:7").seed, parse_source("fits:/data/gleam dir").directory.name
-    (7, 'gleam dir')
+    >>> parse_source("mock:7").seed, parse_source("skyview").kind, parse_source("fits:/").directory.as_posix()
+    (7, 'skyview', '/')
     """
     kind, _, value = text.strip().partition(":")
     kind = kind.lower()

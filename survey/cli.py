@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from survey.exceptions import HaloSurveyError
 
@@ -29,7 +30,206 @@ def _add_inspect(sub) -> None:
     p.set_defaults(func=_inspect)
 
 
-REGISTRARS: list[Callable] = [_add_inspect]
+# --------------------------------------------------------------------------------------
+# scan / targets: the survey runs
+# --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def ray_session(*, address: str | None, num_cpus: int | None, verbose: int = 0) -> Iterator[object]:
+    """The package's only ``ray.init``: a local Ray (default) or ``--address`` of a running cluster.
+
+    Yields what ``ray.init`` returns; reuses (and leaves running) a Ray that is already up,
+    as in tests. Ray Data's own progress bars are turned off: the run shows one tqdm bar.
+    """
+    import ray
+    import ray.data
+
+    if not verbose:  # Ray Data's plan/progress notes; our progress bar and summary say it all
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    if ray.is_initialized():
+        yield None
+        return
+    level = logging.INFO if verbose else logging.WARNING
+    options = {"address": address} if address else {"num_cpus": num_cpus}
+    context = ray.init(include_dashboard=False, logging_level=level, log_to_driver=bool(verbose), **options)
+    try:
+        yield context
+    finally:
+        ray.shutdown()
+
+
+def _survey_arguments(args: argparse.Namespace, mode: str):
+    from survey.arguments import SurveyArguments
+
+    return SurveyArguments(
+        mode=mode, region=args.region, source=args.source, model=args.model, output=args.output,
+        tile_order=args.tile_order, window_order=args.window_order, threshold=args.threshold,
+        catalogs=getattr(args, "catalog", ()), match_catalogs=args.match_catalogs,
+        match_radius_arcmin=args.match_radius, online=args.online, all_scores=args.all_scores,
+        store_cutouts=not args.no_cutouts, resume=args.resume, overwrite=args.overwrite,
+        batch_size=args.batch_size, concurrency=args.concurrency, num_gpus=args.num_gpus,
+        read_concurrency=args.read_concurrency, providers=args.providers, intra_op_threads=args.threads,
+        progress=not args.no_progress,
+    )
+
+
+def _run_survey(args: argparse.Namespace, mode: str) -> int:
+    from survey.pipeline import format_summary, run_with_client
+
+    survey_args = _survey_arguments(args, mode)  # every option is checked before Ray starts
+    with ray_session(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose) as client:
+        summary = run_with_client(survey_args, client)
+    print(format_summary(summary))
+    return 0 if summary.manifest.status == "complete" else 1
+
+
+def _add_run_options(p: argparse.ArgumentParser, *, region_help: str) -> None:
+    from survey.arguments import DEFAULT_MATCH_RADIUS_ARCMIN, DEFAULT_MODEL, DEFAULT_OUTPUT
+    from survey.catalogs import CATALOG_NAMES
+    from survey.tiling import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER
+
+    data = p.add_argument_group("what to scan")
+    data.add_argument("--region", default=None, help=region_help)
+    data.add_argument("--source", default="mock", help="image source: mock[:SEED] (synthetic sky), skyview, or fits:DIR")
+    data.add_argument("--model", default=str(DEFAULT_MODEL), help="ONNX classifier with NAME.card.json beside it")
+    data.add_argument("--tile-order", type=int, default=DEFAULT_TILE_ORDER, help="HEALPix order of the tiles (work units)")
+    data.add_argument("--window-order", type=int, default=DEFAULT_WINDOW_ORDER, help="HEALPix order of the window centres")
+    data.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the model card's)")
+    out = p.add_argument_group("output")
+    out.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="output directory or URI (default: %(default)s)")
+    out.add_argument("--all-scores", action="store_true", help="also write every window's score (scores/)")
+    out.add_argument("--no-cutouts", action="store_true", help="do not store candidate cut-outs (no plot gallery)")
+    out.add_argument("--resume", action="store_true", help="complete an interrupted run in --output")
+    out.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output")
+    out.add_argument("--match-catalogs", default=",".join(CATALOG_NAMES), help="cluster catalogues to cross-match with")
+    out.add_argument("--match-radius", type=float, default=DEFAULT_MATCH_RADIUS_ARCMIN, help="cross-match radius, arcmin")
+    out.add_argument("--online", action="store_true", help="fetch the cluster catalogues from VizieR")
+    ray_group = p.add_argument_group("execution")
+    ray_group.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    ray_group.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    ray_group.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per inference actor (default: 0)")
+    ray_group.add_argument("--batch-size", type=int, default=256, help="cut-outs per ONNX Runtime call")
+    ray_group.add_argument("--concurrency", type=int, default=1, help="inference actors")
+    ray_group.add_argument("--read-concurrency", type=int, default=None, help="tiles read at once (default: Ray decides)")
+    ray_group.add_argument("--providers", default="auto", choices=("auto", "cpu", "cuda"), help="ONNX Runtime provider")
+    ray_group.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per actor")
+    ray_group.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_scan(sub) -> None:
+    from survey.arguments import DEMO_REGION
+
+    p = sub.add_parser(
+        "scan",
+        help="blind scan of a region (no arguments: a demo scan of the mock sky)",
+        description="Score every window of a region. With no arguments: a demo on the MOCK sky "
+        f"(region {DEMO_REGION}, shipped model), written to ./halo-survey-out/.",
+    )
+    _add_run_options(p, region_help=f"gleam | allsky | cone:RA,DEC,RADIUS_DEG | tiles:ORDER:IDS (default {DEMO_REGION})")
+    p.set_defaults(func=lambda a: _run_survey(a, "scan"))
+
+
+def _add_targets(sub) -> None:
+    from survey.arguments import TARGET_CATALOGS
+    from survey.catalogs import CATALOG_NAMES
+
+    p = sub.add_parser("targets", help="one window per catalogued cluster in the footprint (paper section 5.4)")
+    p.add_argument("--catalog", default=",".join(CATALOG_NAMES),
+                   help=f"target catalogues, comma-separated: {', '.join(TARGET_CATALOGS)} "
+                   "(images: the image sets of a fits:DIR source)")
+    _add_run_options(p, region_help="region the targets must lie in (default: gleam, the whole footprint)")
+    p.set_defaults(func=lambda a: _run_survey(a, "targets"))
+
+
+# --------------------------------------------------------------------------------------
+# tiles / query / plot / catalog
+# --------------------------------------------------------------------------------------
+
+
+def _tiles(args: argparse.Namespace) -> int:
+    from survey.tiling import format_plan, parse_region, plan
+
+    print(format_plan(plan(parse_region(args.region), tile_order=args.tile_order, window_order=args.window_order),
+                      windows_per_second=args.windows_per_second))
+    return 0
+
+
+def _add_tiles(sub) -> None:
+    from survey.tiling import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER
+
+    p = sub.add_parser("tiles", help="plan a survey: tiles, windows and area of a region")
+    p.add_argument("--region", default="gleam", help="gleam | allsky | cone:RA,DEC,RADIUS_DEG | tiles:ORDER:IDS")
+    p.add_argument("--tile-order", type=int, default=DEFAULT_TILE_ORDER)
+    p.add_argument("--window-order", type=int, default=DEFAULT_WINDOW_ORDER)
+    p.add_argument("--windows-per-second", type=float, default=None, help="a measured throughput, for a time estimate")
+    p.set_defaults(func=_tiles)
+
+
+def _query(args: argparse.Namespace) -> int:
+    from survey.plot import catalog_root
+    from survey.query import query_command
+
+    text = query_command(catalog_root(args.path), min_score=args.min_score, cone=tuple(args.cone) if args.cone else None,
+                         near=args.near, matched_to=args.matched_to, flags=args.flags, fmt=args.format, out=args.out)
+    if text is not None:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_query(sub) -> None:
+    from survey.query import FORMATS
+
+    p = sub.add_parser("query", help="filter a candidate catalogue (a run directory or its candidates/)")
+    p.add_argument("path", help="run output directory, or a candidate catalogue (path or URI)")
+    p.add_argument("--min-score", type=float, default=None)
+    p.add_argument("--cone", type=float, nargs=3, metavar=("RA", "DEC", "RADIUS"), help="degrees")
+    p.add_argument("--near", default=None, help="a target or matched cluster name, e.g. 'PSZ2 G008.94-81.22'")
+    p.add_argument("--matched-to", default=None, help="only candidates with a match in this catalogue (psz2, ...)")
+    p.add_argument("--flags", default=None, help="ok, or a flag name (truncated, noise_high, edge)")
+    p.add_argument("--format", default="table", choices=FORMATS)
+    p.add_argument("--out", default=None, help="write to this file (needed for fits and parquet)")
+    p.set_defaults(func=_query)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from survey.plot import plot_command
+
+    for path in plot_command(args.path, out_dir=args.out, top=args.top):
+        print(path)
+    return 0
+
+
+def _add_plot(sub) -> None:
+    from survey.plot import DEFAULT_TOP
+
+    p = sub.add_parser("plot", help="sky map and cut-out gallery (PNG) of a candidate catalogue")
+    p.add_argument("path", help="run output directory, or a candidate catalogue")
+    p.add_argument("--out", default=None, help="directory for the PNGs (default PATH/plots)")
+    p.add_argument("--top", type=int, default=DEFAULT_TOP, help="candidates in the gallery (default %(default)s)")
+    p.set_defaults(func=_plot)
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from survey.catalogs import catalog_command
+
+    sys.stdout.write(catalog_command(args.name, footprint=args.footprint, fmt=args.format, online=args.online))
+    return 0
+
+
+def _add_catalog(sub) -> None:
+    from survey.catalogs import CATALOG_NAMES, OUTPUT_FORMATS
+
+    p = sub.add_parser("catalog", help="print a galaxy-cluster catalogue in the common form")
+    p.add_argument("name", choices=CATALOG_NAMES)
+    p.add_argument("--footprint", default=None, choices=("gleam",), help="keep clusters inside the GLEAM footprint")
+    p.add_argument("--format", default="table", choices=OUTPUT_FORMATS)
+    p.add_argument("--online", action="store_true", help="fetch from VizieR instead of the local file")
+    p.set_defaults(func=_catalog)
+
+
+REGISTRARS: list[Callable] = [_add_scan, _add_targets, _add_tiles, _add_query, _add_plot, _add_catalog, _add_inspect]
 
 
 def build_parser() -> argparse.ArgumentParser:

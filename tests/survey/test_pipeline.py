@@ -7,7 +7,6 @@ resumed - never astronomy.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from survey.pipeline import TileAssembler, plan_scan, plan_targets, run_with_cli
 from survey.sources import BandImage
 from survey.stages import IMAGE_COLUMN, Predictor, preprocess_tile, work_items
 from survey.tiling import windows_in_tile
-from tests.survey.standin_model import expected_score, write_standin
+from tests.survey.survey_helpers import expected_score, local_ray, write_standin
 
 SMALL_REGION = "cone:339.6,-39.6,1.2"
 """Six order-5 tiles of the mock sky (345 windows) where the stand-in's detections form a
@@ -205,17 +204,8 @@ def test_targets_are_planned_per_tile_and_kept_to_the_images(model, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def ray_local(tmp_path_factory):
-    ray = pytest.importorskip("ray")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    temp = Path("/tmp") / f"ray-{os.getpid()}"  # Ray's socket paths must stay short
-    context = ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(temp), logging_level="ERROR",
-                       log_to_driver=False)
-    import ray.data
-
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield context
-    ray.shutdown()
+def ray_local():
+    yield from local_ray()
 
 
 def candidate_frame(output: Path):

@@ -1,8 +1,8 @@
-"""A stand-in halo classifier for pipeline tests, built with ``onnx.helper`` (no TensorFlow).
+"""Helpers of the survey-run tests: a stand-in classifier and a local Ray for one test module.
 
-NOT a trained model: its "halo probability" is a fixed function of the brightest pixel of
-the 170-231 MHz cut-out, ``sigmoid(GAIN * (max - OFFSET_JY))`` after the card's
-normalisation (the identity min-max [0, 1] Jy/beam), so a window near a source brighter
+The stand-in is built with ``onnx.helper`` (no TensorFlow). It is NOT a trained model: its
+"halo probability" is a fixed function of the brightest pixel of the 170-231 MHz cut-out,
+``sigmoid(GAIN * (max - OFFSET_JY))`` after the card's normalisation (the identity min-max [0, 1] Jy/beam), so a window near a source brighter
 than ``OFFSET_JY`` scores high. That makes detections frequent and spatially coherent on the
 mock sky (patches of neighbouring windows around bright sources, some across tile
 boundaries), which is what the plumbing tests need; the score means nothing astronomically.
@@ -10,14 +10,17 @@ boundaries), which is what the plumbing tests need; the score means nothing astr
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from survey.modelcard import TrainingRecord, build_card, card_path_for, write_card
 from survey.preprocess import Normalisation
 
-onnx = __import__("pytest").importorskip("onnx", reason="building the stand-in model needs the onnx package")
+onnx = pytest.importorskip("onnx", reason="building the stand-in model needs the onnx package")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 NORMALISATION = Normalisation("minmax", 0.0, 1.0)
@@ -73,3 +76,22 @@ def write_standin(directory: Path, *, name: str = "standin", threshold: float = 
     card = build_card(path, architecture="cnn", training=record, normalisation=NORMALISATION, threshold=threshold)
     write_card(card, card_path_for(path))
     return path
+
+
+def local_ray() -> Iterator[object]:
+    """Start a 2-CPU local Ray for one test module and shut it down after (use as a fixture body).
+
+    Ray's socket paths must stay short, so its temporary directory is ``/tmp/ray-<pid>``,
+    not pytest's long ``tmp_path``.
+    """
+    ray = pytest.importorskip("ray")
+    import ray.data
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    context = ray.init(num_cpus=2, include_dashboard=False, _temp_dir=f"/tmp/ray-{os.getpid()}",
+                       logging_level="ERROR", log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        yield context
+    finally:
+        ray.shutdown()

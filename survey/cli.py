@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from survey.exceptions import HaloSurveyError
+from survey.exceptions import HaloSurveyError, NoDetectionsWarning
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -76,11 +77,19 @@ def _survey_arguments(args: argparse.Namespace, mode: str):
 
 
 def _run_survey(args: argparse.Namespace, mode: str) -> int:
-    from survey.pipeline import format_summary, run_with_client
+    from survey.pipeline import format_summary, preflight, run_with_client
 
-    survey_args = _survey_arguments(args, mode)  # every option is checked before Ray starts
-    with ray_session(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose) as client:
-        summary = run_with_client(survey_args, client)
+    survey_args = _survey_arguments(args, mode)  # every option is checked before Ray starts,
+    preflight(survey_args)  # and so are the model, its card and the output location
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NoDetectionsWarning)
+        with ray_session(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose) as client:
+            summary = run_with_client(survey_args, client)
+    for warning in caught:  # ours as one line each (an empty catalogue, say); others as Python shows them
+        if issubclass(warning.category, NoDetectionsWarning):
+            print(f"halo-survey {mode}: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     print(format_summary(summary))
     return 0 if summary.manifest.status == "complete" else 1
 

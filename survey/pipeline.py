@@ -554,6 +554,23 @@ def format_summary(summary: RunSummary) -> str:
 # --------------------------------------------------------------------------------------
 
 
+def preflight(args: SurveyArguments) -> ModelCard:
+    """The checks that need files but no compute: model against card and graph, output writable.
+
+    ``survey.cli`` calls it before starting Ray, so these mistakes cost no cluster start-up.
+
+    Raises
+    ------
+    ModelCardError
+        The card is missing, describes another file, or disagrees with the ONNX graph.
+    BadInputError
+        The output location cannot be written.
+    """
+    card = OnnxClassifier(args.model, providers="cpu").card
+    check_writable(args.output)
+    return card
+
+
 def run(args: SurveyArguments, *, source: ImageSource | None = None) -> RunSummary:
     """Run the survey; Ray Data starts a local Ray instance if none is running."""
     return run_with_client(args, None, source=source)
@@ -588,13 +605,13 @@ def run_with_client(args: SurveyArguments, client: Any, *, source: ImageSource |
         message says to rerun with ``--resume``.
     """
     start = time.perf_counter()
-    card = OnnxClassifier(args.model, providers="cpu").card  # model/card mismatch fails here, before Ray
+    card = preflight(args)
     threshold = float(args.threshold if args.threshold is not None else card.threshold)
-    if _already_complete(args):
-        return _nothing_to_do(args)
     source = make_source(args.source_spec) if source is None else source
-    work = plan_scan(args) if args.mode == "scan" else plan_targets(args, source)
     provenance = run_provenance(args, card, source)
+    if _already_complete(args):
+        return _nothing_to_do(args, provenance)
+    work = plan_scan(args) if args.mode == "scan" else plan_targets(args, source)
     outputs = open_outputs(args, provenance)
     done_before = outputs.done_tiles() & set(work.rows_per_tile)
     pending = [int(t) for t in work.tiles if int(t) not in done_before]
@@ -627,10 +644,18 @@ def _previous_run_ids(args: SurveyArguments) -> list[str]:
     return previous.run_ids if previous is not None else []
 
 
-def _nothing_to_do(args: SurveyArguments) -> RunSummary:
+def _nothing_to_do(args: SurveyArguments, provenance: Mapping[str, object]) -> RunSummary:
+    """The summary of a finished run that ``--resume`` found, if it was made with these settings."""
     manifest = read_manifest(args.output)
     if manifest is None:
         raise BadInputError(str(args.output), "holds a finished catalogue but no manifest.json; nothing to resume")
+    for key, value in provenance.items():
+        if key != "run_id" and manifest.provenance.get(key) != value:
+            raise BadInputError(
+                str(args.output),
+                f"the finished run there had {key}={manifest.provenance.get(key)!r} but this run has {key}={value!r}; "
+                "pass --overwrite to redo it with the new settings, or choose another --output",
+            )
     logger.warning("%s: the run is already complete; nothing to resume", args.output)
     return RunSummary(str(args.output), manifest, manifest.candidates or 0, None, [])
 

@@ -66,6 +66,19 @@ def test_bad_scan_options_fail_with_one_line_before_ray_starts(model, tmp_path, 
     assert not (tmp_path / "o").exists()
 
 
+def test_a_model_with_another_models_card_is_refused_before_ray_starts(model, tmp_path, capsys):
+    other = write_standin(tmp_path / "other", gain=1.0)
+    (tmp_path / "other" / "standin.card.json").write_text(model.with_name("standin.card.json").read_text())
+    assert main(["scan", "--model", str(other), "-o", str(tmp_path / "o")]) == 2
+    assert "describes another model" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_is_refused_before_ray_starts(model, tmp_path, capsys):
+    (tmp_path / "a file").write_text("")
+    assert main(["scan", "--model", str(model), "-o", str(tmp_path / "a file" / "out")]) == 2
+    assert "cannot write the catalogue here" in capsys.readouterr().err
+
+
 def test_a_missing_model_says_how_to_get_one(tmp_path, capsys):
     assert main(["scan", "--model", str(tmp_path / "none.onnx")]) == 2
     assert "pass --model PATH" in capsys.readouterr().err
@@ -135,3 +148,6 @@ def test_the_demo_scan_runs_and_labels_its_mock_data(ray_local, model, tmp_path,
     assert main(["scan", "--model", str(model), "-o", str(output), "--no-progress"]) == 2
     assert "pass --overwrite or --resume" in capsys.readouterr().err
     assert main(["scan", "--model", str(model), "-o", str(output), "--no-progress", "--resume"]) == 0
+    capsys.readouterr()
+    assert main(["scan", "--model", str(model), "-o", str(output), "--no-progress", "--resume", "--threshold", "0.99"]) == 2
+    assert "had threshold=0.95 but this run has threshold=0.99" in capsys.readouterr().err

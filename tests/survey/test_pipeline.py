@@ -19,7 +19,7 @@ import pytest
 from survey import healpix, paths
 from survey.arguments import DEMO_REGION, SurveyArguments, parse_source
 from survey.candidates import detections, merge_detections, neighbour_groups
-from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
+from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError, RemoteServiceError
 from survey.manifest import read_manifest
 from survey.mock import MockSky, MockSource
 from survey.pipeline import TileAssembler, plan_scan, plan_targets, run_with_client
@@ -146,6 +146,20 @@ def test_a_zero_filled_band_fails_the_tile_naming_tile_and_file(small_plan):
     rows = tile_rows(args, tile, ZeroSource(MockSky(seed=0)))
     assert rows["tile"].tolist() == [tile] and rows["tile_rows"].tolist() == [1]
     assert f"tile 5/{tile}" in rows["error"][0] and "zeros.fits" in rows["error"][0] and "103-134" in rows["error"][0]
+
+
+class OfflineSource(MockSource):
+    """SkyView as seen without a network."""
+
+    def read_field(self, request):
+        raise RemoteServiceError(f"SkyView could not be reached for {request.key} (connection refused)")
+
+
+def test_an_unreachable_service_fails_the_tile_with_its_message(small_plan):
+    args, work = small_plan
+    tile = int(work.tiles[0])
+    rows = tile_rows(args, tile, OfflineSource())
+    assert rows["error"][0] == f"SkyView could not be reached for tile 5/{tile} (connection refused)"
 
 
 def test_an_unreadable_field_fails_the_tile_and_a_bug_stops_the_run(small_plan):

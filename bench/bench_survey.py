@@ -1,0 +1,281 @@
+"""Benchmark: survey pipeline throughput against bare ONNX Runtime, and peak memory vs scan size.
+
+Three measurements on the same machine and the same model:
+
+1. **Pure ONNX Runtime** - ``OnnxClassifier.predict`` on ready-made normalised batches, no I/O:
+   the ceiling for inference alone (windows/s).
+2. **Pipeline** - ``survey.pipeline.run_with_client`` over ``N`` and ``SCALE x N`` full tiles of
+   the mock sky (fields rendered, clipped, cut, normalised, scored, merged, written);
+   windows/s of the streaming phase (Ray start-up excluded, actor start-up included). The
+   target is >= 70 % of pure ONNX Runtime on the larger run.
+3. **Peak memory** - the largest sum of RSS over the driver and every process it started
+   (Ray's GCS, raylet, workers), sampled every 0.2 s during each pipeline run. Shared pages
+   (Ray's object store) are counted once per process that touches them, so this is an upper
+   bound. Streaming should keep the peak roughly flat from ``N`` to ``SCALE x N`` tiles.
+
+Without ``--model`` the shipped ``models/halo-classifier.onnx`` is used when present, else an
+*untrained* stand-in CNN built here with ``onnx.helper`` (three 3x3 conv layers; random
+weights) so inference costs something like a real classifier. Prints a Markdown table with
+a description of the machine.
+
+Examples
+--------
+Tiny smoke run (about a minute on two cores)::
+
+    python bench/bench_survey.py --tiles 1 --scale 2 --ort-batches 5
+
+A real measurement (idle machine)::
+
+    python bench/bench_survey.py --tiles 4 --scale 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from survey import healpix  # noqa: E402
+from survey.arguments import DEFAULT_MODEL, SurveyArguments  # noqa: E402
+from survey.exceptions import NoDetectionsWarning  # noqa: E402
+from survey.infer import OnnxClassifier  # noqa: E402
+from survey.tiling import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER, parse_region, plan  # noqa: E402
+
+CENTRE = (339.6, -39.6)
+"""Mock-sky position the benchmark tiles are taken around (the demo region's centre)."""
+
+
+# --------------------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------------------
+
+
+def standin_cnn(path: Path, *, seed: int = 0) -> Path:
+    """Write an untrained CNN (NHWC 64x64x4 -> 2 softmax) and its card; returns the ONNX path."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from survey.modelcard import TrainingRecord, build_card, card_path_for, write_card
+    from survey.preprocess import Normalisation
+
+    rng = np.random.default_rng(seed)
+    weights, nodes, current, channels = [], [helper.make_node("Transpose", ["image"], ["x0"], perm=[0, 3, 1, 2])], "x0", 4
+    for i, out in enumerate((16, 32, 64), start=1):
+        w = (rng.normal(0, np.sqrt(2 / (9 * channels)), (out, channels, 3, 3))).astype(np.float32)
+        weights += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(np.zeros(out, np.float32), f"b{i}")]
+        nodes += [
+            helper.make_node("Conv", [current, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", [f"c{i}"], [f"r{i}"]),
+            helper.make_node("MaxPool", [f"r{i}"], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2]),
+        ]
+        current, channels = f"p{i}", out
+    dense = rng.normal(0, 0.1, (channels, 2)).astype(np.float32)
+    weights.append(numpy_helper.from_array(dense, "wd"))
+    nodes += [
+        helper.make_node("GlobalAveragePool", [current], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "wd"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes, "standin_cnn",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 64, 64, 4])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 2])],
+        initializer=weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    norm = Normalisation("minmax", -0.1, 2.0)
+    helper.set_model_props(model, {"normalisation_id": norm.id})
+    onnx.save(model, str(path))
+    record = TrainingRecord(sources=(), protocol="paper", seed=seed, epochs=0, augment={"benchmark": "untrained"})
+    write_card(build_card(path, architecture="cnn", training=record, normalisation=norm), card_path_for(path))
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------
+
+
+def pure_ort_windows_per_s(model: Path, *, batch_size: int, batches: int, providers: str) -> tuple[float, str]:
+    """Windows/s of ``predict`` on random normalised batches (after one warm-up batch)."""
+    classifier = OnnxClassifier(model, providers=providers)
+    batch = np.random.default_rng(0).random((batch_size, 64, 64, 4), dtype=np.float32)
+    classifier.predict(batch)
+    start = time.perf_counter()
+    for _ in range(batches):
+        classifier.predict(batch)
+    return batch_size * batches / (time.perf_counter() - start), classifier.provider
+
+
+class PeakRss:
+    """Samples the summed RSS of this process and all its descendants in a background thread."""
+
+    def __init__(self, interval_s: float = 0.2):
+        self.interval_s = interval_s
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        me = psutil.Process()
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._sample())
+
+
+def nearest_full_tiles(count: int, *, tile_order: int, window_order: int) -> list[int]:
+    """The ``count`` tiles nearest ``CENTRE`` (all inside the GLEAM footprint, so every window counts)."""
+    radius = 2.0
+    while True:
+        candidates = plan(parse_region(f"cone:{CENTRE[0]},{CENTRE[1]},{radius}"), tile_order=tile_order,
+                          window_order=window_order).tiles
+        if candidates.size >= count:
+            ra, dec = healpix.pix2ang(tile_order, candidates)
+            distance = np.hypot((ra - CENTRE[0]) * np.cos(np.radians(CENTRE[1])), dec - CENTRE[1])
+            return sorted(int(t) for t in candidates[np.argsort(distance)[:count]])
+        radius *= 1.5
+
+
+@dataclass
+class PipelineResult:
+    tiles: int
+    windows: int
+    windows_per_s: float
+    peak_rss_mb: float
+    providers: list[str]
+
+
+def pipeline_run(model: Path, tiles: list[int], *, client, out: Path, options: argparse.Namespace) -> PipelineResult:
+    """One scan of ``tiles`` on the mock sky, with peak memory sampled throughout."""
+    from survey.pipeline import run_with_client
+
+    region = f"tiles:{DEFAULT_TILE_ORDER}:{','.join(map(str, tiles))}"
+    args = SurveyArguments(model=model, output=out, region=region, progress=False, match_catalogs=(),
+                           batch_size=options.batch_size, concurrency=options.concurrency,
+                           providers=options.providers, num_gpus=options.num_gpus)
+    with PeakRss() as rss:
+        summary = run_with_client(args, client)
+    return PipelineResult(len(tiles), summary.manifest.windows, summary.windows_per_s, rss.peak / 2**20,
+                          summary.providers)
+
+
+# --------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------
+
+
+def machine_description() -> list[str]:
+    import onnxruntime
+    import ray
+
+    cpu = platform.processor() or "unknown CPU"
+    if Path("/proc/cpuinfo").exists():
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return [
+        f"- machine: {platform.node()} ({platform.system()} {platform.release()}, {platform.machine()})",
+        f"- CPU: {cpu}; {os.cpu_count()} logical cores ({psutil.cpu_count(logical=False)} physical)",
+        f"- memory: {psutil.virtual_memory().total / 2**30:.1f} GiB",
+        f"- onnxruntime {onnxruntime.__version__} (providers available: {', '.join(onnxruntime.get_available_providers())}), "
+        f"ray {ray.__version__}, python {platform.python_version()}",
+        f"- load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+    ]
+
+
+def markdown(model: Path, options, ort: tuple[float, str], small: PipelineResult, large: PipelineResult) -> str:
+    ort_rate, ort_provider = ort
+    ratio = large.windows_per_s / ort_rate if ort_rate else float("nan")
+    rows = [
+        ("pure ONNX Runtime", f"{ort_rate:,.0f} windows/s (batch {options.batch_size}, {ort_provider})"),
+        (f"pipeline, {small.tiles} tiles ({small.windows:,} windows)", f"{small.windows_per_s:,.0f} windows/s"),
+        (f"pipeline, {large.tiles} tiles ({large.windows:,} windows)", f"{large.windows_per_s:,.0f} windows/s"),
+        ("pipeline / pure ONNX Runtime (larger run)", f"{ratio:.0%} (target >= 70 %)"),
+        (f"peak RSS, {small.tiles} tiles", f"{small.peak_rss_mb:,.0f} MiB"),
+        (f"peak RSS, {large.tiles} tiles", f"{large.peak_rss_mb:,.0f} MiB"),
+        ("inference provider (actors)", ", ".join(large.providers) or "-"),
+    ]
+    lines = [f"## halo-survey benchmark: {model.name}", "", *machine_description(), "",
+             f"Command: `python bench/bench_survey.py {' '.join(sys.argv[1:])}`", "",
+             "| measurement | result |", "|---|---|"]
+    lines += [f"| {a} | {b} |" for a, b in rows]
+    return "\n".join(lines)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, default=None, help="ONNX model with its card (default: shipped, else a stand-in CNN)")
+    p.add_argument("--tiles", type=int, default=2, help="N: tiles of the smaller run (each 256 windows at orders 5/9)")
+    p.add_argument("--scale", type=int, default=10, help="the larger run has SCALE x N tiles")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--concurrency", type=int, default=1, help="inference actors")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per inference actor")
+    p.add_argument("--providers", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--ort-batches", type=int, default=20, help="timed batches for the pure ONNX Runtime figure")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    options = parse_args(argv)
+    import ray
+    import ray.data
+
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # after the import: ray.data sets up its logger
+    # An untrained stand-in finds nothing: the empty-catalogue warning is expected here.
+    warnings.simplefilter("ignore", NoDetectionsWarning)
+
+    with tempfile.TemporaryDirectory(prefix="halo-bench-") as tmp:
+        tmp_path = Path(tmp)
+        model = options.model or (DEFAULT_MODEL if DEFAULT_MODEL.is_file() else standin_cnn(tmp_path / "standin_cnn.onnx"))
+        ort = pure_ort_windows_per_s(model, batch_size=options.batch_size, batches=options.ort_batches,
+                                     providers=options.providers)
+        tiles = nearest_full_tiles(options.tiles * options.scale, tile_order=DEFAULT_TILE_ORDER,
+                                   window_order=DEFAULT_WINDOW_ORDER)
+        client = ray.init(num_cpus=options.num_cpus, include_dashboard=False, logging_level="ERROR",
+                          log_to_driver=False)
+        try:
+            ray.data.DataContext.get_current().enable_progress_bars = False
+            small = pipeline_run(model, tiles[: options.tiles], client=client, out=tmp_path / "small", options=options)
+            large = pipeline_run(model, tiles, client=client, out=tmp_path / "large", options=options)
+        finally:
+            ray.shutdown()
+        print(markdown(model, options, ort, small, large))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -677,15 +677,15 @@ def _stream(args, work: WorkPlan, pending: list[int], *, source, sink: TileSink,
                     bar.update(1)
                     bar.set_postfix_str(f"{manifest.windows / max(time.perf_counter() - stream_start, 1e-9):,.0f} windows/s")
                     writer.save()
-            except Exception as exc:
+            except BaseException as exc:  # record the interruption, whatever stopped us (Ctrl-C included)
                 manifest.status = "interrupted"
                 manifest.timings["pipeline"] = round(time.perf_counter() - stream_start, 3)
                 writer.save(force=True)
-                if isinstance(exc, HaloSurveyError):
+                if isinstance(exc, HaloSurveyError) or not isinstance(exc, Exception):
                     raise
                 raise HaloSurveyError(
-                    f"the run stopped after {manifest.tiles_done} of {len(pending)} tiles ({type(exc).__name__}: "
-                    f"{exc}); finished tiles are kept: rerun with --resume to complete it"
+                    f"the run stopped after {manifest.tiles_done} of {len(pending)} tiles ({_last_line(exc)}); "
+                    "finished tiles are kept: rerun with --resume to complete it"
                 ) from exc
     manifest.timings["pipeline"] = round(time.perf_counter() - stream_start, 3)
     manifest.timings["windows_per_s"] = round(manifest.windows / manifest.timings["pipeline"], 2) if pending else 0.0
@@ -693,6 +693,20 @@ def _stream(args, work: WorkPlan, pending: list[int], *, source, sink: TileSink,
         manifest.timings["tile_mean"] = round(float(np.mean(tile_seconds)), 4)
         manifest.timings["tile_max"] = round(float(np.max(tile_seconds)), 4)
     return sorted(providers)
+
+
+RAY_CAUSE_MARKER = "The above exception was the direct cause"
+
+
+def _last_line(exc: BaseException, *, limit: int = 300) -> str:
+    """The gist of an error, e.g. ``RuntimeError: ...`` from a worker.
+
+    Ray re-raises a worker's exception as one error whose text is the worker's formatted
+    traceback (the original error's line comes just before Python's "direct cause" line).
+    """
+    text = str(exc).split(RAY_CAUSE_MARKER)[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:limit]
 
 
 def _iterate(ds) -> Iterable[pa.Table]:

@@ -278,7 +278,7 @@ def test_a_killed_run_resumes_to_the_rows_of_an_uninterrupted_one(ray_local, mod
     output = tmp_path / "resumed"
     args = survey_args(model, output, all_scores=True)
     tiles = [int(t) for t in plan_scan(args).tiles]
-    with pytest.raises(HaloSurveyError, match="rerun with --resume"):
+    with pytest.raises(HaloSurveyError, match=rf"simulated crash while reading tile 5/{tiles[-1]}\); .*rerun with --resume"):
         run_with_client(args, ray_local, source=FailingSource(crash_tile=tiles[-1]))
     assert read_manifest(output).status == "interrupted"
     assert not paths.properties_file(paths.catalog_dir(output, kind="candidates")).exists()
@@ -332,3 +332,16 @@ def test_a_blind_scan_over_a_real_field_reports_candidates_per_deg2(ray_local, m
     assert summary.manifest.status == "complete" and not summary.manifest.failed
     assert summary.area_deg2 > 0 and summary.candidates_per_deg2 is not None
     assert summary.manifest.provenance["source"] == f"fits:{gleam_dir}"
+
+
+@pytest.mark.ray
+def test_a_run_writes_to_a_filesystem_uri(ray_local, model):
+    import lsdb
+
+    output = "memory://halo-survey-test/run"
+    summary = run_with_client(survey_args(model, output, region="cone:339.6,-39.6,0.5"), ray_local)
+    root = paths.catalog_dir(output, kind="candidates")
+    assert summary.manifest.status == "complete" and paths.properties_file(root).exists()
+    assert len(lsdb.open_catalog(root).compute()) == summary.candidates
+    assert read_manifest(output).candidates == summary.candidates
+    assert not (paths.as_upath(output) / "work").exists()

@@ -63,6 +63,22 @@ def protocol_metrics(dirs: list[Path]) -> dict:
     return metrics
 
 
+def training_noise_range(data_dir: str | Path) -> dict[str, list[float]]:
+    """Per-band [min, max] noise sigma (Jy/beam) over the training files.
+
+    The survey flags candidates whose noise lies above this range (`noise_high`): the
+    classifier has never seen such images.
+    """
+    from survey.preprocess import estimate_noise
+    from survey.sources import scan_directory
+
+    sigmas: dict[str, list[float]] = {}
+    for source in scan_directory(data_dir).sources:
+        for band, image in source.images.items():
+            sigmas.setdefault(band, []).append(estimate_noise(image.data).sigma)
+    return {band: [float(min(v)), float(max(v))] for band, v in sigmas.items()}
+
+
 def export_run(run_dir: Path, out: Path, *, metrics_dirs: list[Path], threshold: float = 0.95) -> ModelCard:
     """Export a final run to ``out`` (.onnx) with a parity check on real cut-outs and a card."""
     from training.data import load_training_set
@@ -75,6 +91,7 @@ def export_run(run_dir: Path, out: Path, *, metrics_dirs: list[Path], threshold:
     model = load_trained_model(run_dir)
     sources = load_training_set(results["data"])
     check = norm.apply(np.stack([s.centre for s in sources]))
+    metrics = {**protocol_metrics(metrics_dirs), "training_noise_jy_per_beam": training_noise_range(results["data"])}
     out.parent.mkdir(parents=True, exist_ok=True)
     return export_with_card(model, out, normalisation=norm, training=training_record(run_dir, results),
-                            check_inputs=check, metrics=protocol_metrics(metrics_dirs), threshold=threshold, architecture=results["arch"])
+                            check_inputs=check, metrics=metrics, threshold=threshold, architecture=results["arch"])

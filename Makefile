@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# The main job on its embedded default (see README).
+# The main job on its embedded default: a demo scan of a small region of the MOCK sky
+# with the shipped model (local Ray, CPU), written to ./halo-survey-out/.
 survey: venv
-	$(BIN)/halo-survey inspect $${HALO_DATA_DIR:-../shared/data}/gleam
+	$(BIN)/halo-survey scan
 
 test: venv
 	$(BIN)/python -m pytest -q

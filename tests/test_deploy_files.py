@@ -1,0 +1,238 @@
+"""The container and deployment files: parsed and checked without Docker or a cluster.
+
+Nothing here builds an image or starts a cluster (this machine has neither Docker nor
+Kubernetes). What can rot silently is checked instead: every YAML parses and has the shape
+its tool expects, every ``halo-survey`` command written in the files and READMEs is accepted
+by the real argument parser, and each Dockerfile installs exactly one ONNX Runtime from the
+pinned constraints, no TensorFlow, and ships the model.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from survey.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTAINERS = ROOT / "containers"
+DEPLOY = ROOT / "deploy"
+DOCKERFILES = {"cpu": CONTAINERS / "Dockerfile.cpu", "gpu": CONTAINERS / "Dockerfile.gpu"}
+YAML_FILES = sorted(DEPLOY.rglob("*.yaml"))
+TEXT_FILES = [*YAML_FILES, *DOCKERFILES.values(), CONTAINERS / "README.md", DEPLOY / "README.md"]
+
+SUBCOMMANDS = ("scan", "targets", "tiles", "query", "plot", "catalog", "inspect")
+# `halo-survey SUB ...` or an image `halo-survey:TAG SUB ...`, up to a quote or the line end.
+COMMAND = re.compile(r"halo-survey(?::[\w.-]+)? (?:" + "|".join(SUBCOMMANDS) + r")\b[^\"`\n]*")
+# onnxruntime-gpu 1.31.1 (PyPI) is built for CUDA 13.0 + cuDNN 9 (its build_and_package_info.py).
+ORT_GPU_PIN, ORT_GPU_CUDA_MAJOR = "onnxruntime-gpu==1.31.1", "13"
+
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def _pinned_version(name: str) -> str:
+    """Version of ``name`` in constraints.txt (the images install under it)."""
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.lower().startswith(f"{name}=="):
+            return line.split("==", 1)[1].strip()
+    raise AssertionError(f"{name} is not pinned in constraints.txt")
+
+
+def _parse(command: str):
+    """Arguments of ``halo-survey ...`` parsed by the CLI's own parser; fails on a bad option."""
+    words = shlex.split(command)
+    assert words[0] == "halo-survey", command
+    try:
+        return build_parser().parse_args(words[1:])
+    except SystemExit as exc:  # argparse reports an unknown option or a bad value this way
+        pytest.fail(f"halo-survey rejects {command!r} (exit {exc.code})")
+
+
+def _commands(text: str) -> list[str]:
+    """Every halo-survey command written in ``text``: continuations joined, image tags dropped."""
+    joined = re.sub(r"\s*\\\n[\s#]*", " ", text)
+    commands = [re.sub(r"^halo-survey:[\w.-]+", "halo-survey", m.group(0)).strip() for m in COMMAND.finditer(joined)]
+    return [c.split(" # ")[0].strip() for c in commands if "..." not in c]
+
+
+# --------------------------------------------------------------------------------------
+# commands written in the files
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", TEXT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_written_command_is_accepted_by_the_parser(path):
+    commands = _commands(path.read_text())
+    for command in commands:
+        _parse(command)
+    if path.suffix == ".yaml" or path.name == "README.md":
+        assert commands, f"{path} shows no halo-survey command"
+
+
+def test_command_extraction_sees_a_bad_option():
+    (command,) = _commands("docker run img halo-survey:cpu scan \\\n    --no-such-option 3\n")
+    assert command == "halo-survey scan --no-such-option 3"
+    with pytest.raises(pytest.fail.Exception, match="rejects"):
+        _parse(command)
+
+
+def test_rayjob_entrypoint_scans_the_gleam_footprint_into_s3_resumably():
+    job = _load(DEPLOY / "k8s" / "survey-job.yaml")
+    assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
+    args = _parse(job["spec"]["entrypoint"])
+    assert args.command == "scan"
+    assert (args.region, args.source, args.address, args.num_gpus) == ("gleam", "skyview", "auto", 1)
+    assert args.output.startswith("s3://") and args.resume and not args.overwrite
+    assert job["spec"]["shutdownAfterJobFinishes"] is True
+
+
+# --------------------------------------------------------------------------------------
+# Kubernetes (KubeRay) manifests
+# --------------------------------------------------------------------------------------
+
+
+def _cluster_specs() -> dict[str, dict]:
+    cluster = _load(DEPLOY / "k8s" / "raycluster.yaml")
+    job = _load(DEPLOY / "k8s" / "survey-job.yaml")
+    assert (cluster["apiVersion"], cluster["kind"]) == ("ray.io/v1", "RayCluster")
+    return {"raycluster": cluster["spec"], "rayjob": job["spec"]["rayClusterSpec"]}
+
+
+def _containers(group: dict) -> list[dict]:
+    return group["template"]["spec"]["containers"]
+
+
+@pytest.mark.parametrize("name", ["raycluster", "rayjob"])
+def test_kuberay_cluster_has_cpu_and_gpu_worker_groups(name):
+    spec = _cluster_specs()[name]
+    assert spec["rayVersion"] == _pinned_version("ray")
+    assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
+    gpu = [g for g in groups.values() if "nvidia.com/gpu" in _containers(g)[0]["resources"]["limits"]]
+    cpu = [g for g in groups.values() if g not in gpu]
+    assert len(gpu) == 1 and cpu, f"{name}: want one GPU group and CPU groups, got {sorted(groups)}"
+    assert all(c["image"].endswith(":gpu") for c in _containers(gpu[0]))
+    assert all(c["image"].endswith(":cpu") for g in [spec["headGroupSpec"], *cpu] for c in _containers(g))
+
+
+@pytest.mark.parametrize("name", ["raycluster", "rayjob"])
+def test_kuberay_containers_request_what_they_limit_and_run_without_auth(name):
+    spec = _cluster_specs()[name]
+    for group in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
+        for container in _containers(group):
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]) and set(resources["requests"]) == set(resources["limits"])
+            if "nvidia.com/gpu" in resources["limits"]:  # extended resources: request must equal limit
+                assert resources["requests"]["nvidia.com/gpu"] == resources["limits"]["nvidia.com/gpu"] >= 1
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert env["RAY_AUTH_MODE"] == "disabled" and env["HALO_CACHE_DIR"] == "/cache"
+
+
+# --------------------------------------------------------------------------------------
+# Ray cluster launcher
+# --------------------------------------------------------------------------------------
+
+
+def test_ray_cluster_launcher_config_has_head_cpu_and_gpu_workers():
+    config = _load(DEPLOY / "ray-cluster.yaml")
+    types = config["available_node_types"]
+    assert config["provider"]["type"] == "aws" and config["head_node_type"] in types
+    assert types[config["head_node_type"]]["resources"] == {"CPU": 0}
+    gpu = [name for name, t in types.items() if t.get("docker", {}).get("worker_image", "").endswith(":gpu")]
+    assert len(gpu) == 1 and "--gpus all" in types[gpu[0]]["docker"]["worker_run_options"]
+    assert config["docker"]["image"].endswith(":cpu") and len(types) == 3
+    assert any("ray start --head" in c for c in config["head_start_ray_commands"])
+    assert any("--address=$RAY_HEAD_IP:6379" in c for c in config["worker_start_ray_commands"])
+
+
+def test_ray_cluster_launcher_shows_the_scan_joining_the_cluster():
+    commands = _commands((DEPLOY / "ray-cluster.yaml").read_text())
+    scans = [_parse(c) for c in commands if _parse(c).command == "scan"]
+    assert scans and all(args.address == "auto" for args in scans)
+
+
+# --------------------------------------------------------------------------------------
+# Dockerfiles and the entrypoint
+# --------------------------------------------------------------------------------------
+
+
+def _instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuations joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "") for line in lines]
+
+
+def _installed_extras(path: Path) -> list[set[str]]:
+    """Extras of each ``pip install ... '.[...]'`` of the project in the Dockerfile."""
+    runs = " ".join(args for op, args in _instructions(path) if op == "RUN")
+    return [set(m.group(1).split(",")) for m in re.finditer(r"pip install [^&]*?'\.\[([\w,-]+)\]'", runs)]
+
+
+def _base_image(path: Path) -> str:
+    """The final stage's FROM."""
+    return [args for op, args in _instructions(path) if op == "FROM"][-1]
+
+
+@pytest.mark.parametrize("flavour", ["cpu", "gpu"])
+def test_dockerfile_installs_exactly_one_onnxruntime_from_the_constraints(flavour):
+    path = DOCKERFILES[flavour]
+    (extras,) = _installed_extras(path)
+    known = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    assert extras == {flavour, "cloud"} and extras <= known
+    installs = re.findall(r"pip install ([^&]*)", " ".join(args for op, args in _instructions(path) if op == "RUN"))
+    assert installs and all("-c constraints.txt" in args for args in installs)
+    assert not any(re.search(r"tensorflow|onnxruntime|\btrain\b|\btf-", args) for args in installs)
+    copies = [args.split() for op, args in _instructions(path) if op == "COPY" and not args.startswith("--from")]
+    assert ["models/", "models/"] in copies and "constraints.txt" in copies[0]
+    assert all(ROOT.joinpath(src).exists() for args in copies for src in args[:-1])
+
+
+@pytest.mark.parametrize("flavour", ["cpu", "gpu"])
+def test_dockerfile_runs_as_non_root_with_cache_volume_and_no_healthcheck(flavour):
+    ops = _instructions(DOCKERFILES[flavour])
+    names = [op for op, _ in ops]
+    env = " ".join(args for op, args in ops if op == "ENV")
+    assert "RAY_AUTH_MODE=disabled" in env and "HALO_CACHE_DIR=/cache" in env
+    assert ("VOLUME", '["/cache"]') in ops and ("ARG", "VERSION=0.1.0") in ops
+    assert "HEALTHCHECK" not in names and ops[names.index("ENTRYPOINT")][1] == '["halo-entrypoint"]'
+    users = [args for op, args in ops if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
+
+
+def test_gpu_image_matches_the_cuda_build_of_the_pinned_onnxruntime_gpu():
+    """Fails when the onnxruntime-gpu pin moves: check its CUDA/cuDNN majors (containers/README.md)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["optional-dependencies"]["gpu"] == [ORT_GPU_PIN]
+    base = re.search(r"ARG CUDA_IMAGE=(\S+)", DOCKERFILES["gpu"].read_text()).group(1)
+    assert base.startswith(f"nvidia/cuda:{ORT_GPU_CUDA_MAJOR}.") and "-cudnn-runtime-" in base
+    assert _base_image(DOCKERFILES["gpu"]) == "${CUDA_IMAGE}" and "PYTHON_VERSION=3.11" in DOCKERFILES["gpu"].read_text()
+    assert _base_image(DOCKERFILES["cpu"]).startswith("${PYTHON_IMAGE}")
+    assert "PYTHON_IMAGE=python:3.11-slim" in DOCKERFILES["cpu"].read_text()
+
+
+def test_entrypoint_dispatches_every_subcommand_to_halo_survey():
+    case = re.search(r'""\|-\*\|([\w|]+)\)', (CONTAINERS / "entrypoint.sh").read_text()).group(1)
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    assert set(case.split("|")) == set(subparsers.choices)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [(["scan", "--resume"], "HS scan --resume"), (["--help"], "HS --help"), ([], "HS"), (["echo", "ray"], "ray")],
+)
+def test_entrypoint_runs_halo_survey_or_the_given_command(tmp_path, argv, expected):
+    fake = tmp_path / "halo-survey"
+    fake.write_text('#!/bin/sh\necho HS "$@"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    done = subprocess.run(["sh", str(CONTAINERS / "entrypoint.sh"), *argv], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[0].strip() == expected

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from survey.bands import BANDS
+from survey.catalogs import arcmin_to_chord, radec_to_xyz
 
 TRAINING_FIELD_PX = 300
 """Side of the paper's training images in pixels (all four bands)."""
@@ -25,17 +26,6 @@ neighbouring emission of one can appear in the other. On the 46 real sources thi
 exactly the pairs the data README lists (ORC 2/ORC 3 at 0.03 deg up to A2680/A2693 at
 1.99 deg); the next pair, A0013/A2693, is 2.71 deg apart.
 """
-
-
-def unit_vectors(ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> np.ndarray:
-    """(N, 3) Cartesian unit vectors of ICRS positions in degrees."""
-    ra, dec = np.radians(np.asarray(ra_deg, float)), np.radians(np.asarray(dec_deg, float))
-    return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
-
-
-def chord_of(angle_deg: float) -> float:
-    """Chord length on the unit sphere for an angular separation."""
-    return 2.0 * np.sin(np.radians(angle_deg) / 2.0)
 
 
 def _find(parent: list[int], i: int) -> int:
@@ -53,9 +43,9 @@ def overlap_groups(ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, radius_deg:
     >>> overlap_groups([10.0, 10.01, 50.0, 11.0], [-30.0, -30.0, -30.0, -30.0], radius_deg=1.5).tolist()
     [0, 0, 1, 0]
     """
-    xyz = unit_vectors(ra_deg, dec_deg)
+    xyz = radec_to_xyz(ra_deg, dec_deg)
     parent = list(range(len(xyz)))
-    for i, j in cKDTree(xyz).query_pairs(chord_of(radius_deg)):
+    for i, j in cKDTree(xyz).query_pairs(float(arcmin_to_chord(radius_deg * 60.0))):
         ri, rj = _find(parent, i), _find(parent, j)
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)

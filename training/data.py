@@ -12,7 +12,6 @@ the eight rotations of each base cut-out are precomputed, so nothing like the pa
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from scipy import ndimage
 
 from survey.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
 from survey.groups import DEFAULT_GROUP_RADIUS_DEG, overlap_groups
+from survey.modelcard import sha256_file
 from survey.preprocess import Normalisation, clip_band, cutout, stack_cutouts
 from survey.sources import GleamSource, scan_directory
 
@@ -73,15 +73,6 @@ class SourceCutouts:
     files: dict = field(default_factory=dict)
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def side_positions(ra_deg: float, dec_deg: float, *, offset_deg: float = SIDE_OFFSET_DEG, n: int = N_SIDE) -> list[tuple[float, float]]:
     """Positions on a ring around the field centre (tangent-plane offsets, any declination)."""
     angles = np.radians(np.arange(n) * 360.0 / n)
@@ -103,7 +94,7 @@ def source_cutouts(source: GleamSource, *, group: int, with_sides: bool) -> Sour
     centre = _cutout_stack(clipped, source, ra, dec)
     sides = [_cutout_stack(clipped, source, r, d) for r, d in side_positions(ra, dec)] if with_sides else []
     sides_arr = np.stack(sides) if sides else np.zeros((0, CUTOUT_SIZE, CUTOUT_SIZE, len(BANDS)), np.float32)
-    files = {b: {"path": str(p), "sha256": sha256_of(p)} for b, p in source.files.items()}
+    files = {b: {"path": str(p), "sha256": sha256_file(p)} for b, p in source.files.items()}
     return SourceCutouts(source.name, source.label, source.split, group, ra, dec, centre, sides_arr, files)
 
 

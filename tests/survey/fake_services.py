@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 
 @dataclass(frozen=True)
 class Seen:
@@ -109,3 +111,13 @@ def silent_server() -> tuple[socket.socket, str]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(8)
     return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_network_state(monkeypatch, tmp_path):
+    """Autouse in every test module that imports it: talk to 127.0.0.1 directly even where
+    a proxy is set, and give each test its own cache (fake servers get random ports, and a
+    reused port must not hit an old answer)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "halo-cache"))

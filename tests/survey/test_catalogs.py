@@ -12,6 +12,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import ascii, fits, votable
 from astropy.table import Table
 from tests.survey.fake_services import FakeServer, closed_port_url
+from tests.survey.fake_services import _isolated_network_state  # noqa: F401  (autouse fixture)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,15 +32,6 @@ from survey.catalogs import (
 )
 from survey.exceptions import BadInputError, CatalogError, RemoteServiceError
 from survey.sources import display_name, parse_band_filename
-
-
-@pytest.fixture(autouse=True)
-def _isolated_network_state(monkeypatch, tmp_path):
-    """Talk to 127.0.0.1 directly even where a proxy is set, and give each test its own
-    cache: fake servers get random ports, and a reused port must not hit an old answer."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "halo-cache"))
 
 
 def _table(names, ra, dec, z=None, catalog="demo"):

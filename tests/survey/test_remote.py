@@ -9,19 +9,11 @@ import time
 import pytest
 import requests
 from tests.survey.fake_services import FakeServer, closed_port_url, silent_server
+from tests.survey.fake_services import _isolated_network_state  # noqa: F401  (autouse fixture)
 from pyvo.dal import DALServiceError
 
 from survey import remote
 from survey.exceptions import RemoteServiceError
-
-
-@pytest.fixture(autouse=True)
-def _isolated_network_state(monkeypatch, tmp_path):
-    """Talk to 127.0.0.1 directly even where a proxy is set, and give each test its own
-    cache: fake servers get random ports, and a reused port must not hit an old answer."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "halo-cache"))
 
 
 @pytest.fixture

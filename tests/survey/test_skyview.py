@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 import numpy as np
 import pytest
 from tests.survey.fake_services import FakeServer, Seen, closed_port_url, silent_server
+from tests.survey.fake_services import _isolated_network_state  # noqa: F401  (autouse fixture)
 
 from survey.bands import BANDS, band_by_name
 from survey.exceptions import BadInputError, RemoteServiceError
@@ -20,15 +21,6 @@ from survey.testing import make_wcs, write_band_fits
 FORM_PATH = "/current/cgi/basicform.pl"
 FIELD = FieldRequest("tile 5/1234", ra_deg=3.58, dec_deg=-30.39, width_deg=0.5)
 SURVEY_BANDS = {band.skyview_survey: band for band in BANDS}
-
-
-@pytest.fixture(autouse=True)
-def _isolated_network_state(monkeypatch, tmp_path):
-    """Talk to 127.0.0.1 directly even where a proxy is set, and give each test its own
-    cache: fake servers get random ports, and a reused port must not hit an old answer."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "halo-cache"))
 
 
 def _form_page(seen: Seen) -> tuple[int, str, bytes]:

@@ -37,7 +37,8 @@ def _train_config(args):
     from training.train import TrainConfig
 
     return TrainConfig(arch=args.arch, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
-                       learning_rate=args.learning_rate, patience=args.patience, seed=args.seed)
+                       learning_rate=args.learning_rate, patience=args.patience,
+                       normalisation=args.normalisation, seed=args.seed)
 
 
 def _write_json(path: Path, payload: dict) -> Path:
@@ -86,7 +87,7 @@ def _train_final(sources, config, out: Path) -> dict:
     train_idx, val_idx = inner_split(np.arange(len(sources)), groups, labels, fraction=0.2, seed=config.seed)
     train, val = samples_of([sources[i] for i in train_idx]), samples_of([sources[i] for i in val_idx])
     # The model card's normalisation is fitted on all sources the model will have seen.
-    norm = fit_normalisation(samples_of(sources))
+    norm = fit_normalisation(samples_of(sources), kind=config.normalisation)
     result = timed(lambda: {"run": train_classifier(train, val, config=config, norm=norm, verbose=1)})
     run = result["run"]
     run.model.save(out / "model.keras")
@@ -148,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--normalisation", choices=["minmax", "log"], default="minmax",
+                   help="input scaling: the paper's global min-max, or signed-log then min-max (see docs/results.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run directory (results.json, manifest.json, model.keras)")
     _data_arg(p)

@@ -125,7 +125,7 @@ def paper_protocol(sources: list[SourceCutouts], *, config: TrainConfig, runs: i
     copies = all_augmentations(test_base.x)
     test = SampleSet(copies.reshape(-1, *test_base.x.shape[1:]), np.repeat(test_base.y, 16),
                      np.repeat(test_base.source, 16), np.repeat(test_base.kind, 16))
-    norm = fit_normalisation(train)
+    norm = fit_normalisation(train, kind=config.normalisation)
     per_run, histories = [], []
     for run in tqdm(range(runs), desc=f"paper protocol ({config.arch})", unit="run"):
         cfg = replace(config, seed=config.seed + run, monitor="val_accuracy")  # checkpoint chosen on the test set
@@ -146,7 +146,7 @@ def _fold_predictions(sources, test_idx, train_idx, val_idx, *, config, fold_see
     train, val = samples_of(pick(train_idx)), samples_of(pick(val_idx))
     val_aug = all_augmentations(val.x)
     val = SampleSet(val_aug.reshape(-1, *val.x.shape[1:]), np.repeat(val.y, 16), np.repeat(val.source, 16), np.repeat(val.kind, 16))
-    norm = fit_normalisation(train)
+    norm = fit_normalisation(train, kind=config.normalisation)
     result = train_classifier(train, val, config=replace(config, seed=fold_seed), norm=norm)
     tests = pick(test_idx)
     centres = np.stack([s.centre for s in tests])

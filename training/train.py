@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from survey.preprocess import Normalisation  # noqa: E402
-from training.data import Augmenter, SampleSet, rotations  # noqa: E402
+from training.data import NORMALISATIONS, Augmenter, SampleSet, rotations  # noqa: E402
 from training.models import ClassifierConfig, build_classifier  # noqa: E402
 
 
@@ -41,6 +41,9 @@ class TrainConfig:
         Epochs without improvement of ``monitor`` before stopping.
     monitor : str
         ``val_loss`` (default) or ``val_accuracy`` (the paper's checkpoint criterion).
+    normalisation : str
+        Input scaling fitted on the training sources: ``minmax`` (the paper's) or ``log``
+        (see ``training.data.fit_normalisation``).
     seed : int
         Seeds weights, batch order and augmentation: a run is reproducible.
     """
@@ -52,6 +55,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     patience: int = 5
     monitor: str = "val_loss"
+    normalisation: str = "minmax"
     seed: int = 0
 
     def __post_init__(self):
@@ -59,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"arch must be cnn, attention or dense, got {self.arch!r}")
         if self.monitor not in ("val_loss", "val_accuracy"):
             raise ValueError(f"monitor must be val_loss or val_accuracy, got {self.monitor!r}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if min(self.epochs, self.steps_per_epoch, self.batch_size, self.patience) < 1:
             raise ValueError("epochs, steps_per_epoch, batch_size and patience must be >= 1")
 

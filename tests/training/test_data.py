@@ -10,7 +10,9 @@ import pytest
 from training.data import (
     Augmenter,
     all_augmentations,
+    fit_normalisation,
     load_training_set,
+    median_clip_threshold,
     rotations,
     samples_of,
     side_positions,
@@ -80,3 +82,29 @@ def test_sample_weights_balance_classes_and_side_cutouts(sources):
     halo, side = samples.y == 1, samples.kind == "side"
     assert w[halo].sum() == pytest.approx(w[~halo].sum())
     assert w[side].sum() == pytest.approx(w[~halo & ~side].sum())
+
+
+def test_median_clip_threshold_is_the_faintest_surviving_pixel():
+    x = np.zeros((3, 4, 4, 2), np.float32)
+    x[0, 0, 0, 0], x[0, 1, 1, 0] = 0.2, -0.5  # image 0, band 0: faintest |pixel| 0.2
+    x[1, 2, 2, 0] = 0.4
+    x[0, 0, 0, 1], x[2, 3, 3, 1] = 0.1, 0.3  # image 1, band 1 and image 2, band 0 stay empty
+    assert median_clip_threshold(x) == pytest.approx(np.median([0.2, 0.4, 0.1, 0.3]))
+    with pytest.raises(ValueError, match="empty"):
+        median_clip_threshold(np.zeros((2, 4, 4, 2), np.float32))
+
+
+def test_log_normalisation_spreads_the_real_pixels_that_minmax_squeezes(sources):
+    """The reason the option exists: under global min-max almost every real pixel sits in a
+    sliver of the input range; the log scaling spreads the same pixels out."""
+    samples = samples_of(sources)
+    spread = {}
+    for kind in ("minmax", "log"):
+        norm = fit_normalisation(samples, kind=kind)
+        scaled = norm.apply(samples.x)
+        low, high = np.quantile(scaled[samples.x != 0], [0.01, 0.99])
+        spread[kind] = (high - low) / (scaled.max() - scaled.min())
+    assert fit_normalisation(samples, kind="log").kind == "log-minmax-sym"
+    assert spread["log"] > 4 * spread["minmax"]
+    with pytest.raises(ValueError, match="normalisation must be one of"):
+        fit_normalisation(samples, kind="zscore")

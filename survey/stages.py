@@ -5,10 +5,11 @@ know nothing about Ray, so they are tested on plain dicts:
 
 1. ``preprocess_batch`` (stateless, ``map_batches`` with one tile per call): read the tile's
    field once in all four bands, clip each band with the shared ``clip_band``, cut every
-   window of the tile from it (``cutout_at_pixel`` at the band's native scale) and emit one
-   row per window with the clipped 64x64x4 stack, per-band noise and peak, and the
-   fraction of the cut-out that is outside the image or zero-filled. A tile that cannot be
-   read becomes a single row whose ``error`` names the tile and the file.
+   window of the tile from it (``cutouts_at_pixels``: one gather per band, at the band's
+   native scale) and emit one row per window with the clipped 64x64x4 stack, per-band
+   noise and peak, and the fraction of the cut-out that is outside the image or
+   zero-filled. A tile that cannot be read becomes a single row whose ``error`` names the
+   tile and the file.
 2. ``Predictor`` (callable class, one ONNX Runtime session per actor, loaded in
    ``__init__``): normalise with the model card's ``Normalisation`` (the model wrapper owns
    normalisation, so the rows keep Jy/beam pixels), score the batch, and return it without
@@ -36,7 +37,7 @@ from survey import healpix
 from survey.bands import BAND_NAMES, CUTOUT_SIZE
 from survey.exceptions import BadInputError, HaloSurveyError
 from survey.infer import OnnxClassifier, ProviderChoice
-from survey.preprocess import ClippedBand, clip_band, cutout_at_pixel
+from survey.preprocess import ClippedBand, clip_band, cutouts_at_pixels
 from survey.schema import band_column
 from survey.sources import BandImage, FieldRequest, ImageSource
 from survey.tiling import CUTOUT_MARGIN_DEG, Region, tile_request, windows_in_tile
@@ -133,22 +134,20 @@ def cut_windows(field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLi
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))
     n = ra.size
-    stack = np.zeros((n, CUTOUT_SIZE, CUTOUT_SIZE, len(BAND_NAMES)), np.float32)
+    stack = np.empty((n, CUTOUT_SIZE, CUTOUT_SIZE, len(BAND_NAMES)), np.float32)
     outside = np.zeros((n, len(BAND_NAMES)), np.float32)
     zero = np.zeros((n, len(BAND_NAMES)), np.float32)
+    columns: dict[str, np.ndarray] = {}
     for channel, band in enumerate(BAND_NAMES):
         clipped = field.clipped[band]
-        # One vectorised WCS call per band; the per-window work is then array slicing.
+        # One WCS call and one gather per band: no per-window Python work.
         x, y = field.images[band].wcs.all_world2pix(ra, dec, 0)
-        for i in range(n):
-            piece = cutout_at_pixel(clipped.pixels, float(x[i]), float(y[i]), zero_mask=clipped.no_data)
-            stack[i, :, :, channel] = piece.pixels
-            outside[i, channel], zero[i, channel] = piece.outside_fraction, piece.zero_fraction
-    columns = {IMAGE_COLUMN: stack, "outside_fraction": outside.max(axis=1), "zero_fraction": zero.max(axis=1)}
-    for channel, band in enumerate(BAND_NAMES):
-        columns[band_column("noise", band)] = np.full(n, field.clipped[band].noise.sigma, np.float32)
-        columns[band_column("peak", band)] = stack[..., channel].reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
-    return columns
+        pieces = cutouts_at_pixels(clipped.pixels, x, y, zero_mask=clipped.no_data)
+        stack[..., channel] = pieces.pixels
+        outside[:, channel], zero[:, channel] = pieces.outside_fraction, pieces.zero_fraction
+        columns[band_column("noise", band)] = np.full(n, clipped.noise.sigma, np.float32)
+        columns[band_column("peak", band)] = pieces.pixels.reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
+    return {IMAGE_COLUMN: stack, "outside_fraction": outside.max(axis=1), "zero_fraction": zero.max(axis=1), **columns}
 
 
 def _window_rows(

@@ -388,7 +388,7 @@ def cutouts_at_pixels(
     xs, ys = _overlap(x0, size=size, length=nx), _overlap(y0, size=size, length=ny)
     inside = (xs[1] - xs[0]) * (ys[1] - ys[0])
     missing = size * size - inside
-    if zero_mask is not None:
+    if zero_mask is not None and np.any(zero_mask):
         missing = missing + _box_counts(np.asarray(zero_mask, bool), x=xs, y=ys)
     return CutoutBatch(_gather(image, x0, y0, size=size), 1 - inside / (size * size), missing / (size * size))
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from survey import healpix
+from survey import healpix, mock
 from survey.bands import BANDS, band_by_name
 from survey.exceptions import BadInputError
 from survey.mock import (
@@ -61,6 +61,51 @@ def test_same_seed_gives_identical_pixels_and_another_seed_does_not():
     for name in first:
         assert np.array_equal(first[name].data, again[name].data)
         assert not np.array_equal(first[name].data, other[name].data)
+
+
+def sum_over_whole_image(image, *, x, y, peak, sigma_px):
+    """Reference for ``_add_gaussians``: every source over every pixel, as one matrix product."""
+    ny, nx = image.shape
+    pad = 6.0 * sigma_px
+    keep = (x > -pad) & (x < nx - 1 + pad) & (y > -pad) & (y < ny - 1 + pad)
+    gx = np.exp(-0.5 * ((np.arange(nx)[None, :] - x[keep, None]) / sigma_px) ** 2)
+    gy = np.exp(-0.5 * ((np.arange(ny)[None, :] - y[keep, None]) / sigma_px) ** 2)
+    image += (gy * peak[keep, None]).T @ gx
+
+
+def smooth_whole_canvas(shape, *, x, y, flux_jy, r_e_px, sigma_px):
+    """Reference for ``_halo_image``: the beam smoothing run over the whole padded canvas."""
+    pad = int(np.ceil(4 * sigma_px)) + 1
+    diffuse = np.zeros((shape[0] + 2 * pad, shape[1] + 2 * pad))
+    for xc, yc, flux, r_e in zip(x + pad, y + pad, flux_jy, r_e_px):
+        half = int(np.ceil(12 * max(r_e, 0.5)))
+        x0, y0 = int(round(xc)) - half, int(round(yc)) - half
+        yy, xx = np.mgrid[y0 : y0 + 2 * half + 1, x0 : x0 + 2 * half + 1]
+        disc = np.exp(-np.hypot(xx - xc, yy - yc) / max(r_e, 1e-3))
+        mock._paste(diffuse, disc * (flux / disc.sum()), x0=x0, y0=y0)
+    smooth = gaussian_filter(diffuse, sigma_px, mode="constant", truncate=4.0) * 2.0 * np.pi * sigma_px**2
+    return smooth[pad : pad + shape[0], pad : pad + shape[1]]
+
+
+@pytest.mark.parametrize(("noise", "sources", "halos"), [
+    (NOISE_200MHZ_JY, SOURCES_PER_DEG2, 1.0),
+    (0.0, SOURCES_PER_DEG2, 1.0),
+    (0.0, 0.0, 0.0),  # two placed halos alone: their faint tails and the smoothed box's edges show
+])
+def test_stamped_rendering_gives_the_pixels_of_summing_over_the_whole_image(monkeypatch, noise, sources, halos):
+    """Sources on stamps and halos smoothed in their box only: the same float32 pixels, even the faint tails."""
+    placed = (MockHalo(ra_deg=40.6, dec_deg=-30.0, z=0.05, size_mpc=1.5, flux_150mhz_jy=2.0),  # across the east edge
+              MockHalo(ra_deg=39.9, dec_deg=-30.1, z=0.3, size_mpc=0.5, flux_150mhz_jy=0.5))
+    sky = MockSky(seed=8, halo_density_per_deg2=halos, noise_jy_per_beam_at_reference=noise, halos=placed,
+                  source_density_per_deg2=sources)
+    request = FieldRequest("stamps", 40.0, -30.0, 1.2)
+    fast = MockSource(sky).read_field(request)
+    monkeypatch.setattr(mock, "_add_gaussians", sum_over_whole_image)
+    monkeypatch.setattr(mock, "_halo_image", smooth_whole_canvas)
+    slow = MockSource(sky).read_field(request)
+    for band, image in fast.items():
+        np.testing.assert_array_equal(image.data, slow[band].data, err_msg=band)
+        assert image.data.max() > 0.01  # sources or halos were drawn
 
 
 def test_overlapping_fields_draw_the_same_sources():

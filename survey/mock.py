@@ -410,15 +410,23 @@ def _add_gaussians(image: FloatArray, *, x: FloatArray, y: FloatArray, peak: Flo
         return
     x, y, peak = x[keep], y[keep], peak[keep]
     total = float(np.sum(np.abs(peak)))
-    reach = sigma_px * np.sqrt(2.0 * np.log(max(total, 1.0) / FLOAT32_UNDERFLOW))
-    for xc, yc, amplitude in zip(x, y, peak):
-        x0, x1 = max(int(np.floor(xc - reach)), 0), min(int(np.ceil(xc + reach)) + 1, nx)
-        y0, y1 = max(int(np.floor(yc - reach)), 0), min(int(np.ceil(yc + reach)) + 1, ny)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        gx = np.exp(-0.5 * ((np.arange(x0, x1) - xc) / sigma_px) ** 2)
-        gy = np.exp(-0.5 * ((np.arange(y0, y1) - yc) / sigma_px) ** 2)
-        image[y0:y1, x0:x1] += np.outer(gy * amplitude, gx)
+    span = int(np.ceil(sigma_px * np.sqrt(2.0 * np.log(max(total, 1.0) / FLOAT32_UNDERFLOW))))
+    # Every stamp's row and column profiles at once; the loop only adds their outer products.
+    gx, x0 = _profiles(x, span=span, sigma_px=sigma_px)
+    gy, y0 = _profiles(y, span=span, sigma_px=sigma_px)
+    gy *= peak[:, None]
+    for k in range(x.size):
+        xs = slice(max(x0[k], 0), min(x0[k] + gx.shape[1], nx))
+        ys = slice(max(y0[k], 0), min(y0[k] + gy.shape[1], ny))
+        if xs.start < xs.stop and ys.start < ys.stop:
+            image[ys, xs] += gy[k, ys.start - y0[k] : ys.stop - y0[k], None] * gx[k, xs.start - x0[k] : xs.stop - x0[k]]
+
+
+def _profiles(centre: FloatArray, *, span: int, sigma_px: float) -> tuple[FloatArray, IntArray]:
+    """Gaussian profiles exp(-(i - centre)**2 / 2 sigma**2) on pixels i = first .. first + 2 span + 1."""
+    first = np.floor(centre).astype(np.int64) - span
+    pixels = first[:, None] + np.arange(2 * span + 2)
+    return np.exp(-0.5 * ((pixels - centre[:, None]) / sigma_px) ** 2), first
 
 
 def _halo_image(

@@ -71,6 +71,10 @@ PREPROCESS_COPIES = 8
 """Rough number of float32 copies of a field that preprocessing holds at once (pixels,
 clipped pixels, masks, noise-fit temporaries), for the memory each task reserves."""
 
+CPU_ACTOR_THREADS = 1
+"""ONNX Runtime threads of a CPU inference actor when ``intra_op_threads`` is not given
+(``inference_resources``): more actors (``concurrency``) scale CPU inference instead."""
+
 WORKER_BASELINE_BYTES = 320 << 20
 """Memory of a Ray worker with numpy, astropy, scipy and healpy imported, before any data
 (an estimate; Ray Data's memory report on a mock scan put a whole preprocessing worker at
@@ -240,14 +244,32 @@ def build_dataset(
         num_cpus=1,
         memory=preprocess_memory_bytes(tile_order=args.tile_order, window_order=args.window_order),
     )
+    threads, resources = inference_resources(args)
     return ds.map_batches(
         Predictor,
         fn_constructor_kwargs={"model_path": str(args.model), "providers": args.providers,
-                               "intra_op_threads": args.intra_op_threads, "keep_above": keep_above},
+                               "intra_op_threads": threads, "keep_above": keep_above},
         batch_size=args.batch_size,
         compute=ray.data.ActorPoolStrategy(size=args.concurrency),
-        num_gpus=args.num_gpus or None,
+        **resources,
     )
+
+
+def inference_resources(args: SurveyArguments) -> tuple[int | None, dict[str, float]]:
+    """ONNX Runtime threads and Ray resources of one inference actor.
+
+    With ``num_gpus`` the actor reserves its GPU (and Ray Data's default CPU) and ONNX
+    Runtime keeps its default threads. On CPUs the actor reserves no CPU and runs one
+    thread unless ``intra_op_threads`` says otherwise: inference is the smaller part of a
+    window's CPU cost (the shipped CNN ~0.13 ms, preprocessing ~0.35 ms), so a core kept for
+    it would idle most of the time, and all through the actor's start-up, while the
+    preprocessing tasks, which can now run on every core, wait for it. One thread also
+    keeps ONNX Runtime's spin-waiting thread pool from taking CPU from those tasks.
+    """
+    if args.num_gpus:
+        return args.intra_op_threads, {"num_gpus": args.num_gpus}
+    threads = args.intra_op_threads if args.intra_op_threads is not None else CPU_ACTOR_THREADS
+    return threads, {"num_cpus": 0}
 
 
 # --------------------------------------------------------------------------------------

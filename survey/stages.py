@@ -276,7 +276,9 @@ class Predictor:
         valid = np.asarray(batch["error"]).astype(str) == ""
         scores = np.zeros(len(valid), np.float32)
         if valid.any():
-            scores[valid] = self.classifier.predict(self.classifier.normalisation.apply(images[valid]).astype(np.float32))
+            # No copies beyond the one normalisation makes: a batch of 256 windows is 16 MiB.
+            chosen = images if valid.all() else images[valid]
+            scores[valid] = self.classifier.predict(np.asarray(self.classifier.normalisation.apply(chosen), np.float32))
         keep = valid & (scores >= self.keep_above) if self.keep_above is not None else np.zeros(len(valid), bool)
         columns = {name: _arrow(values) for name, values in batch.items() if name != IMAGE_COLUMN}
         columns["score"] = pa.array(scores)

@@ -111,23 +111,37 @@ def standin_cnn(path: Path, *, seed: int = 0) -> Path:
 # --------------------------------------------------------------------------------------
 
 
-def pure_ort_windows_per_s(model: Path, *, batch_size: int, batches: int, providers: str) -> tuple[float, str]:
-    """Windows/s of ``predict`` on random normalised batches (after one warm-up batch)."""
+def pure_ort_windows_per_s(model: Path, *, batch_size: int, batches: int, providers: str) -> tuple[float, str, float]:
+    """Windows/s of ``predict`` on random normalised batches (after one warm-up batch), and CPU s per window."""
     classifier = OnnxClassifier(model, providers=providers)
     batch = np.random.default_rng(0).random((batch_size, 64, 64, 4), dtype=np.float32)
     classifier.predict(batch)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(batches):
         classifier.predict(batch)
-    return batch_size * batches / (time.perf_counter() - start), classifier.provider
+    windows = batch_size * batches
+    return windows / (time.perf_counter() - start), classifier.provider, (time.process_time() - cpu_start) / windows
 
 
-class PeakRss:
-    """Samples the summed RSS of this process and all its descendants in a background thread."""
+CPU_ROLES = (("preprocess_batch", "preprocessing tasks"), ("Predictor", "inference actors"))
+"""Ray worker titles (``ray::MapBatches(preprocess_batch)``, ``ray::MapWorker(MapBatches(Predictor))``) -> role."""
+
+
+class ProcessSampler:
+    """Samples this process and all its descendants in a background thread: peak RSS, CPU by role.
+
+    CPU seconds are the growth of each process's user + system time since the sampler
+    started (all of it for processes started later), attributed to the role its Ray title
+    last showed: preprocessing tasks, inference actors, the driver (this process: Ray Data's
+    executor, tile writes), or Ray itself (GCS, raylet, idle workers).
+    """
 
     def __init__(self, interval_s: float = 0.2):
         self.interval_s = interval_s
         self.peak = 0
+        self._start: dict[int, float] = {}
+        self._cpu: dict[int, float] = {}
+        self._role: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -137,8 +151,13 @@ class PeakRss:
         for proc in [me, *me.children(recursive=True)]:
             try:
                 total += proc.memory_info().rss
+                cpu = proc.cpu_times()
+                title = " ".join(proc.cmdline())
             except (psutil.NoSuchProcess, psutil.AccessDenied):
-                pass
+                continue
+            self._cpu[proc.pid] = cpu.user + cpu.system
+            role = "driver" if proc.pid == me.pid else next((r for key, r in CPU_ROLES if key in title), None)
+            self._role[proc.pid] = role or self._role.get(proc.pid, "Ray itself")
         return total
 
     def _run(self) -> None:
@@ -146,7 +165,9 @@ class PeakRss:
             self.peak = max(self.peak, self._sample())
             self._stop.wait(self.interval_s)
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self) -> ProcessSampler:
+        self._sample()
+        self._start = dict(self._cpu)
         self._thread.start()
         return self
 
@@ -154,6 +175,14 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._sample())
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds per role over the sampled interval."""
+        by_role: dict[str, float] = {}
+        for pid, seconds in self._cpu.items():
+            role = self._role[pid]
+            by_role[role] = by_role.get(role, 0.0) + seconds - self._start.get(pid, 0.0)
+        return by_role
 
 
 def nearest_full_tiles(count: int, *, tile_order: int, window_order: int) -> list[int]:
@@ -176,6 +205,7 @@ class PipelineResult:
     windows_per_s: float
     peak_rss_mb: float
     providers: list[str]
+    cpu_seconds: dict[str, float]
 
 
 def pipeline_run(model: Path, tiles: list[int], *, client, out: Path, options: argparse.Namespace) -> PipelineResult:
@@ -186,10 +216,10 @@ def pipeline_run(model: Path, tiles: list[int], *, client, out: Path, options: a
     args = SurveyArguments(model=model, output=out, region=region, progress=False, match_catalogs=(),
                            batch_size=options.batch_size, concurrency=options.concurrency,
                            providers=options.providers, num_gpus=options.num_gpus)
-    with PeakRss() as rss:
+    with ProcessSampler() as sampler:
         summary = run_with_client(args, client)
-    return PipelineResult(len(tiles), summary.manifest.windows, summary.windows_per_s, rss.peak / 2**20,
-                          summary.providers)
+    return PipelineResult(len(tiles), summary.manifest.windows, summary.windows_per_s, sampler.peak / 2**20,
+                          summary.providers, sampler.cpu_seconds())
 
 
 # --------------------------------------------------------------------------------------
@@ -216,8 +246,16 @@ def machine_description() -> list[str]:
     ]
 
 
-def markdown(model: Path, options, ort: tuple[float, str], small: PipelineResult, large: PipelineResult) -> str:
-    ort_rate, ort_provider = ort
+def cpu_breakdown(result: PipelineResult, *, ort_cpu_s: float) -> str:
+    """CPU microseconds per window by role, e.g. ``preprocessing tasks 350, inference actors 240, ...``."""
+    roles = sorted(result.cpu_seconds.items(), key=lambda item: -item[1])
+    parts = [f"{role} {1e6 * seconds / max(result.windows, 1):,.0f}" for role, seconds in roles]
+    total = 1e6 * sum(result.cpu_seconds.values()) / max(result.windows, 1)
+    return f"{total:,.0f} ({', '.join(parts)}); pure ONNX Runtime {1e6 * ort_cpu_s:,.0f}"
+
+
+def markdown(model: Path, options, ort: tuple[float, str, float], small: PipelineResult, large: PipelineResult) -> str:
+    ort_rate, ort_provider, ort_cpu_s = ort
     ratio = large.windows_per_s / ort_rate if ort_rate else float("nan")
     rows = [
         ("pure ONNX Runtime", f"{ort_rate:,.0f} windows/s (batch {options.batch_size}, {ort_provider})"),
@@ -227,6 +265,7 @@ def markdown(model: Path, options, ort: tuple[float, str], small: PipelineResult
         (f"peak RSS, {small.tiles} tiles", f"{small.peak_rss_mb:,.0f} MiB"),
         (f"peak RSS, {large.tiles} tiles", f"{large.peak_rss_mb:,.0f} MiB"),
         ("inference provider (actors)", ", ".join(large.providers) or "-"),
+        (f"CPU us per window, {large.tiles} tiles", cpu_breakdown(large, ort_cpu_s=ort_cpu_s)),
     ]
     lines = [f"## halo-survey benchmark: {model.name}", "", *machine_description(), "",
              f"Command: `python bench/bench_survey.py {' '.join(sys.argv[1:])}`", "",

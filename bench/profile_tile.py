@@ -1,0 +1,93 @@
+"""Profile: CPU microseconds per window of each step of a tile's path, in one process (no Ray).
+
+Runs the steps the Ray stages run, one after the other, on the benchmark's mock-sky tiles
+and times each with ``time.process_time`` (CPU time of this process, so a busy machine
+distorts it less than wall time; it still counts library threads, e.g. a BLAS pool):
+
+- mock sky: the sources and halos near the field, rendering four bands;
+- ``clip_field`` (noise fit and 3-sigma clip of four bands), ``cut_windows`` (all cut-outs);
+- pickling the preprocessed rows there and back (roughly what Ray's object store costs);
+- ``Predictor.__call__``: normalisation and ONNX Runtime (one thread), and the rest.
+
+It shows where a window's CPU goes; Ray's own costs (actor start-up, scheduling, the
+driver's writes) are what ``bench_survey.py`` adds on top.
+
+Example::
+
+    python bench/profile_tile.py --tiles 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_survey import nearest_full_tiles  # noqa: E402
+
+from survey.arguments import DEFAULT_MODEL  # noqa: E402
+from survey.mock import MockSky, MockSource, render_band  # noqa: E402
+from survey.stages import IMAGE_COLUMN, Predictor, _window_rows, clip_field, cut_windows  # noqa: E402
+from survey.tiling import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER, tile_request, windows_in_tile  # noqa: E402
+
+
+class Timer:
+    """Accumulates CPU seconds per named step."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable, *args, **kwargs):
+        start = time.process_time()
+        result = fn(*args, **kwargs)
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.process_time() - start
+        return result
+
+
+def profile(tiles: list[int], *, model: Path, seed: int = 0) -> tuple[Timer, int]:
+    """Run every step on each tile; returns the timer and the number of windows."""
+    source = MockSource(MockSky(seed=seed))
+    predictor = Predictor(str(model), providers="cpu", intra_op_threads=1)
+    source.read_field(tile_request(tiles[0], tile_order=DEFAULT_TILE_ORDER))  # first-call costs
+    timer, windows = Timer(), 0
+    for tile in tiles:
+        request = tile_request(tile, tile_order=DEFAULT_TILE_ORDER)
+        found = windows_in_tile(tile, tile_order=DEFAULT_TILE_ORDER, window_order=DEFAULT_WINDOW_ORDER)
+        sources, halos = timer("mock: sources and halos near the field", source._nearby, request)
+        images = {band.name: timer("mock: render four bands", render_band, source.sky, band, request,
+                                   sources=sources, halos=halos) for band in source.bands}
+        field = timer("noise fit + clip (clip_field)", clip_field, images, key=request.key)
+        cut = timer("cut-outs (cut_windows)", cut_windows, field, found.ra_deg, found.dec_deg)
+        rows = _window_rows(tile, found.ipix, found.ra_deg, found.dec_deg, cut)
+        rows["tile_seconds"] = np.zeros(found.ipix.size)
+        rows = timer("rows there and back (pickle, ~ object store)", lambda r: pickle.loads(pickle.dumps(r, 5)), rows)
+        normalised = timer("normalisation alone", predictor.classifier.normalisation.apply, rows[IMAGE_COLUMN])
+        timer("ONNX Runtime alone (1 thread)", predictor.classifier.predict, normalised)
+        timer("Predictor.__call__ (both, and the columns)", predictor, rows)
+        windows += found.ipix.size
+    return timer, windows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tiles", type=int, default=4, help="mock-sky tiles to profile (256 windows each)")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    options = p.parse_args(argv)
+    tiles = nearest_full_tiles(options.tiles, tile_order=DEFAULT_TILE_ORDER, window_order=DEFAULT_WINDOW_ORDER)
+    timer, windows = profile(tiles, model=options.model)
+    print(f"| step ({len(tiles)} tiles, {windows:,} windows) | CPU us per window |")
+    print("|---|---|")
+    for name, seconds in timer.seconds.items():
+        print(f"| {name} | {1e6 * seconds / windows:,.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,7 +22,7 @@ from survey.candidates import detections, merge_detections, neighbour_groups
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError, RemoteServiceError
 from survey.manifest import read_manifest
 from survey.mock import MockSky, MockSource
-from survey.pipeline import TileAssembler, plan_scan, plan_targets, run_with_client
+from survey.pipeline import CPU_ACTOR_THREADS, TileAssembler, inference_resources, plan_scan, plan_targets, run_with_client
 from survey.sources import BandImage
 from survey.stages import IMAGE_COLUMN, Predictor, preprocess_tile, work_items
 from survey.tiling import windows_in_tile
@@ -184,6 +184,12 @@ def test_predictor_scores_a_plain_batch_and_keeps_only_detections_cutouts(small_
     assert kept.tolist() == ((scores >= 0.95) & (np.arange(len(scores)) > 0)).tolist()
     assert set(table.column("provider").to_pylist()) == {"CPUExecutionProvider"}
     assert IMAGE_COLUMN in table.column_names and table.num_rows == len(batch["tile"])
+
+
+def test_cpu_actors_leave_the_cores_to_preprocessing_and_gpu_actors_reserve_their_gpu(model, tmp_path):
+    assert inference_resources(survey_args(model, tmp_path)) == (CPU_ACTOR_THREADS, {"num_cpus": 0})
+    assert inference_resources(survey_args(model, tmp_path, intra_op_threads=4)) == (4, {"num_cpus": 0})
+    assert inference_resources(survey_args(model, tmp_path, num_gpus=1.0)) == (None, {"num_gpus": 1.0})
 
 
 def test_the_assembler_rebuilds_tiles_from_any_batches():

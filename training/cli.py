@@ -47,8 +47,9 @@ def _write_json(path: Path, payload: dict) -> Path:
     return path
 
 
-def _command_line() -> str:
-    return "halo-train " + " ".join(sys.argv[1:])
+def _command_line(args) -> str:
+    """The command as given (to ``main``, or on the shell), so a result names what produced it."""
+    return "halo-train " + " ".join(args.argv)
 
 
 def _classifier(args) -> int:
@@ -63,7 +64,7 @@ def _classifier(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(sources, out / "manifest.json", root=data)
-    meta = {"command": _command_line(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": asdict(config), "data": str(data)}
+    meta = {"command": _command_line(args), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": asdict(config), "data": str(data)}
     if args.protocol == "paper":
         result = timed(paper_protocol, sources, config=config, runs=args.runs)
     elif args.protocol == "grouped":
@@ -102,7 +103,7 @@ def _baseline(args) -> int:
 
     sources = load_training_set(_data_path(args))
     result = timed(leave_one_source_out_forest, sources, seed=args.seed)
-    path = _write_json(Path(args.out) / "results.json", {"command": _command_line(), **result})
+    path = _write_json(Path(args.out) / "results.json", {"command": _command_line(args), **result})
     print(f"random forest LOSO accuracy {result['metrics']['accuracy']:.3f}; wrote {path}")
     return 0
 
@@ -183,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``halo-train``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as exc:

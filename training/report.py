@@ -29,16 +29,23 @@ def _pm(m: dict, key: str, *, percent: bool = False, digits: int = 3) -> str:
     return f"{m[key]['mean'] * scale:.{2 if percent else digits}f} ± {m[key]['std'] * scale:.{2 if percent else digits}f}"
 
 
+def settings(result: dict) -> str:
+    """The training settings that differ between runs: input scaling and schedule."""
+    c = result["config"]
+    return f"{c.get('normalisation', 'minmax')}, {c['epochs']}x{c['steps_per_epoch']} steps, patience {c['patience']}"
+
+
 def paper_section(results: list[dict]) -> list[str]:
     """Table 5 reproduction: the paper's numbers next to ours under the paper's protocol."""
     lines = ["## Paper protocol (flattering: augmented test copies, checkpoint chosen on the test set, overlapping fields across splits)", "",
-             "| arch | source | accuracy [%] | precision | recall | F1 | runs |", "|---|---|---|---|---|---|---|"]
-    for r in results:
-        quoted = PAPER_TABLE5.get(r["arch"])
+             "| run | arch | settings | accuracy [%] | precision | recall | F1 | runs |", "|---|---|---|---|---|---|---|---|"]
+    for arch in dict.fromkeys(r["arch"] for r in results):
+        quoted = PAPER_TABLE5.get(arch)
         if quoted:
-            lines.append(f"| {r['arch']} | paper Table 5 | {' | '.join(quoted)} | 10 |")
-        m = r["metrics"]
-        lines.append(f"| {r['arch']} | this repo | {_pm(m, 'accuracy', percent=True)} | {_pm(m, 'precision')} | {_pm(m, 'recall')} | {_pm(m, 'f1')} | {r['runs']} |")
+            lines.append(f"| paper Table 5 | {arch} | the paper's | {' | '.join(quoted)} | 10 |")
+        for r in (r for r in results if r["arch"] == arch):
+            m = r["metrics"]
+            lines.append(f"| {r['run']} | {arch} | {settings(r)} | {_pm(m, 'accuracy', percent=True)} | {_pm(m, 'precision')} | {_pm(m, 'recall')} | {_pm(m, 'f1')} | {r['runs']} |")
     lines += ["", "Commands:", ""] + [f"- `{r['command']}` ({r['wall_seconds'] / 60:.1f} min, {r['n_test_images']} test images)" for r in results] + [""]
     return lines
 
@@ -46,19 +53,19 @@ def paper_section(results: list[dict]) -> list[str]:
 def grouped_section(results: list[dict]) -> list[str]:
     """Honest source-level table: mean ± std over repeats, with the random forest in the same folds."""
     lines = ["## Grouped protocol (honest: source level, overlap groups never split, checkpoint on an inner validation split)", "",
-             "| arch | scorer | accuracy | precision | recall | F1 | ROC-AUC |", "|---|---|---|---|---|---|---|"]
+             "| run | arch | settings | scorer | accuracy | precision | recall | F1 | ROC-AUC |", "|---|---|---|---|---|---|---|---|---|"]
     labels = {"cnn_centre": "network, central cut-out", "cnn_tta": "network, mean of 16 rotated/flipped copies",
               "cnn_centre_at_threshold": "network, central cut-out, threshold {t}", "random_forest": "random forest (same folds)"}
     for r in results:
         for key, label in labels.items():
             m = r["metrics"][key]
-            lines.append(f"| {r['arch']} | {label.format(t=r['threshold'])} | {_pm(m, 'accuracy')} | {_pm(m, 'precision')} | {_pm(m, 'recall')} | {_pm(m, 'f1')} | {_pm(m, 'roc_auc')} |")
+            lines.append(f"| {r['run']} | {r['arch']} | {settings(r)} | {label.format(t=r['threshold'])} | {_pm(m, 'accuracy')} | {_pm(m, 'precision')} | {_pm(m, 'recall')} | {_pm(m, 'f1')} | {_pm(m, 'roc_auc')} |")
     lines += ["", "False-positive rate on the side cut-outs of the test halos (class 0 'empty' sky), mean over repeats:", "",
-              "| arch | side cut-outs per repeat | FPR at 0.5 | FPR at threshold |", "|---|---|---|---|"]
+              "| run | side cut-outs per repeat | FPR at 0.5 | FPR at threshold |", "|---|---|---|---|"]
     for r in results:
         sides = r["side_cutouts"]
         key = next(k for k in sides[0] if k.startswith("fpr_at_") and k != "fpr_at_0.5")
-        lines.append(f"| {r['arch']} | {sides[0]['n_side']} | {np.mean([s['fpr_at_0.5'] for s in sides]):.3f} | {np.mean([s[key] for s in sides]):.3f} ({key[7:]}) |")
+        lines.append(f"| {r['run']} | {sides[0]['n_side']} | {np.mean([s['fpr_at_0.5'] for s in sides]):.3f} | {np.mean([s[key] for s in sides]):.3f} ({key[7:]}) |")
     lines += ["", "Commands:", ""] + [
         f"- `{r['command']}` ({r['n_sources']} sources in {r['n_groups']} overlap groups, {r['n_folds']} folds x {r['repeats']} repeats, {r['wall_seconds'] / 60:.1f} min wall)"
         for r in results
@@ -76,7 +83,7 @@ def loso_section(result: dict) -> list[str]:
 
 def plot_grouped(result: dict, out_dir: Path) -> list[str]:
     """ROC curves per repeat, the confusion matrix and validation-loss curves of a grouped run."""
-    arch, preds = result["arch"], result["predictions"]
+    preds = result["predictions"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for repeat in sorted({p["repeat"] for p in preds}):
         rows = [p for p in preds if p["repeat"] == repeat]
@@ -85,7 +92,7 @@ def plot_grouped(result: dict, out_dir: Path) -> list[str]:
             fpr, tpr, _ = roc_curve(y, [p[key] for p in rows])
             axes[0].plot(fpr, tpr, style, label=f"{'network' if key == 'score' else 'random forest'} r{repeat}")
     axes[0].plot([0, 1], [0, 1], "k--", lw=0.5)
-    axes[0].set(xlabel="false-positive rate", ylabel="true-positive rate", title=f"{arch}: source-level ROC (grouped folds)")
+    axes[0].set(xlabel="false-positive rate", ylabel="true-positive rate", title=f"{result['run']}: source-level ROC (grouped folds)")
     axes[0].legend(fontsize=7)
     y = np.array([p["label"] for p in preds])
     pred = np.array([p["score"] >= 0.5 for p in preds]).astype(int)
@@ -100,15 +107,15 @@ def plot_grouped(result: dict, out_dir: Path) -> list[str]:
         axes[2].plot(h["history"]["val_loss"], alpha=0.5)
     axes[2].set(xlabel="epoch", ylabel="validation loss (inner split)", title="training curves, every fold")
     fig.tight_layout()
-    path = out_dir / f"grouped-{arch}.png"
+    path = out_dir / f"{result['run']}.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)
-    return [f"![grouped {arch}]({path.name})", ""]
+    return [f"![{result['run']}]({path.name})", ""]
 
 
 def write_report(run_dirs: list[Path], out: Path) -> Path:
     """Write ``out`` (Markdown) and PNG figures beside it from the runs' results.json."""
-    results = [json.loads((d / "results.json").read_text()) for d in run_dirs]
+    results = [{**json.loads((d / "results.json").read_text()), "run": d.name} for d in run_dirs]
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# Classifier results", "", f"Generated by `halo-train report {' '.join(map(str, run_dirs))} --out {out}` from the results.json of each run.", ""]
     grouped = [r for r in results if r["protocol"] == "grouped"]

@@ -39,3 +39,19 @@ def test_protocol_run_cannot_be_exported(tmp_path, capsys):
     (run / "results.json").write_text(json.dumps({"protocol": "grouped"}))
     assert main(["export", str(run), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "has no single model to export" in capsys.readouterr().err
+
+
+def test_protocol_runs_and_report_name_each_run_and_its_settings(gleam_dir, tmp_path, capsys):
+    """Two tiny real runs (one per protocol) through the CLI, then the report over both."""
+    tiny = ["--arch", "dense", "--epochs", "1", "--steps", "1", "--batch-size", "8", "--data", str(gleam_dir)]
+    grouped, paper = tmp_path / "grouped-dense-log", tmp_path / "paper-dense"
+    assert main(["classifier", *tiny, "--protocol", "grouped", "--folds", "2", "--repeats", "1", "--normalisation", "log", "--out", str(grouped)]) == 0
+    assert main(["classifier", *tiny, "--protocol", "paper", "--runs", "1", "--out", str(paper)]) == 0
+    report = tmp_path / "docs" / "results.md"
+    assert main(["report", str(paper), str(grouped), "--out", str(report)]) == 0
+    text = report.read_text()
+    assert "| paper Table 5 | dense | the paper's | 84.68 ± 1.03" in text
+    assert "| paper-dense | dense | minmax, 1x1 steps, patience 5 |" in text
+    assert "| grouped-dense-log | dense | log, 1x1 steps, patience 5 | random forest (same folds) |" in text
+    assert "--normalisation log" in text  # the exact command of each run is quoted
+    assert (report.parent / "grouped-dense-log.png").stat().st_size > 0

@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: venv survey test test-fast inspect bench clean
+.PHONY: venv survey test test-fast inspect bench check-constraints clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,12 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow and not training"
+
+# Does constraints.txt still resolve for both container images? (Needs the package index;
+# installs nothing.)
+check-constraints: venv
+	$(BIN)/python -m pip install -q --dry-run -c constraints.txt '.[cpu,cloud]' 'ray[default]'
+	$(BIN)/python -m pip install -q --dry-run -c constraints.txt '.[gpu,cloud]' 'ray[default]'
 
 clean:
 	rm -rf $(VENV) halo-survey-out .pytest_cache

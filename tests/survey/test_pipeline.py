@@ -22,7 +22,14 @@ from survey.candidates import detections, merge_detections, neighbour_groups
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError, RemoteServiceError
 from survey.manifest import read_manifest
 from survey.mock import MockSky, MockSource
-from survey.pipeline import CPU_ACTOR_THREADS, TileAssembler, inference_resources, plan_scan, plan_targets, run_with_client
+from survey.pipeline import (
+    CPU_ACTOR_THREADS,
+    TileAssembler,
+    inference_resources,
+    plan_scan,
+    plan_targets,
+    run_with_client,
+)
 from survey.sources import BandImage
 from survey.stages import IMAGE_COLUMN, Predictor, preprocess_tile, work_items
 from survey.tiling import windows_in_tile

@@ -259,17 +259,18 @@ def inference_resources(args: SurveyArguments) -> tuple[int | None, dict[str, fl
     """ONNX Runtime threads and Ray resources of one inference actor.
 
     With ``num_gpus`` the actor reserves its GPU (and Ray Data's default CPU) and ONNX
-    Runtime keeps its default threads. On CPUs the actor reserves no CPU and runs one
-    thread unless ``intra_op_threads`` says otherwise: inference is the smaller part of a
-    window's CPU cost (the shipped CNN ~0.13 ms, preprocessing ~0.35 ms), so a core kept for
-    it would idle most of the time, and all through the actor's start-up, while the
-    preprocessing tasks, which can now run on every core, wait for it. One thread also
-    keeps ONNX Runtime's spin-waiting thread pool from taking CPU from those tasks.
+    Runtime keeps its default threads. On CPUs the actor reserves one CPU and, unless
+    ``intra_op_threads`` says otherwise, runs ONNX Runtime on that one thread: its default
+    pool of one thread per core spin-waits between operators, taking CPU from the
+    preprocessing tasks on the other cores; more actors (``concurrency``) scale CPU
+    inference instead. An actor reserving no CPU would let preprocessing use its core too,
+    then preprocessing outruns inference while the actor starts, and the cut-outs queued
+    between them (16 MiB a tile) raise the peak memory, the more the larger the region.
     """
     if args.num_gpus:
         return args.intra_op_threads, {"num_gpus": args.num_gpus}
     threads = args.intra_op_threads if args.intra_op_threads is not None else CPU_ACTOR_THREADS
-    return threads, {"num_cpus": 0}
+    return threads, {"num_cpus": 1}
 
 
 # --------------------------------------------------------------------------------------

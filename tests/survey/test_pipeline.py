@@ -193,9 +193,9 @@ def test_predictor_scores_a_plain_batch_and_keeps_only_detections_cutouts(small_
     assert IMAGE_COLUMN in table.column_names and table.num_rows == len(batch["tile"])
 
 
-def test_cpu_actors_leave_the_cores_to_preprocessing_and_gpu_actors_reserve_their_gpu(model, tmp_path):
-    assert inference_resources(survey_args(model, tmp_path)) == (CPU_ACTOR_THREADS, {"num_cpus": 0})
-    assert inference_resources(survey_args(model, tmp_path, intra_op_threads=4)) == (4, {"num_cpus": 0})
+def test_cpu_actors_run_one_thread_on_their_core_and_gpu_actors_reserve_their_gpu(model, tmp_path):
+    assert inference_resources(survey_args(model, tmp_path)) == (CPU_ACTOR_THREADS, {"num_cpus": 1})
+    assert inference_resources(survey_args(model, tmp_path, intra_op_threads=4)) == (4, {"num_cpus": 1})
     assert inference_resources(survey_args(model, tmp_path, num_gpus=1.0)) == (None, {"num_gpus": 1.0})
 
 

@@ -194,7 +194,8 @@ class SurveyArguments:
     """ONNX Runtime execution provider: ``auto`` (CUDA when it really runs), ``cpu`` or ``cuda``."""
 
     intra_op_threads: int | None = None
-    """Threads one ONNX Runtime session may use; None keeps ONNX Runtime's default."""
+    """Threads one ONNX Runtime session may use. None: one per CPU actor (``pipeline.CPU_ACTOR_THREADS``,
+    so inference does not spin against preprocessing), ONNX Runtime's default on a GPU."""
 
     progress: bool = True
     """Show a progress bar (tqdm) over tiles."""

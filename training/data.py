@@ -174,7 +174,8 @@ def fit_normalisation(samples: SampleSet, *, kind: str = "minmax") -> Normalisat
     ``minmax`` is the paper's (appendix A): one global [min, max] over all images and bands.
     On GLEAM that range is set by a few bright point sources (up to ~36 Jy/beam) while the
     diffuse emission a halo classifier needs sits near the clip level (~0.05 Jy/beam), so
-    99.8 % of the scaled pixels land in [0.01, 0.09]. ``log`` applies the signed log scaling
+    most unclipped pixels share a sliver of the input range (``results/input_scaling.py``
+    measures it). ``log`` applies the signed log scaling
     first, with the median clip threshold as its scale, before the global min-max to
     [-1, 1]: faint structure then spans a useful part of the input range.
     """

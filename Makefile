@@ -22,9 +22,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 # The main job on its embedded default: a demo scan of a small region of the MOCK sky
-# with the shipped model (local Ray, CPU), written to ./halo-survey-out/.
+# with the shipped model (local Ray, CPU), written to ./halo-survey-out/ (replacing an
+# earlier demo run there).
 survey: venv
-	$(BIN)/halo-survey scan
+	$(BIN)/halo-survey scan --overwrite
 
 test: venv
 	$(BIN)/python -m pytest -q

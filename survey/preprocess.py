@@ -429,8 +429,14 @@ def log_scale(x: ArrayF, *, scale: float) -> np.ndarray:
     bright point sources the way the paper's log-scaled plots show. ``scale`` is fitted
     once on training data (the median clip threshold) and stored with the model.
     """
-    x = np.asarray(x, dtype=np.float64)
-    return (np.sign(x) * np.log10(1.0 + np.abs(x) / scale)).astype(np.float32)
+    x = np.asarray(x, dtype=np.float32)
+    # The classifier applies this to every survey window; clipped images are mostly exact
+    # zeros, which map to zero, so only the surviving pixels pay for the logarithm.
+    out = np.zeros_like(x)
+    kept = x != 0
+    values = x[kept]
+    out[kept] = np.copysign(np.log1p(np.abs(values) / np.float32(scale)) * np.float32(1 / np.log(10)), values)
+    return out
 
 
 def inverse_log_scale(y: ArrayF, *, scale: float) -> np.ndarray:

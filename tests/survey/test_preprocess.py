@@ -231,3 +231,16 @@ def test_generative_normalisation_maps_to_symmetric_unit_range_and_back():
     y = norm.apply(train)
     assert y.min() == pytest.approx(-1.0) and y.max() == pytest.approx(1.0)
     np.testing.assert_allclose(norm.invert(y), train, rtol=1e-4, atol=1e-6)
+
+
+def test_log_scale_matches_the_float64_formula_on_real_pixels(gleam_dir):
+    """The fast float32 path (logarithm of surviving pixels only) is the documented formula."""
+    from survey.preprocess import clip_band, log_scale
+    from survey.sources import read_band_file
+
+    path = sorted(gleam_dir.rglob("*170-231*.fits"))[0]
+    pixels = clip_band(read_band_file(path, "170-231").data).pixels
+    reference = np.sign(pixels.astype(np.float64)) * np.log10(1.0 + np.abs(pixels.astype(np.float64)) / 0.054)
+    fast = log_scale(pixels, scale=0.054)
+    assert fast.dtype == np.float32 and (pixels != 0).any() and (pixels == 0).any()
+    np.testing.assert_allclose(fast, reference, rtol=1e-6, atol=1e-7)

@@ -294,10 +294,8 @@ def cutout_at_pixel(
     For the 300x300 training files centred on CRPIX 150.5 (x = y = 149.5 zero-based) this
     is exactly the paper's central cut-out ``data[118:182, 118:182]``.
     """
-    # floor(.. + 0.5), not round(): Python rounds halves to even, which would shift
-    # alternate positions by a pixel.
-    x0 = int(np.floor(x - (size - 1) / 2 + 0.5))
-    y0 = int(np.floor(y - (size - 1) / 2 + 0.5))
+    corner_x, corner_y = cutout_corners(x, y, size=size)
+    x0, y0 = int(corner_x), int(corner_y)
     ny, nx = pixels.shape
     out = np.zeros((size, size), dtype=np.float32)
     inside = np.zeros((size, size), dtype=bool)
@@ -342,9 +340,11 @@ class CutoutBatch:
 
 
 def cutout_corners(x: npt.ArrayLike, y: npt.ArrayLike, *, size: int = CUTOUT_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """Integer (x0, y0) of the lower-left pixel of the cut-outs centred on (x, y), as ``cutout_at_pixel``.
+    """Integer (x0, y0) of the lower-left pixel of the cut-outs centred on (x, y).
 
-    floor(.. + 0.5), not round(): rounding halves to even would shift alternate positions.
+    The one rule for where a cut-out starts, shared by ``cutout_at_pixel`` and
+    ``cutouts_at_pixels``. floor(.. + 0.5), not round(): rounding halves to even would
+    shift alternate positions by a pixel.
     """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):

@@ -422,7 +422,7 @@ NormKind = Literal["minmax", "log-minmax-sym"]
 
 
 def log_scale(x: ArrayF, *, scale: float) -> np.ndarray:
-    """Signed log scaling for the generative models: sign(x) * log10(1 + |x| / scale).
+    """Signed log scaling (generative models, log-scaled classifiers): sign(x) * log10(1 + |x| / scale).
 
     The paper's formula did not survive in our copy of appendix A; this form keeps the
     zeros of clipped images at zero and both signs of the surviving pixels, and compresses
@@ -449,8 +449,9 @@ def inverse_log_scale(y: ArrayF, *, scale: float) -> np.ndarray:
 class Normalisation:
     """Global min-max normalisation, fitted once on training cut-outs and stored with a model.
 
-    ``kind="minmax"`` maps [min, max] to [0, 1] (the classifier); ``kind="log-minmax-sym"``
-    applies ``log_scale`` first and maps to [-1, 1] (the generative models). ``min`` and
+    ``kind="minmax"`` maps [min, max] to [0, 1] (the paper's classifier input);
+    ``kind="log-minmax-sym"`` applies ``log_scale`` first and maps to [-1, 1] (the
+    generative models, and classifiers trained with ``--normalisation log``). ``min`` and
     ``max`` are single numbers over all training images and bands (paper appendix A), and are
     never refitted per image: a survey image brighter than anything in training maps above 1.
     """

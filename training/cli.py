@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--normalisation", choices=["minmax", "log"], default="minmax",
-                   help="input scaling: the paper's global min-max, or signed-log then min-max (see docs/results.md)")
+                   help="input scaling: the paper's global min-max, or signed-log then min-max (docs/classifiers.md says why)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run directory (results.json, manifest.json, model.keras)")
     _data_arg(p)

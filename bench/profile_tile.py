@@ -7,10 +7,12 @@ distorts it less than wall time; it still counts library threads, e.g. a BLAS po
 - mock sky: the sources and halos near the field, rendering four bands;
 - ``clip_field`` (noise fit and 3-sigma clip of four bands), ``cut_windows`` (all cut-outs);
 - pickling the preprocessed rows there and back (roughly what Ray's object store costs);
-- ``Predictor.__call__``: normalisation and ONNX Runtime (one thread), and the rest.
+- ``Predictor.__call__``: normalisation and ONNX Runtime (one thread), and the rest;
+- the driver's write of the tile's detections (with their cut-outs) into the run's scratch
+  catalogue, at the scratch ZSTD level and at hats' default level 15 for comparison.
 
-It shows where a window's CPU goes; Ray's own costs (actor start-up, scheduling, the
-driver's writes) are what ``bench_survey.py`` adds on top.
+It shows where a window's CPU goes; Ray's own costs (actor start-up, scheduling, moving
+rows between processes) are what ``bench_survey.py`` adds on top.
 
 Example::
 
@@ -22,19 +24,24 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_survey import nearest_full_tiles  # noqa: E402
 
 from survey.arguments import DEFAULT_MODEL  # noqa: E402
+from survey.candidates import candidate_rows, detections, noise_max_jy  # noqa: E402
 from survey.mock import MockSky, MockSource, render_band  # noqa: E402
+from survey.modelcard import load_model_card  # noqa: E402
 from survey.stages import IMAGE_COLUMN, Predictor, _window_rows, clip_field, cut_windows  # noqa: E402
+from survey.store import PARQUET_COMPRESSION_LEVEL, SCRATCH_COMPRESSION_LEVEL, CatalogWriter  # noqa: E402
 from survey.tiling import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER, tile_request, windows_in_tile  # noqa: E402
 
 
@@ -51,10 +58,24 @@ class Timer:
         return result
 
 
-def profile(tiles: list[int], *, model: Path, seed: int = 0) -> tuple[Timer, int]:
-    """Run every step on each tile; returns the timer and the number of windows."""
+def detection_writers(root: Path, *, with_cutout: bool) -> dict[str, CatalogWriter]:
+    """A scratch-level and a default-level writer of the detections catalogue, by step name."""
+    levels = {"scratch": SCRATCH_COMPRESSION_LEVEL, "hats default": PARQUET_COMPRESSION_LEVEL}
+    return {
+        f"driver: write detections (zstd {level}, {name})": CatalogWriter(
+            root / name.replace(" ", "-"), order=DEFAULT_TILE_ORDER, provenance={"run_id": "profile"},
+            with_cutout=with_cutout, compression_level=level)
+        for name, level in levels.items()
+    }
+
+
+def profile(tiles: list[int], *, model: Path, scratch: Path, seed: int = 0) -> tuple[Timer, int, int]:
+    """Run every step on each tile; returns the timer, the number of windows and of detections."""
     source = MockSource(MockSky(seed=seed))
-    predictor = Predictor(str(model), providers="cpu", intra_op_threads=1)
+    card = load_model_card(model)
+    predictor = Predictor(str(model), providers="cpu", intra_op_threads=1, keep_above=card.threshold)
+    writers = detection_writers(scratch, with_cutout=True)
+    found_total = 0
     source.read_field(tile_request(tiles[0], tile_order=DEFAULT_TILE_ORDER))  # first-call costs
     timer, windows = Timer(), 0
     for tile in tiles:
@@ -70,9 +91,15 @@ def profile(tiles: list[int], *, model: Path, seed: int = 0) -> tuple[Timer, int
         rows = timer("rows there and back (pickle, ~ object store)", lambda r: pickle.loads(pickle.dumps(r, 5)), rows)
         normalised = timer("normalisation alone", predictor.classifier.normalisation.apply, rows[IMAGE_COLUMN])
         timer("ONNX Runtime alone (1 thread)", predictor.classifier.predict, normalised)
-        timer("Predictor.__call__ (both, and the columns)", predictor, rows)
+        scored = timer("Predictor.__call__ (both, and the columns)", predictor, rows)
+        scored = scored.filter(pa.array(detections(scored.column("score").to_numpy(), threshold=card.threshold)))
+        table = candidate_rows(scored, run_id="profile", tile_order=DEFAULT_TILE_ORDER,
+                               window_order=DEFAULT_WINDOW_ORDER, noise_max=noise_max_jy(card))
+        for name, writer in writers.items():
+            timer(name, writer.write_tile, tile, table)
         windows += found.ipix.size
-    return timer, windows
+        found_total += table.num_rows
+    return timer, windows, found_total
 
 
 def main(argv=None) -> int:
@@ -81,8 +108,9 @@ def main(argv=None) -> int:
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     options = p.parse_args(argv)
     tiles = nearest_full_tiles(options.tiles, tile_order=DEFAULT_TILE_ORDER, window_order=DEFAULT_WINDOW_ORDER)
-    timer, windows = profile(tiles, model=options.model)
-    print(f"| step ({len(tiles)} tiles, {windows:,} windows) | CPU us per window |")
+    with tempfile.TemporaryDirectory(prefix="halo-profile-") as scratch:
+        timer, windows, found = profile(tiles, model=options.model, scratch=Path(scratch))
+    print(f"| step ({len(tiles)} tiles, {windows:,} windows, {found:,} detections) | CPU us per window |")
     print("|---|---|")
     for name, seconds in timer.seconds.items():
         print(f"| {name} | {1e6 * seconds / windows:,.0f} |")

@@ -57,7 +57,7 @@ from survey.manifest import ManifestWriter, RunManifest, read_manifest
 from survey.modelcard import ModelCard
 from survey.sources import ImageSource
 from survey.stages import Predictor, Target, preprocess_batch, work_items
-from survey.store import CatalogWriter, check_writable, package_version
+from survey.store import SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable, package_version
 from survey.tiling import angular_distance_deg, plan, tile_field
 
 logger = logging.getLogger(__name__)
@@ -372,7 +372,7 @@ def open_outputs(args: SurveyArguments, provenance: Mapping[str, object]) -> Out
     _prepare_output(args, root)
     options = {"order": args.tile_order, "provenance": provenance, "resume": args.resume}
     work = CatalogWriter(work_dir(root), kind="candidates", with_cutout=args.store_cutouts,
-                         catalog_name="gleam_halo_detections", **options)
+                         catalog_name="gleam_halo_detections", compression_level=SCRATCH_COMPRESSION_LEVEL, **options)
     scores = CatalogWriter(paths.catalog_dir(root, kind="scores"), kind="scores", **options) if args.all_scores else None
     return Outputs(root, work, scores)
 

@@ -21,7 +21,7 @@ from hats.io.validation import is_valid_catalog
 from survey import paths
 from survey.exceptions import BadInputError, CatalogError, NoDetectionsWarning
 from survey.schema import SPATIAL_INDEX_COLUMN, candidate_schema, empty_table, synthetic_table
-from survey.store import CatalogWriter, check_writable
+from survey.store import PARQUET_COMPRESSION_LEVEL, SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable
 
 ORDER = 3
 ROWS_PER_TILE = {0: 40, 1: 25, 100: 60, 101: 55, 102: 0, 300: 45, 767: 30, 400: 0}
@@ -385,3 +385,16 @@ def test_a_window_score_catalogue_is_valid_too(tmp_path):
     assert "obs_collection=gleam_halo_scores" in (tmp_path / "hats.properties").read_text()
     assert lsdb.open_catalog(tmp_path).columns.tolist() == ["ra", "dec", "window_ipix", "tile", "score",
                                                            "zero_fraction", "run_id"]
+
+
+def test_a_scratch_compression_level_changes_the_bytes_but_not_the_rows(tmp_path):
+    table = synthetic_table(order=ORDER, tile=100, n_rows=6, seed=5, with_cutout=True)
+    files = {}
+    for level in (PARQUET_COMPRESSION_LEVEL, SCRATCH_COMPRESSION_LEVEL):
+        writer = CatalogWriter(tmp_path / str(level), order=ORDER, provenance=PROVENANCE, with_cutout=True,
+                               compression_level=level)
+        writer.write_tile(100, table)
+        files[level] = paths.tile_file(writer.root, order=ORDER, tile=100)
+    scratch, default = (files[level].read_bytes() for level in (SCRATCH_COMPRESSION_LEVEL, PARQUET_COMPRESSION_LEVEL))
+    assert scratch != default
+    assert pq.read_table(files[SCRATCH_COMPRESSION_LEVEL]).equals(pq.read_table(files[PARQUET_COMPRESSION_LEVEL]))

@@ -61,8 +61,8 @@ PARQUET_COMPRESSION_LEVEL = 15
 """lsdb's and hats' default: ZSTD level 15, for catalogues written once and read many times."""
 SCRATCH_COMPRESSION_LEVEL = 1
 """ZSTD level of a scratch catalogue that is read once (the run's per-tile detections).
-On cut-out rows level 15 costs about ten times the CPU of level 1 for files ~10 % smaller
-(``bench/profile_tile.py``), and the driver writes every tile."""
+The driver writes every tile, and with cut-out rows a tile's write at level 15 cost about
+three times the CPU of level 1 (``bench/profile_tile.py``) for files only a little smaller."""
 PROVENANCE_METADATA_KEY = b"halo_survey.provenance"
 PROPERTY_PREFIX = "halo_"
 RESUME_MAY_DIFFER = frozenset({"run_id"})

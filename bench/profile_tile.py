@@ -5,9 +5,11 @@ and times each with ``time.process_time`` (CPU time of this process, so a busy m
 distorts it less than wall time; it still counts library threads, e.g. a BLAS pool):
 
 - mock sky: the sources and halos near the field, rendering four bands;
-- ``clip_field`` (noise fit and 3-sigma clip of four bands), ``cut_windows`` (all cut-outs);
+- ``clip_field`` (noise fit and 3-sigma clip of four bands), ``cut_windows`` (normalise each
+  band's field with the model card's normalisation, then cut every window), and for
+  comparison the cut-outs alone and normalising every cut-out instead of the fields;
 - pickling the preprocessed rows there and back (roughly what Ray's object store costs);
-- ``Predictor.__call__``: normalisation and ONNX Runtime (one thread), and the rest;
+- ``Predictor.__call__``: ONNX Runtime (one thread) and the columns around it;
 - the driver's write of the tile's detections (with their cut-outs) into the run's scratch
   catalogue, at the scratch ZSTD level and at hats' default level 15 for comparison.
 
@@ -73,7 +75,8 @@ def profile(tiles: list[int], *, model: Path, scratch: Path, seed: int = 0) -> t
     """Run every step on each tile; returns the timer, the number of windows and of detections."""
     source = MockSource(MockSky(seed=seed))
     card = load_model_card(model)
-    predictor = Predictor(str(model), providers="cpu", intra_op_threads=1, keep_above=card.threshold)
+    predictor = Predictor(str(model), input_normalisation=card.normalisation, providers="cpu", intra_op_threads=1,
+                          keep_above=card.threshold)
     writers = detection_writers(scratch, with_cutout=True)
     found_total = 0
     source.read_field(tile_request(tiles[0], tile_order=DEFAULT_TILE_ORDER))  # first-call costs
@@ -85,13 +88,15 @@ def profile(tiles: list[int], *, model: Path, scratch: Path, seed: int = 0) -> t
         images = {band.name: timer("mock: render four bands", render_band, source.sky, band, request,
                                    sources=sources, halos=halos) for band in source.bands}
         field = timer("noise fit + clip (clip_field)", clip_field, images, key=request.key)
-        cut = timer("cut-outs (cut_windows)", cut_windows, field, found.ra_deg, found.dec_deg)
+        raw = timer("(comparison) cut-outs alone, not normalised", cut_windows, field, found.ra_deg, found.dec_deg)
+        timer("(comparison) normalising every cut-out instead", card.normalisation.apply, raw[IMAGE_COLUMN])
+        cut = timer("normalise fields + cut-outs (cut_windows)", cut_windows, field, found.ra_deg, found.dec_deg,
+                    normalisation=card.normalisation)
         rows = _window_rows(tile, found.ipix, found.ra_deg, found.dec_deg, cut)
         rows["tile_seconds"] = np.zeros(found.ipix.size)
         rows = timer("rows there and back (pickle, ~ object store)", lambda r: pickle.loads(pickle.dumps(r, 5)), rows)
-        normalised = timer("normalisation alone", predictor.classifier.normalisation.apply, rows[IMAGE_COLUMN])
-        timer("ONNX Runtime alone (1 thread)", predictor.classifier.predict, normalised)
-        scored = timer("Predictor.__call__ (both, and the columns)", predictor, rows)
+        timer("ONNX Runtime alone (1 thread)", predictor.classifier.predict, rows[IMAGE_COLUMN])
+        scored = timer("Predictor.__call__ (ONNX Runtime and the columns)", predictor, rows)
         scored = scored.filter(pa.array(detections(scored.column("score").to_numpy(), threshold=card.threshold)))
         table = candidate_rows(scored, run_id="profile", tile_order=DEFAULT_TILE_ORDER,
                                window_order=DEFAULT_WINDOW_ORDER, noise_max=noise_max_jy(card))

@@ -7,8 +7,8 @@ wires the stages of ``survey.stages``, and ``run_with_client`` orchestrates:
    read), the output location (writable, not holding another run unless ``--resume`` or
    ``--overwrite``), and plan the tiles (``survey.tiling.plan``) or the targets.
 2. **Stream** the tiles not yet done through Ray Data: ``from_items`` (one row per tile) ->
-   ``map_batches(preprocess_batch)`` in stateless tasks (read the field once, clip, cut every
-   window) -> ``map_batches(Predictor)`` in an actor pool (ONNX Runtime, batched). The
+   ``map_batches(preprocess_batch)`` in stateless tasks (read the field once, clip, normalise
+   with the model card's normalisation, cut every window) -> ``map_batches(Predictor)`` in an actor pool (ONNX Runtime, batched). The
    driver iterates the scored rows (scores and small columns only; cut-outs only for
    detections), reassembles each tile (every row says how many rows its tile has), and
    writes it: window scores (``--all-scores``) and the tile's detections to a work
@@ -54,7 +54,7 @@ from survey.exceptions import BadInputError, CatalogError, HaloSurveyError
 from survey.fitsdir import FitsDirectorySource
 from survey.infer import OnnxClassifier
 from survey.manifest import ManifestWriter, RunManifest, read_manifest
-from survey.modelcard import ModelCard
+from survey.modelcard import ModelCard, load_model_card
 from survey.sources import ImageSource
 from survey.stages import Predictor, Target, preprocess_batch, work_items
 from survey.store import SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable, package_version
@@ -231,6 +231,7 @@ def build_dataset(
     import ray.data
 
     source = make_source(args.source_spec) if source is None else source
+    normalisation = load_model_card(args.model).normalisation
     if items is None:
         work = plan_scan(args) if args.mode == "scan" else plan_targets(args, source)
         items = work_items(work.tiles, work.targets)
@@ -239,7 +240,7 @@ def build_dataset(
         preprocess_batch,
         batch_size=1,
         fn_kwargs={"source": source, "tile_order": args.tile_order, "window_order": args.window_order,
-                   "region": args.region_spec},
+                   "region": args.region_spec, "normalisation": normalisation},
         compute=ray.data.TaskPoolStrategy(size=args.read_concurrency),
         num_cpus=1,
         memory=preprocess_memory_bytes(tile_order=args.tile_order, window_order=args.window_order),
@@ -247,7 +248,8 @@ def build_dataset(
     threads, resources = inference_resources(args)
     return ds.map_batches(
         Predictor,
-        fn_constructor_kwargs={"model_path": str(args.model), "providers": args.providers,
+        fn_constructor_kwargs={"model_path": str(args.model), "input_normalisation": normalisation,
+                               "providers": args.providers,
                                "intra_op_threads": threads, "keep_above": keep_above},
         batch_size=args.batch_size,
         compute=ray.data.ActorPoolStrategy(size=args.concurrency),

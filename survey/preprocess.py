@@ -369,20 +369,28 @@ def _box_counts(mask: np.ndarray, *, x: tuple[np.ndarray, np.ndarray], y: tuple[
 
 
 def cutouts_at_pixels(
-    pixels: ArrayF, x: npt.ArrayLike, y: npt.ArrayLike, *, size: int = CUTOUT_SIZE, zero_mask: np.ndarray | None = None
+    pixels: ArrayF,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    size: int = CUTOUT_SIZE,
+    zero_mask: np.ndarray | None = None,
+    fill: float = 0.0,
 ) -> CutoutBatch:
     """All cut-outs of one band image in one vectorised gather: ``cutout_at_pixel`` for many centres.
 
     A survey tile cuts hundreds of overlapping windows from the same image; a Python loop
     over them costs more than the gather itself. Here the image is converted (float32,
-    non-finite to zero) once, padded only if some window crosses its edge, and read through
-    a sliding-window view with one fancy index; the outside and zero-filled fractions are
-    exact integer counts (box overlaps and a summed-area table of ``zero_mask``), so every
-    value equals what ``cutout_at_pixel`` returns for the same centre.
+    non-finite to ``fill``) once, padded only if some window crosses its edge, and read
+    through a sliding-window view with one fancy index; the outside and zero-filled
+    fractions are exact integer counts (box overlaps and a summed-area table of
+    ``zero_mask``), so every value equals what ``cutout_at_pixel`` returns for the same
+    centre. ``fill`` (default 0) is what pixels outside the image read: cutting an already
+    normalised image takes the normalised zero (``Normalisation.zero_level``).
     """
     image = np.asarray(pixels, dtype=np.float32)
     if not np.isfinite(image).all():
-        image = np.where(np.isfinite(image), image, np.float32(0.0))
+        image = np.where(np.isfinite(image), image, np.float32(fill))
     ny, nx = image.shape
     x0, y0 = cutout_corners(x, y, size=size)
     xs, ys = _overlap(x0, size=size, length=nx), _overlap(y0, size=size, length=ny)
@@ -390,18 +398,18 @@ def cutouts_at_pixels(
     missing = size * size - inside
     if zero_mask is not None and np.any(zero_mask):
         missing = missing + _box_counts(np.asarray(zero_mask, bool), x=xs, y=ys)
-    return CutoutBatch(_gather(image, x0, y0, size=size), 1 - inside / (size * size), missing / (size * size))
+    return CutoutBatch(_gather(image, x0, y0, size=size, fill=fill), 1 - inside / (size * size), missing / (size * size))
 
 
-def _gather(image: np.ndarray, x0: np.ndarray, y0: np.ndarray, *, size: int) -> np.ndarray:
-    """(N, size, size) copies of image[y0:y0+size, x0:x0+size], zero outside the image."""
+def _gather(image: np.ndarray, x0: np.ndarray, y0: np.ndarray, *, size: int, fill: float = 0.0) -> np.ndarray:
+    """(N, size, size) copies of image[y0:y0+size, x0:x0+size], ``fill`` outside the image."""
     ny, nx = image.shape
     if x0.size == 0:
         return np.zeros((0, size, size), np.float32)
     if x0.min() < 0 or y0.min() < 0 or x0.max() + size > nx or y0.max() + size > ny:
-        # Pad by a full cut-out: a corner clamped to [-size, n] still reads only zeros
+        # Pad by a full cut-out: a corner clamped to [-size, n] still reads only the fill
         # when its window lies wholly outside, so any centre, however far off, is safe.
-        image = np.pad(image, size)
+        image = np.pad(image, size, constant_values=np.float32(fill))
         x0, y0 = np.clip(x0, -size, nx) + size, np.clip(y0, -size, ny) + size
     windows = np.lib.stride_tricks.sliding_window_view(image, (size, size))
     return windows[y0, x0]
@@ -480,12 +488,22 @@ class Normalisation:
         unit = (np.asarray(x, dtype=np.float32) - np.float32(self.min)) / np.float32(self.max - self.min)
         return unit if self.kind == "minmax" else 2.0 * unit - 1.0
 
+    @property
+    def zero_level(self) -> np.float32:
+        """What a zero pixel (clipped away, or outside the image) becomes: ``apply(0)``."""
+        return np.float32(self.apply(np.zeros(1, np.float32))[0])
+
     def invert(self, y: ArrayF) -> np.ndarray:
-        """Map normalised values back to Jy/beam (for generated images)."""
+        """Map normalised values back to Jy/beam (generated images, survey cut-outs and peaks).
+
+        Exact zeros survive the round trip: ``zero_level`` maps back to 0 exactly, every
+        other value to within float32 round-off.
+        """
         y = np.asarray(y, dtype=np.float32)
         unit = y if self.kind == "minmax" else (y + 1.0) / 2.0
         x = unit * np.float32(self.max - self.min) + np.float32(self.min)
-        return x if self.kind == "minmax" else inverse_log_scale(x, scale=self.log_scale)
+        x = x if self.kind == "minmax" else inverse_log_scale(x, scale=self.log_scale)
+        return np.where(y == self.zero_level, np.float32(0.0), x).astype(np.float32)
 
     def to_dict(self) -> dict:
         """JSON-ready parameters, with the id, for model cards."""

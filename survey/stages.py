@@ -4,17 +4,21 @@ Stage functions take picklable keyword arguments (hats-import ``map_reduce.py`` 
 know nothing about Ray, so they are tested on plain dicts:
 
 1. ``preprocess_batch`` (stateless, ``map_batches`` with one tile per call): read the tile's
-   field once in all four bands, clip each band with the shared ``clip_band``, cut every
-   window of the tile from it (``cutouts_at_pixels``: one gather per band, at the band's
-   native scale) and emit one row per window with the clipped 64x64x4 stack, per-band
-   noise and peak, and the fraction of the cut-out that is outside the image or
-   zero-filled. A tile that cannot be read becomes a single row whose ``error`` names the
-   tile and the file.
+   field once in all four bands, clip each band with the shared ``clip_band``, normalise it
+   with the model card's ``Normalisation``, cut every window of the tile from it
+   (``cutouts_at_pixels``: one gather per band, at the band's native scale) and emit one
+   row per window with the 64x64x4 model input, per-band noise and peak (Jy/beam), and
+   the fraction of the cut-out that is outside the image or zero-filled. A tile that
+   cannot be read becomes a single row whose ``error`` names the tile and the file.
 2. ``Predictor`` (callable class, one ONNX Runtime session per actor, loaded in
-   ``__init__``): normalise with the model card's ``Normalisation`` (the model wrapper owns
-   normalisation, so the rows keep Jy/beam pixels), score the batch, and return it without
-   the big ``image`` column, except for the cut-outs worth keeping (``keep_above``), which
-   come back as a list column that is null elsewhere.
+   ``__init__``): score the batch and return it without the big ``image`` column, except
+   for the cut-outs worth keeping (``keep_above``), which come back in Jy/beam as a list
+   column that is null elsewhere.
+
+The normalisation acts pixel by pixel, so normalising a band's field once before cutting
+gives the same pixels as normalising every cut-out, and neighbouring windows overlap so
+much that a field has ~30 times fewer pixels than its cut-outs: the signed-log scaling
+was the largest CPU cost per window when the actors applied it to cut-outs.
 
 Every row carries ``tile`` and ``tile_rows`` (the rows its tile emits in total), so the
 driver can tell when a tile is complete whatever batches Ray Data forms.
@@ -35,9 +39,9 @@ import pyarrow as pa
 
 from survey import healpix
 from survey.bands import BAND_NAMES, CUTOUT_SIZE
-from survey.exceptions import BadInputError, HaloSurveyError
+from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
 from survey.infer import OnnxClassifier, ProviderChoice
-from survey.preprocess import ClippedBand, clip_band, cutouts_at_pixels
+from survey.preprocess import ClippedBand, Normalisation, clip_band, cutouts_at_pixels
 from survey.schema import band_column
 from survey.sources import BandImage, FieldRequest, ImageSource
 from survey.tiling import CUTOUT_MARGIN_DEG, Region, tile_request, windows_in_tile
@@ -45,7 +49,8 @@ from survey.tiling import CUTOUT_MARGIN_DEG, Region, tile_request, windows_in_ti
 logger = logging.getLogger(__name__)
 
 IMAGE_COLUMN = "image"
-"""The (N, 64, 64, 4) clipped cut-out stacks, bands in ``BANDS`` order, Jy/beam."""
+"""The (N, 64, 64, 4) cut-out stacks, bands in ``BANDS`` order: clipped Jy/beam, or the model's
+input when ``cut_windows`` is given the card's normalisation (as the pipeline does)."""
 
 TARGET_FIELD_WIDTH_DEG = 2.0 * CUTOUT_MARGIN_DEG
 """Field read around one target: the widest band's cut-out plus a pixel on every side."""
@@ -121,15 +126,21 @@ def clip_field(images: Mapping[str, BandImage], *, key: str) -> ClippedField:
     return ClippedField(dict(images), clipped)
 
 
-def cut_windows(field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> dict[str, np.ndarray]:
+def cut_windows(
+    field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, normalisation: Normalisation | None = None
+) -> dict[str, np.ndarray]:
     """Cut-outs of all windows from one clipped field, with their per-band statistics.
+
+    With ``normalisation`` each band is normalised once, before cutting (module docstring),
+    and pixels outside the image read its ``zero_level``, as a zero would after normalising.
 
     Returns
     -------
     dict
-        ``image`` (N, 64, 64, 4) float32 clipped Jy/beam; ``outside_fraction`` and
-        ``zero_fraction`` (N,) float32, the worst band; ``noise_<band>`` and ``peak_<band>``
-        (N,) float32 (noise sigma of the band image, brightest pixel of the cut-out).
+        ``image`` (N, 64, 64, 4) float32: clipped Jy/beam, or normalised with
+        ``normalisation``; ``outside_fraction`` and ``zero_fraction`` (N,) float32, the worst
+        band; ``noise_<band>`` and ``peak_<band>`` (N,) float32 Jy/beam (noise sigma of the
+        band image, brightest pixel of the cut-out).
     """
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))
@@ -142,11 +153,17 @@ def cut_windows(field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLi
         clipped = field.clipped[band]
         # One WCS call and one gather per band: no per-window Python work.
         x, y = field.images[band].wcs.all_world2pix(ra, dec, 0)
-        pieces = cutouts_at_pixels(clipped.pixels, x, y, zero_mask=clipped.no_data)
+        if normalisation is None:
+            pieces = cutouts_at_pixels(clipped.pixels, x, y, zero_mask=clipped.no_data)
+        else:
+            pieces = cutouts_at_pixels(normalisation.apply(clipped.pixels), x, y, zero_mask=clipped.no_data,
+                                       fill=normalisation.zero_level)
         stack[..., channel] = pieces.pixels
         outside[:, channel], zero[:, channel] = pieces.outside_fraction, pieces.zero_fraction
         columns[band_column("noise", band)] = np.full(n, clipped.noise.sigma, np.float32)
-        columns[band_column("peak", band)] = pieces.pixels.reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
+        # The normalisation rises monotonically, so the brightest normalised pixel is the brightest one.
+        peak = pieces.pixels.reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
+        columns[band_column("peak", band)] = peak if normalisation is None else normalisation.invert(peak)
     return {IMAGE_COLUMN: stack, "outside_fraction": outside.max(axis=1), "zero_fraction": zero.max(axis=1), **columns}
 
 
@@ -180,21 +197,29 @@ def failed_rows(tile: int, message: str) -> dict[str, np.ndarray]:
     return rows
 
 
-def scan_tile(tile: int, *, source: ImageSource, tile_order: int, window_order: int, region: Region) -> dict:
+def scan_tile(
+    tile: int, *, source: ImageSource, tile_order: int, window_order: int, region: Region,
+    normalisation: Normalisation | None = None,
+) -> dict:
     """Rows of every window of ``tile`` inside ``region``: one field read, all windows cut from it."""
     windows = windows_in_tile(tile, tile_order=tile_order, window_order=window_order, region=region)
     request = tile_request(tile, tile_order=tile_order)
     field = clip_field(source.read_field(request), key=request.key)
-    return _window_rows(tile, windows.ipix, windows.ra_deg, windows.dec_deg, cut_windows(field, windows.ra_deg, windows.dec_deg))
+    cut = cut_windows(field, windows.ra_deg, windows.dec_deg, normalisation=normalisation)
+    return _window_rows(tile, windows.ipix, windows.ra_deg, windows.dec_deg, cut)
 
 
-def target_tile(tile: int, targets: Sequence[Target], *, source: ImageSource, tile_order: int, window_order: int) -> dict:
+def target_tile(
+    tile: int, targets: Sequence[Target], *, source: ImageSource, tile_order: int, window_order: int,
+    normalisation: Normalisation | None = None,
+) -> dict:
     """Rows of the targets in ``tile``: one small field centred on each target."""
     parts = []
     for target in targets:
         key = f"tile {tile_order}/{tile} target {target.name!r} ({target.catalog})"
         request = FieldRequest(key=key, ra_deg=target.ra_deg, dec_deg=target.dec_deg, width_deg=TARGET_FIELD_WIDTH_DEG)
-        parts.append(cut_windows(clip_field(source.read_field(request), key=key), target.ra_deg, target.dec_deg))
+        field = clip_field(source.read_field(request), key=key)
+        parts.append(cut_windows(field, target.ra_deg, target.dec_deg, normalisation=normalisation))
     cut = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     ra = np.array([t.ra_deg for t in targets])
     dec = np.array([t.dec_deg for t in targets])
@@ -202,8 +227,13 @@ def target_tile(tile: int, targets: Sequence[Target], *, source: ImageSource, ti
     return _window_rows(tile, ipix, ra, dec, cut, names=[t.name for t in targets], catalogs=[t.catalog for t in targets])
 
 
-def preprocess_tile(item: Mapping, *, source: ImageSource, tile_order: int, window_order: int, region: Region) -> dict:
+def preprocess_tile(
+    item: Mapping, *, source: ImageSource, tile_order: int, window_order: int, region: Region,
+    normalisation: Normalisation | None = None,
+) -> dict:
     """Rows of one work item; a tile that fails becomes one ``error`` row naming the tile and file.
+
+    ``normalisation`` (the model card's) makes the ``image`` column the model's input.
 
     Only the errors we raise on purpose (bad or missing files, unreachable services) are
     caught: a bug should stop the run, not be written into the manifest as a bad tile.
@@ -213,9 +243,11 @@ def preprocess_tile(item: Mapping, *, source: ImageSource, tile_order: int, wind
     try:
         targets = _targets_of(str(item.get("targets") or ""))
         if targets:
-            rows = target_tile(tile, targets, source=source, tile_order=tile_order, window_order=window_order)
+            rows = target_tile(tile, targets, source=source, tile_order=tile_order, window_order=window_order,
+                               normalisation=normalisation)
         else:
-            rows = scan_tile(tile, source=source, tile_order=tile_order, window_order=window_order, region=region)
+            rows = scan_tile(tile, source=source, tile_order=tile_order, window_order=window_order, region=region,
+                             normalisation=normalisation)
     except HaloSurveyError as exc:
         message = str(exc) if f"{tile_order}/{tile}" in str(exc) else f"tile {tile_order}/{tile}: {exc}"
         logger.warning("%s", message)
@@ -235,11 +267,11 @@ def preprocess_batch(batch: Mapping[str, np.ndarray], **kwargs) -> dict[str, np.
 # --------------------------------------------------------------------------------------
 
 
-def ragged_images(images: np.ndarray, keep: np.ndarray) -> pa.ListArray:
-    """Flattened cut-outs where ``keep``, null elsewhere: only kept pixels cross to the driver."""
-    per_row = int(np.prod(images.shape[1:]))
+def ragged_images(kept: np.ndarray, keep: np.ndarray) -> pa.ListArray:
+    """The flattened ``kept`` cut-outs (one per True of ``keep``), null elsewhere: only kept pixels cross to the driver."""
+    per_row = int(np.prod(kept.shape[1:]))
     offsets = np.concatenate([[0], np.cumsum(keep.astype(np.int64) * per_row)]).astype(np.int32)
-    values = np.ascontiguousarray(images[keep], dtype=np.float32).reshape(-1)
+    values = np.ascontiguousarray(kept, dtype=np.float32).reshape(-1)
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values), mask=pa.array(~keep))
 
 
@@ -250,23 +282,33 @@ class Predictor:
     ----------
     model_path : str or Path
         ``NAME.onnx`` with its card beside it; loaded once, in ``__init__``.
+    input_normalisation : Normalisation
+        What the rows' ``image`` column was normalised with (``preprocess_batch``); it must
+        be the card's, else ModelCardError: a model fed another scaling scores garbage.
     providers : {"auto", "cpu", "cuda"}
         ONNX Runtime provider choice (``survey.infer.requested_providers``).
     intra_op_threads : int, optional
         ONNX Runtime threads per session.
     keep_above : float or None
-        Rows scoring at least this keep their cut-out (``image`` list column); None keeps none.
+        Rows scoring at least this keep their cut-out (``image`` list column, mapped back to
+        clipped Jy/beam); None keeps none.
     """
 
     def __init__(
         self,
         model_path: str | Path,
         *,
+        input_normalisation: Normalisation,
         providers: ProviderChoice = "auto",
         intra_op_threads: int | None = None,
         keep_above: float | None = None,
     ):
         self.classifier = OnnxClassifier(model_path, providers=providers, intra_op_threads=intra_op_threads)
+        if input_normalisation.id != self.classifier.normalisation.id:
+            raise ModelCardError(
+                f"{model_path}: the windows were normalised with {input_normalisation} but the model's card "
+                f"says {self.classifier.normalisation}; preprocess with the card of the model that scores them"
+            )
         self.keep_above = keep_above
         logger.info("inference actor: %s on %s", Path(model_path).name, self.classifier.provider)
 
@@ -276,14 +318,13 @@ class Predictor:
         valid = np.asarray(batch["error"]).astype(str) == ""
         scores = np.zeros(len(valid), np.float32)
         if valid.any():
-            # No copies beyond the one normalisation makes: a batch of 256 windows is 16 MiB.
-            chosen = images if valid.all() else images[valid]
-            scores[valid] = self.classifier.predict(np.asarray(self.classifier.normalisation.apply(chosen), np.float32))
+            # No copies: a batch of 256 windows is 16 MiB, already the model's input.
+            scores[valid] = self.classifier.predict(images if valid.all() else images[valid])
         keep = valid & (scores >= self.keep_above) if self.keep_above is not None else np.zeros(len(valid), bool)
         columns = {name: _arrow(values) for name, values in batch.items() if name != IMAGE_COLUMN}
         columns["score"] = pa.array(scores)
         columns["provider"] = pa.array([self.classifier.provider] * len(valid), type=pa.string())
-        columns[IMAGE_COLUMN] = ragged_images(images, keep)
+        columns[IMAGE_COLUMN] = ragged_images(self.classifier.normalisation.invert(images[keep]), keep)
         return pa.table(columns)
 
 

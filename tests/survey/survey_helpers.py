@@ -30,7 +30,8 @@ GAIN = 40.0
 OFFSET_JY = 0.3
 
 
-def standin_graph(*, gain: float = GAIN, offset_jy: float = OFFSET_JY, input_name: str = "image"):
+def standin_graph(*, gain: float = GAIN, offset_jy: float = OFFSET_JY, input_name: str = "image",
+                  normalisation: Normalisation = NORMALISATION):
     """``probs = [1 - p, p]``, ``p = sigmoid(gain * (max over the 170-231 MHz cut-out - offset))``."""
     constants = {
         "starts": np.array([3], np.int64), "ends": np.array([4], np.int64), "axes": np.array([3], np.int64),
@@ -56,7 +57,7 @@ def standin_graph(*, gain: float = GAIN, offset_jy: float = OFFSET_JY, input_nam
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    helper.set_model_props(model, {"normalisation_id": NORMALISATION.id})
+    helper.set_model_props(model, {"normalisation_id": normalisation.id})
     onnx.checker.check_model(model)
     return model
 
@@ -67,13 +68,16 @@ def expected_score(stack: np.ndarray, *, gain: float = GAIN, offset_jy: float = 
     return 1.0 / (1.0 + np.exp(-gain * (peak - offset_jy)))
 
 
-def write_standin(directory: Path, *, name: str = "standin", threshold: float = 0.95, **graph_kwargs) -> Path:
+def write_standin(
+    directory: Path, *, name: str = "standin", threshold: float = 0.95, normalisation: Normalisation = NORMALISATION,
+    **graph_kwargs,
+) -> Path:
     """Write ``NAME.onnx`` and its card into ``directory``; returns the ONNX path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.onnx"
-    onnx.save(standin_graph(**graph_kwargs), str(path))
+    onnx.save(standin_graph(normalisation=normalisation, **graph_kwargs), str(path))
     record = TrainingRecord(sources=(), protocol="paper", seed=0, epochs=0, augment={"stand-in": "not trained"})
-    card = build_card(path, architecture="cnn", training=record, normalisation=NORMALISATION, threshold=threshold)
+    card = build_card(path, architecture="cnn", training=record, normalisation=normalisation, threshold=threshold)
     write_card(card, card_path_for(path))
     return path
 

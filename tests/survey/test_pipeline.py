@@ -30,10 +30,11 @@ from survey.pipeline import (
     plan_targets,
     run_with_client,
 )
+from survey.preprocess import Normalisation
 from survey.sources import BandImage
 from survey.stages import IMAGE_COLUMN, Predictor, preprocess_tile, work_items
 from survey.tiling import windows_in_tile
-from tests.survey.survey_helpers import expected_score, local_ray, write_standin
+from tests.survey.survey_helpers import NORMALISATION, expected_score, local_ray, write_standin
 
 SMALL_REGION = "cone:339.6,-39.6,1.2"
 """Six order-5 tiles of the mock sky (345 windows) where the stand-in's detections form a
@@ -105,9 +106,10 @@ def small_plan(model, tmp_path_factory):
     return args, plan_scan(args)
 
 
-def tile_rows(args, tile, source=None):
+def tile_rows(args, tile, source=None, normalisation=NORMALISATION):
     return preprocess_tile({"tile": tile, "targets": ""}, source=source or MockSource(MockSky(seed=0)),
-                           tile_order=args.tile_order, window_order=args.window_order, region=args.region_spec)
+                           tile_order=args.tile_order, window_order=args.window_order, region=args.region_spec,
+                           normalisation=normalisation)
 
 
 def test_a_tile_emits_one_row_per_window_of_the_region(small_plan):
@@ -182,7 +184,7 @@ def test_predictor_scores_a_plain_batch_and_keeps_only_detections_cutouts(small_
     args, work = small_plan
     batch = tile_rows(args, int(work.tiles[2]))
     batch["error"][0] = "tile 5/0: pretend this row failed"
-    table = Predictor(model, providers="cpu", keep_above=0.95)(batch)
+    table = Predictor(model, input_normalisation=NORMALISATION, providers="cpu", keep_above=0.95)(batch)
     expected = expected_score(batch[IMAGE_COLUMN])
     scores = table.column("score").to_numpy()
     np.testing.assert_allclose(scores[1:], expected[1:], atol=1e-5)
@@ -191,6 +193,27 @@ def test_predictor_scores_a_plain_batch_and_keeps_only_detections_cutouts(small_
     assert kept.tolist() == ((scores >= 0.95) & (np.arange(len(scores)) > 0)).tolist()
     assert set(table.column("provider").to_pylist()) == {"CPUExecutionProvider"}
     assert IMAGE_COLUMN in table.column_names and table.num_rows == len(batch["tile"])
+
+
+LOG_SCALING = Normalisation("log-minmax-sym", -1.2, 2.9, log_scale=0.054)
+
+
+def test_predictor_refuses_windows_normalised_otherwise_than_its_card(model):
+    with pytest.raises(ModelCardError, match="normalised with .*log-minmax-sym.* card says .*minmax"):
+        Predictor(model, input_normalisation=LOG_SCALING, providers="cpu")
+
+
+def test_predictor_returns_kept_cut_outs_in_jy_per_beam(small_plan, tmp_path):
+    """Windows arrive normalised (here signed-log); the kept cut-outs go back to clipped Jy/beam."""
+    args, work = small_plan
+    tile = int(work.tiles[2])
+    raw = tile_rows(args, tile, normalisation=NORMALISATION)[IMAGE_COLUMN]  # identity: Jy/beam
+    batch = tile_rows(args, tile, normalisation=LOG_SCALING)
+    log_model = write_standin(tmp_path, normalisation=LOG_SCALING)
+    table = Predictor(log_model, input_normalisation=LOG_SCALING, providers="cpu", keep_above=0.0)(batch)
+    kept = np.array(table.column(IMAGE_COLUMN).to_pylist(), np.float32).reshape(raw.shape)
+    np.testing.assert_allclose(kept, raw, rtol=2e-6, atol=0)
+    assert ((kept == 0) == (raw == 0)).all()
 
 
 def test_cpu_actors_run_one_thread_on_their_core_and_gpu_actors_reserve_their_gpu(model, tmp_path):

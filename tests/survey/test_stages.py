@@ -7,7 +7,7 @@ import pytest
 
 from survey.bands import BAND_NAMES, CUTOUT_SIZE
 from survey.mock import MockSky, MockSource
-from survey.preprocess import cutout_at_pixel
+from survey.preprocess import Normalisation, cutout_at_pixel
 from survey.sources import FieldRequest, scan_directory
 from survey.stages import IMAGE_COLUMN, NOISE_COLUMNS, PEAK_COLUMNS, clip_field, cut_windows
 from survey.tiling import tile_request, windows_in_tile
@@ -78,3 +78,45 @@ def test_no_and_one_window(n):
     got = cut_windows(field, np.full(n, 10.0), np.full(n, -20.0))
     assert got[IMAGE_COLUMN].shape == (n, CUTOUT_SIZE, CUTOUT_SIZE, 4)
     assert all(values.shape[0] == n for values in got.values())
+
+
+# ---------------------------------------------------------------- normalising the field before cutting
+
+SHIPPED_LIKE = Normalisation("log-minmax-sym", -1.2, 2.9, log_scale=0.054)
+"""The shipped model's kind of scaling (signed log, then min-max to [-1, 1])."""
+PAPER_LIKE = Normalisation("minmax", -0.4, 36.0)
+"""The paper's global min-max."""
+
+
+def assert_normalised_before_cutting_is_normalised_after(field, ra, dec, normalisation) -> dict[str, np.ndarray]:
+    """The model input and peaks of ``cut_windows(normalisation=...)`` against normalising each cut-out."""
+    raw = cut_windows(field, ra, dec)
+    got = cut_windows(field, ra, dec, normalisation=normalisation)
+    np.testing.assert_array_equal(got[IMAGE_COLUMN], normalisation.apply(raw[IMAGE_COLUMN]))
+    for name in PEAK_COLUMNS:
+        np.testing.assert_allclose(got[name], raw[name], rtol=2e-6, atol=0, err_msg=name)
+        assert ((got[name] == 0) == (raw[name] == 0)).all(), name
+    for name in ("outside_fraction", "zero_fraction", *NOISE_COLUMNS):
+        np.testing.assert_array_equal(got[name], raw[name], err_msg=name)
+    return got
+
+
+@pytest.mark.parametrize("normalisation", [SHIPPED_LIKE, PAPER_LIKE], ids=["log", "minmax"])
+def test_normalising_a_field_then_cutting_equals_normalising_every_cut_out(normalisation):
+    """Including windows partly and wholly outside the images, which read the normalised zero."""
+    field = clip_field(MockSource(MockSky(seed=4)).read_field(FieldRequest("edge", 40.0, -30.0, 1.2)), key="edge")
+    rng = np.random.default_rng(1)
+    ra = 40.0 + rng.uniform(-1.5, 1.5, 60) / np.cos(np.radians(30.0))
+    dec = -30.0 + rng.uniform(-1.5, 1.5, 60)
+    got = assert_normalised_before_cutting_is_normalised_after(field, ra, dec, normalisation)
+    assert got["outside_fraction"].max() == 1.0  # some window lies wholly outside a band's image
+
+
+def test_real_fields_normalised_before_cutting_give_the_model_input_of_training(gleam_dir):
+    for source in scan_directory(gleam_dir).sources[:6]:
+        field = clip_field(source.images, key=source.name)
+        ra0, dec0 = source.centre_radec
+        offsets = np.linspace(-1.0, 1.0, 5)
+        ra = ra0 + np.repeat(offsets, 5) / np.cos(np.radians(dec0))
+        dec = dec0 + np.tile(offsets, 5)
+        assert_normalised_before_cutting_is_normalised_after(field, ra, dec, SHIPPED_LIKE)

@@ -42,6 +42,15 @@ wait
 ) > results/chain-f.log 2>&1 &
 wait
 $H export results/final-cnn-log-long --out models/halo-classifier.onnx --metrics results/paper-cnn-log-long results/grouped-cnn-log-long
-$H report results/paper-cnn results/paper-dense results/paper-cnn-log-long results/paper-dense-log \
+# 4. The attention classifier (A), which costs ~30x the CNN per training step on these 2 cores
+#    (0.97 s per batch of 128): one repeat of the grouped folds, with the log scaling and the
+#    first budget, to compare with results/grouped-cnn-log.
+$H classifier --arch attention --protocol grouped --folds 5 --repeats 1 $LOG --out results/grouped-attention-log \
+  > results/chain-g.log 2>&1
+#    and five runs of the paper's protocol (its Table 5 has ten) with the same settings.
+$H classifier --arch attention --protocol paper --runs 5 $LOG --out results/paper-attention-log > results/chain-h.log 2>&1
+
+$H report results/paper-cnn results/paper-dense results/paper-cnn-log-long results/paper-dense-log results/paper-attention-log \
   results/grouped-cnn results/grouped-dense results/grouped-cnn-log results/grouped-cnn-log-long results/grouped-dense-log \
+  results/grouped-attention-log \
   results/rf-loso --out docs/results.md

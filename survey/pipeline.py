@@ -8,12 +8,13 @@ wires the stages of ``survey.stages``, and ``run_with_client`` orchestrates:
    ``--overwrite``), and plan the tiles (``survey.tiling.plan``) or the targets.
 2. **Stream** the tiles not yet done through Ray Data: ``from_items`` (one row per tile) ->
    ``map_batches(preprocess_batch)`` in stateless tasks (read the field once, clip, normalise
-   with the model card's normalisation, cut every window) -> ``map_batches(Predictor)`` in an actor pool (ONNX Runtime, batched). The
-   driver iterates the scored rows (scores and small columns only; cut-outs only for
-   detections), reassembles each tile (every row says how many rows its tile has), and
-   writes it: window scores (``--all-scores``) and the tile's detections to a work
-   catalogue, each with a done marker (``survey.store.CatalogWriter``). A killed run loses
-   only tiles in flight; ``--resume`` skips the marked ones.
+   with the model card's normalisation, cut every window) -> ``map_batches(Predictor)`` in
+   an actor pool (ONNX Runtime, batched). The driver iterates the scored rows (scores and
+   small columns only; cut-outs only for detections), reassembles each tile (every row
+   says how many rows its tile has), and writes it: window scores (``--all-scores``) and
+   the tile's detections to a work catalogue, each with a done marker
+   (``survey.store.CatalogWriter``). A killed run loses only tiles in flight;
+   ``--resume`` skips the marked ones.
 3. **Finish**: merge the detections of all tiles by non-maximum suppression
    (``survey.candidates.merge_detections``: across tile boundaries, as it runs over every
    tile at once), cross-match each candidate with the cluster catalogues, and write the

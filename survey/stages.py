@@ -153,11 +153,10 @@ def cut_windows(
         clipped = field.clipped[band]
         # One WCS call and one gather per band: no per-window Python work.
         x, y = field.images[band].wcs.all_world2pix(ra, dec, 0)
-        if normalisation is None:
-            pieces = cutouts_at_pixels(clipped.pixels, x, y, zero_mask=clipped.no_data)
-        else:
-            pieces = cutouts_at_pixels(normalisation.apply(clipped.pixels), x, y, zero_mask=clipped.no_data,
-                                       fill=normalisation.zero_level)
+        pixels, fill = clipped.pixels, 0.0
+        if normalisation is not None:
+            pixels, fill = normalisation.apply(clipped.pixels), normalisation.zero_level
+        pieces = cutouts_at_pixels(pixels, x, y, zero_mask=clipped.no_data, fill=fill)
         stack[..., channel] = pieces.pixels
         outside[:, channel], zero[:, channel] = pieces.outside_fraction, pieces.zero_fraction
         columns[band_column("noise", band)] = np.full(n, clipped.noise.sigma, np.float32)

@@ -32,9 +32,10 @@ def _pm(m: dict, key: str, *, n: int, percent: bool = False, digits: int = 3) ->
 
 
 def settings(result: dict) -> str:
-    """The training settings that differ between runs: input scaling and schedule."""
+    """The training settings that differ between runs: input scaling, learning rate and schedule."""
     c = result["config"]
-    return f"{c.get('normalisation', 'minmax')}, {c['epochs']}x{c['steps_per_epoch']} steps, patience {c['patience']}"
+    return (f"{c.get('normalisation', 'minmax')}, Adam {c['learning_rate']:g}, "
+            f"{c['epochs']}x{c['steps_per_epoch']} steps, patience {c['patience']}")
 
 
 def paper_section(results: list[dict]) -> list[str]:

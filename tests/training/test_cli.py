@@ -45,14 +45,15 @@ def test_protocol_runs_and_report_name_each_run_and_its_settings(gleam_dir, tmp_
     """Two tiny real runs (one per protocol) through the CLI, then the report over both."""
     tiny = ["--arch", "dense", "--epochs", "1", "--steps", "1", "--batch-size", "8", "--data", str(gleam_dir)]
     grouped, paper = tmp_path / "grouped-dense-log", tmp_path / "paper-dense"
-    assert main(["classifier", *tiny, "--protocol", "grouped", "--folds", "2", "--repeats", "1", "--normalisation", "log", "--out", str(grouped)]) == 0
+    assert main(["classifier", *tiny, "--protocol", "grouped", "--folds", "2", "--repeats", "1", "--normalisation", "log",
+                 "--learning-rate", "5e-4", "--out", str(grouped)]) == 0
     assert main(["classifier", *tiny, "--protocol", "paper", "--runs", "1", "--out", str(paper)]) == 0
     report = tmp_path / "docs" / "results.md"
     assert main(["report", str(paper), str(grouped), "--out", str(report)]) == 0
     text = report.read_text()
     assert "| paper Table 5 | dense | the paper's | 84.68 ± 1.03" in text
-    assert "| paper-dense | dense | minmax, 1x1 steps, patience 5 |" in text
-    assert "| grouped-dense-log | dense | log, 1x1 steps, patience 5 | random forest (same folds) |" in text
+    assert "| paper-dense | dense | minmax, Adam 0.001, 1x1 steps, patience 5 |" in text
+    assert "| grouped-dense-log | dense | log, Adam 0.0005, 1x1 steps, patience 5 | random forest (same folds) |" in text
     # One repeat (or run) has no spread: the tables say so instead of a misleading "± 0.000".
     assert "(1 repeat, no spread)" in text and "± 0.000" not in text
     assert "--normalisation log" in text  # the exact command of each run is quoted

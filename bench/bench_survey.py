@@ -49,10 +49,11 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from survey import healpix  # noqa: E402
-from survey.arguments import DEFAULT_MODEL, SurveyArguments  # noqa: E402
+from survey.arguments import SurveyArguments  # noqa: E402
+from survey.defaults import DEFAULT_MODEL, DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER  # noqa: E402
 from survey.exceptions import NoDetectionsWarning  # noqa: E402
 from survey.infer import OnnxClassifier  # noqa: E402
-from survey.tiling import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER, parse_region, plan  # noqa: E402
+from survey.tiling import parse_region, plan  # noqa: E402
 
 CENTRE = (339.6, -39.6)
 """Mock-sky position the benchmark tiles are taken around (the demo region's centre)."""

@@ -15,41 +15,25 @@ from pathlib import Path
 from typing import Literal
 
 from survey import healpix
-from survey.catalogs import CATALOG_NAMES
-from survey.config import REPO_ROOT
+from survey.defaults import (
+    CATALOG_NAMES,
+    DEFAULT_MATCH_RADIUS_ARCMIN,
+    DEFAULT_MODEL,
+    DEFAULT_OUTPUT,
+    DEFAULT_TILE_ORDER,
+    DEFAULT_WINDOW_ORDER,
+    DEMO_REGION,
+    IMAGES_CATALOG,
+    PROVIDERS,
+    TARGET_CATALOGS,
+)
 from survey.exceptions import BadInputError, ModelCardError
-from survey.tiling import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER, MAX_ORDER_GAP, Region, parse_region
+from survey.tiling import MAX_ORDER_GAP, Region, parse_region
 
 Mode = Literal["scan", "targets"]
 
-DEFAULT_MODEL = REPO_ROOT / "models" / "halo-classifier.onnx"
-"""The shipped classifier (its card ``halo-classifier.card.json`` lies beside it)."""
-
-DEFAULT_OUTPUT = "halo-survey-out"
-"""Output directory of a run, relative to the working directory."""
-
-DEMO_REGION = "cone:339.6,-39.6,3"
-"""Region of the no-argument demo scan: a 3 deg cone (28 deg2: 17 order-5 tiles, 2160 windows).
-
-Small enough to finish in minutes on two cores, and placed where ``MockSky(seed=0)``
-injected several halos (the densest such spot in the GLEAM footprint);
-``tests/survey/test_pipeline.py`` checks that the mock truth has halos here, so a change of
-the mock sky cannot silently leave the demo with nothing to find.
-"""
-
-IMAGES_CATALOG = "images"
-"""Pseudo-catalogue of ``targets``: one target per image set of a ``fits:DIR`` source."""
-
-TARGET_CATALOGS = (*CATALOG_NAMES, IMAGES_CATALOG)
-"""What ``targets --catalog`` accepts."""
-
 SOURCE_KINDS = ("mock", "skyview", "fits")
 """Image sources: ``mock[:SEED]``, ``skyview``, ``fits:DIR``."""
-
-DEFAULT_MATCH_RADIUS_ARCMIN = 5.0
-"""Cross-match radius: the data README pairs 18 of the 23 paper halos with a PSZ2 cluster within 5'."""
-
-PROVIDERS = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)

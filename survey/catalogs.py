@@ -41,6 +41,7 @@ from scipy.spatial import cKDTree
 
 from survey import remote
 from survey.config import data_dir
+from survey.defaults import CATALOG_FORMATS, CATALOG_NAMES
 from survey.exceptions import BadInputError, CatalogError
 from survey.footprint import in_gleam_footprint
 
@@ -49,12 +50,6 @@ CATALOG_COLUMNS = ("name", "ra", "dec", "z", "catalog", "alt_names")
 
 ALT_SEPARATOR = ";"
 """Separator of the designations in ``alt_names``."""
-
-CATALOG_NAMES = ("psz2", "mgcls", "mcxc", "cosmos")
-"""Catalogues ``load_catalog`` knows."""
-
-OUTPUT_FORMATS = ("table", "csv", "votable")
-"""Formats ``format_catalog`` writes."""
 
 OUTPUT_UCDS = {
     "name": "meta.id;meta.main",
@@ -729,8 +724,8 @@ def format_catalog(table: Table, fmt: str = "table") -> str:
     The aligned table rounds positions to 1e-5 deg and z to 1e-4 for reading; CSV and
     VOTable keep full precision.
     """
-    if fmt not in OUTPUT_FORMATS:
-        raise BadInputError("--format", f"unknown format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    if fmt not in CATALOG_FORMATS:
+        raise BadInputError("--format", f"unknown format {fmt!r}; expected one of {', '.join(CATALOG_FORMATS)}")
     if fmt == "table":
         shown = table.copy(copy_data=False)
         for column, spec in (("ra", ".5f"), ("dec", ".5f"), ("z", ".4f")):
@@ -755,8 +750,8 @@ def catalog_command(name: str, *, footprint: str | None = None, fmt: str = "tabl
     ``footprint="gleam"`` keeps the clusters inside the GLEAM extragalactic footprint,
     Magellanic Clouds masked as in the survey's tiling (``filter_footprint``).
     """
-    if fmt not in OUTPUT_FORMATS:
-        raise BadInputError("--format", f"unknown format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    if fmt not in CATALOG_FORMATS:
+        raise BadInputError("--format", f"unknown format {fmt!r}; expected one of {', '.join(CATALOG_FORMATS)}")
     table = load_catalog(name, online=online)
     if footprint is not None:
         table = filter_footprint(table, footprint=footprint)

@@ -1,6 +1,8 @@
 """`halo-survey`: the survey's command line.
 
 Each sub-command parses its arguments and calls one library function; no logic lives here.
+Building the parser imports only ``survey.defaults``: the heavy modules load when a
+sub-command runs, so ``--help`` and argument errors answer at once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,20 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from survey.defaults import (
+    CATALOG_FORMATS,
+    CATALOG_NAMES,
+    DEFAULT_MATCH_RADIUS_ARCMIN,
+    DEFAULT_MODEL,
+    DEFAULT_OUTPUT,
+    DEFAULT_TILE_ORDER,
+    DEFAULT_TOP,
+    DEFAULT_WINDOW_ORDER,
+    DEMO_REGION,
+    PROVIDERS,
+    QUERY_FORMATS,
+    TARGET_CATALOGS,
+)
 from survey.exceptions import HaloSurveyError, NoDetectionsWarning
 
 Command = Callable[[argparse.Namespace], int]
@@ -95,10 +111,6 @@ def _run_survey(args: argparse.Namespace, mode: str) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, region_help: str) -> None:
-    from survey.arguments import DEFAULT_MATCH_RADIUS_ARCMIN, DEFAULT_MODEL, DEFAULT_OUTPUT
-    from survey.catalogs import CATALOG_NAMES
-    from survey.tiling import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER
-
     data = p.add_argument_group("what to scan")
     data.add_argument("--region", default=None, help=region_help)
     data.add_argument("--source", default="mock", help="image source: mock[:SEED] (synthetic sky), skyview, or fits:DIR")
@@ -122,14 +134,12 @@ def _add_run_options(p: argparse.ArgumentParser, *, region_help: str) -> None:
     ray_group.add_argument("--batch-size", type=int, default=256, help="cut-outs per ONNX Runtime call")
     ray_group.add_argument("--concurrency", type=int, default=1, help="inference actors")
     ray_group.add_argument("--read-concurrency", type=int, default=None, help="tiles read at once (default: Ray decides)")
-    ray_group.add_argument("--providers", default="auto", choices=("auto", "cpu", "cuda"), help="ONNX Runtime provider")
+    ray_group.add_argument("--providers", default="auto", choices=PROVIDERS, help="ONNX Runtime provider")
     ray_group.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per actor")
     ray_group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_scan(sub) -> None:
-    from survey.arguments import DEMO_REGION
-
     p = sub.add_parser(
         "scan",
         help="blind scan of a region (no arguments: a demo scan of the mock sky)",
@@ -141,9 +151,6 @@ def _add_scan(sub) -> None:
 
 
 def _add_targets(sub) -> None:
-    from survey.arguments import TARGET_CATALOGS
-    from survey.catalogs import CATALOG_NAMES
-
     p = sub.add_parser("targets", help="one window per catalogued cluster in the footprint (paper section 5.4)")
     p.add_argument("--catalog", default=",".join(CATALOG_NAMES),
                    help=f"target catalogues, comma-separated: {', '.join(TARGET_CATALOGS)} "
@@ -166,8 +173,6 @@ def _tiles(args: argparse.Namespace) -> int:
 
 
 def _add_tiles(sub) -> None:
-    from survey.tiling import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER
-
     p = sub.add_parser("tiles", help="plan a survey: tiles, windows and area of a region")
     p.add_argument("--region", default="gleam", help="gleam | allsky | cone:RA,DEC,RADIUS_DEG | tiles:ORDER:IDS")
     p.add_argument("--tile-order", type=int, default=DEFAULT_TILE_ORDER)
@@ -177,10 +182,10 @@ def _add_tiles(sub) -> None:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from survey.plot import catalog_root
+    from survey.paths import candidates_root
     from survey.query import query_command
 
-    text = query_command(catalog_root(args.path), min_score=args.min_score, cone=tuple(args.cone) if args.cone else None,
+    text = query_command(candidates_root(args.path), min_score=args.min_score, cone=tuple(args.cone) if args.cone else None,
                          near=args.near, matched_to=args.matched_to, flags=args.flags, fmt=args.format, out=args.out)
     if text is not None:
         sys.stdout.write(text)
@@ -188,8 +193,6 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _add_query(sub) -> None:
-    from survey.query import FORMATS
-
     p = sub.add_parser("query", help="filter a candidate catalogue (a run directory or its candidates/)")
     p.add_argument("path", help="run output directory, or a candidate catalogue (path or URI)")
     p.add_argument("--min-score", type=float, default=None)
@@ -197,7 +200,7 @@ def _add_query(sub) -> None:
     p.add_argument("--near", default=None, help="a target or matched cluster name, e.g. 'PSZ2 G008.94-81.22'")
     p.add_argument("--matched-to", default=None, help="only candidates with a match in this catalogue (psz2, ...)")
     p.add_argument("--flags", default=None, help="ok, or a flag name (truncated, noise_high, edge)")
-    p.add_argument("--format", default="table", choices=FORMATS)
+    p.add_argument("--format", default="table", choices=QUERY_FORMATS)
     p.add_argument("--out", default=None, help="write to this file (needed for fits and parquet)")
     p.set_defaults(func=_query)
 
@@ -211,8 +214,6 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _add_plot(sub) -> None:
-    from survey.plot import DEFAULT_TOP
-
     p = sub.add_parser("plot", help="sky map and cut-out gallery (PNG) of a candidate catalogue")
     p.add_argument("path", help="run output directory, or a candidate catalogue")
     p.add_argument("--out", default=None, help="directory for the PNGs (default PATH/plots)")
@@ -228,12 +229,10 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _add_catalog(sub) -> None:
-    from survey.catalogs import CATALOG_NAMES, OUTPUT_FORMATS
-
     p = sub.add_parser("catalog", help="print a galaxy-cluster catalogue in the common form")
     p.add_argument("name", choices=CATALOG_NAMES)
     p.add_argument("--footprint", default=None, choices=("gleam",), help="keep clusters inside the GLEAM footprint")
-    p.add_argument("--format", default="table", choices=OUTPUT_FORMATS)
+    p.add_argument("--format", default="table", choices=CATALOG_FORMATS)
     p.add_argument("--online", action="store_true", help="fetch from VizieR instead of the local file")
     p.set_defaults(func=_catalog)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from astropy import config as _config
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from survey.defaults import REPO_ROOT
 
 
 class Conf(_config.ConfigNamespace):

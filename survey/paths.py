@@ -82,6 +82,12 @@ def catalog_dir(output_dir: PathLike, *, kind: str) -> UPath:
     return as_upath(output_dir) / kind
 
 
+def candidates_root(path: PathLike) -> PathLike:
+    """The candidate catalogue of ``path``: ``path/candidates`` for a run directory, else ``path``."""
+    inside = catalog_dir(path, kind="candidates")
+    return inside if properties_file(inside).exists() else path
+
+
 def dataset_dir(root: PathLike) -> UPath:
     """``<root>/dataset``: the Parquet data and its ``_metadata`` files."""
     return hats_paths.dataset_directory(as_upath(root))

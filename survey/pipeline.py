@@ -40,7 +40,7 @@ from hats.io.file_io import remove_directory
 from upath import UPath
 
 from survey import healpix, paths
-from survey.arguments import IMAGES_CATALOG, SourceSpec, SurveyArguments
+from survey.arguments import SourceSpec, SurveyArguments
 from survey.candidates import (
     candidate_rows,
     detections,
@@ -51,6 +51,7 @@ from survey.candidates import (
     with_merge_and_matches,
 )
 from survey.catalogs import load_catalog
+from survey.defaults import IMAGES_CATALOG
 from survey.exceptions import BadInputError, CatalogError, HaloSurveyError
 from survey.fitsdir import FitsDirectorySource
 from survey.infer import OnnxClassifier

@@ -25,22 +25,14 @@ import pandas as pd  # noqa: E402
 
 from survey import paths  # noqa: E402
 from survey.bands import BANDS, CUTOUT_SIZE  # noqa: E402
+from survey.defaults import DEFAULT_TOP  # noqa: E402
 from survey.exceptions import BadInputError, NoDetectionsWarning  # noqa: E402
 from survey.query import read_candidates, read_schema  # noqa: E402
 from survey.schema import CUTOUT_COLUMN  # noqa: E402
 
-DEFAULT_TOP = 12
-"""Candidates shown in the gallery."""
-
 SKY_FILENAME = "sky.png"
 GALLERY_FILENAME = "gallery.png"
 PLOTS_DIR = "plots"
-
-
-def catalog_root(path: paths.PathLike) -> paths.PathLike:
-    """The candidate catalogue of ``path``: ``path/candidates`` for a run directory, else ``path``."""
-    inside = paths.catalog_dir(path, kind="candidates")
-    return inside if paths.properties_file(inside).exists() else path
 
 
 def mollweide_xy(ra_deg: np.ndarray, dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +116,7 @@ def plot_command(path: paths.PathLike, *, out_dir: str | Path | None = None, top
     """
     if top < 1:
         raise BadInputError("--top", f"must be at least 1, got {top}")
-    root = catalog_root(path)
+    root = paths.candidates_root(path)
     schema = read_schema(root)
     columns = ["ra", "dec", "score", "flags", "target_name", *[n for n in schema.names if n.endswith("_name")]]
     has_cutouts = CUTOUT_COLUMN in schema.names

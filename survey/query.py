@@ -22,11 +22,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from survey import paths
+from survey.defaults import QUERY_FORMATS
 from survey.exceptions import BadInputError, CatalogError, NoDetectionsWarning
 from survey.schema import CATALOGS, CUTOUT_COLUMN, FLAG_NAMES, FLAGS_OK, SPATIAL_INDEX_COLUMN, column_units
 
 __all__ = [
-    "FORMATS",
     "format_candidates",
     "normalise_name",
     "query_command",
@@ -36,7 +36,6 @@ __all__ = [
     "write_candidates",
 ]
 
-FORMATS: tuple[str, ...] = ("table", "csv", "votable", "fits", "parquet")
 TEXT_FORMATS = ("table", "csv", "votable")
 """Formats :func:`format_candidates` can return; FITS and Parquet need a file."""
 TABLE_COLUMNS: tuple[str, ...] = (
@@ -224,8 +223,8 @@ def _select_near(frame: pd.DataFrame, near: str, *, path) -> pd.DataFrame:
 
 
 def _check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise BadInputError("format", f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt not in QUERY_FORMATS:
+        raise BadInputError("format", f"unknown output format {fmt!r}; choose one of {', '.join(QUERY_FORMATS)}")
 
 
 def to_astropy(frame: pd.DataFrame, *, units: dict[str, str] | None = None):
@@ -285,7 +284,7 @@ def format_candidates(frame: pd.DataFrame, fmt: str, *, units: dict[str, str] | 
 def write_candidates(
     frame: pd.DataFrame, fmt: str, out: paths.PathLike, *, units: dict[str, str] | None = None, overwrite: bool = False
 ) -> Path:
-    """Write candidates to a local file in any of :data:`FORMATS` (refusing to overwrite by default)."""
+    """Write candidates to a local file in any of :data:`QUERY_FORMATS` (refusing to overwrite by default)."""
     _check_format(fmt)
     out = Path(out)
     if out.exists() and not overwrite:

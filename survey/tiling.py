@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from survey import healpix
 from survey.bands import BANDS, CUTOUT_SIZE
+from survey.defaults import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER
 from survey.exceptions import BadInputError, NoDetectionsWarning
 from survey.footprint import DEC_MAX_DEG, GALACTIC_LATITUDE_MIN_DEG, galactic_latitude_deg, in_gleam_footprint
 from survey.sources import FieldRequest
@@ -32,12 +33,6 @@ from survey.sources import FieldRequest
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-
-DEFAULT_TILE_ORDER = 5
-"""Tiles of ~1.8 deg (3.36 deg2): a field of ~2.9 deg with margin, small enough to fetch in one go."""
-
-DEFAULT_WINDOW_ORDER = 9
-"""Windows 6.87' apart, at most a quarter of the 29.9' cut-out of the 170-231 MHz band."""
 
 MAX_ORDER_GAP = 10
 """At most 4**10 (about a million) windows per tile, so one tile always fits in memory."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,10 +36,21 @@ def finished_catalogue(tmp_path) -> Path:
 
 
 def test_scan_without_arguments_is_the_mock_demo():
-    from survey.arguments import DEFAULT_MODEL, DEFAULT_OUTPUT
+    from survey.defaults import DEFAULT_MODEL, DEFAULT_OUTPUT
 
     args = build_parser().parse_args(["scan"])
     assert (args.region, args.source, args.model, args.output) == (None, "mock", str(DEFAULT_MODEL), DEFAULT_OUTPUT)
+
+
+HEAVY_MODULES = ("healpy", "hats", "astropy", "matplotlib", "pandas", "pyarrow", "ray", "onnxruntime", "scipy")
+
+
+def test_building_the_parser_loads_no_heavy_module():
+    """``--help`` and argument errors answer at once: the parser needs only ``survey.defaults``."""
+    code = ("import sys; from survey.cli import build_parser; build_parser(); "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY_MODULES!r})))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
 
 
 def test_targets_take_a_catalogue_list():

@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from survey import healpix, paths
-from survey.arguments import DEMO_REGION, SurveyArguments, parse_source
+from survey.arguments import SurveyArguments, parse_source
+from survey.defaults import DEMO_REGION
 from survey.candidates import detections, merge_detections, neighbour_groups
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError, RemoteServiceError
 from survey.manifest import read_manifest

@@ -24,11 +24,11 @@ PAPER_TABLE5 = {
 }
 
 
-def _pm(m: dict, key: str, *, n: int, percent: bool = False, digits: int = 3) -> str:
-    """``mean ± std`` over ``n`` repeats or runs; one repeat has no spread to show, so it says so."""
+def _pm(m: dict, key: str, *, n: int, unit: str, percent: bool = False, digits: int = 3) -> str:
+    """``mean ± std`` over ``n`` units (grouped repeats or paper-protocol runs); one has no spread, so it says so."""
     scale, places = (100, 2) if percent else (1, digits)
     mean = f"{m[key]['mean'] * scale:.{places}f}"
-    return f"{mean} ± {m[key]['std'] * scale:.{places}f}" if n > 1 else f"{mean} (1 repeat, no spread)"
+    return f"{mean} ± {m[key]['std'] * scale:.{places}f}" if n > 1 else f"{mean} (1 {unit}, no spread)"
 
 
 def settings(result: dict) -> str:
@@ -48,7 +48,8 @@ def paper_section(results: list[dict]) -> list[str]:
             lines.append(f"| paper Table 5 | {arch} | the paper's | {' | '.join(quoted)} | 10 |")
         for r in (r for r in results if r["arch"] == arch):
             m = r["metrics"]
-            cells = [_pm(m, "accuracy", n=r["runs"], percent=True)] + [_pm(m, k, n=r["runs"]) for k in ("precision", "recall", "f1")]
+            cells = [_pm(m, "accuracy", n=r["runs"], unit="run", percent=True)]
+            cells += [_pm(m, k, n=r["runs"], unit="run") for k in ("precision", "recall", "f1")]
             lines.append(f"| {r['run']} | {arch} | {settings(r)} | {' | '.join(cells)} | {r['runs']} |")
     lines += ["", "Commands:", ""] + [f"- `{r['command']}` ({r['wall_seconds'] / 60:.1f} min, {r['n_test_images']} test images)" for r in results] + [""]
     return lines
@@ -63,7 +64,7 @@ def grouped_section(results: list[dict]) -> list[str]:
     for r in results:
         for key, label in labels.items():
             m = r["metrics"][key]
-            cells = [_pm(m, k, n=r["repeats"]) for k in ("accuracy", "precision", "recall", "f1", "roc_auc")]
+            cells = [_pm(m, k, n=r["repeats"], unit="repeat") for k in ("accuracy", "precision", "recall", "f1", "roc_auc")]
             lines.append(f"| {r['run']} | {r['arch']} | {settings(r)} | {label.format(t=r['threshold'])} | {' | '.join(cells)} |")
     lines += ["", "False-positive rate on the side cut-outs of the test halos (class 0 'empty' sky), mean over repeats:", "",
               "| run | side cut-outs per repeat | FPR at 0.5 | FPR at threshold |", "|---|---|---|---|"]

@@ -78,6 +78,10 @@ class RunManifest:
         Windows scored by this run.
     candidates : int or None
         Rows of the candidate catalogue, once written.
+    targets_skipped : dict
+        Targets of the chosen catalogues that were not scored (``targets`` mode), by reason:
+        ``outside_region`` (e.g. in the Galactic plane for ``gleam``) and ``outside_images``
+        (a ``fits:DIR`` source has no image there).
     timings : dict
         Seconds per phase (``plan``, ``pipeline``, ``finish``, ``total``), plus
         ``windows_per_s`` and the per-tile read+preprocess time (``tile_mean``, ``tile_max``).
@@ -97,6 +101,7 @@ class RunManifest:
     failed: list[TileFailure] = field(default_factory=list)
     windows: int = 0
     candidates: int | None = None
+    targets_skipped: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     started: str = field(default_factory=_now)
     updated: str = field(default_factory=_now)

@@ -115,15 +115,15 @@ class WorkPlan:
         Targets per tile (empty for a blind scan).
     area_deg2 : float or None
         Sky area of a blind scan's windows (None for targets).
-    targets_not_covered : int
-        Targets dropped because the image source does not cover them.
+    targets_skipped : dict[str, int]
+        Targets of the catalogues not planned, by reason (``RunManifest.targets_skipped``).
     """
 
     tiles: np.ndarray
     rows_per_tile: dict[int, int]
     targets: dict[int, list[Target]] = field(default_factory=dict)
     area_deg2: float | None = None
-    targets_not_covered: int = 0
+    targets_skipped: dict[str, int] = field(default_factory=dict)
 
 
 def plan_scan(args: SurveyArguments) -> WorkPlan:
@@ -143,14 +143,15 @@ def catalog_positions(name: str, *, source: ImageSource, online: bool) -> Table:
 def plan_targets(args: SurveyArguments, source: ImageSource) -> WorkPlan:
     """One target per catalogued cluster inside the region (and inside the source's images, if it says)."""
     targets: list[Target] = []
-    not_covered = 0
+    skipped = {"outside_region": 0, "outside_images": 0}
     for name in args.target_catalogs:
         table = catalog_positions(name, source=source, online=args.online)
         ra, dec = np.asarray(table["ra"], float), np.asarray(table["dec"], float)
         keep = args.region_spec.contains(ra, dec)
+        skipped["outside_region"] += int(np.count_nonzero(~keep))
         if hasattr(source, "covers"):
             covered = source.covers(ra, dec)
-            not_covered += int(np.count_nonzero(keep & ~covered))
+            skipped["outside_images"] += int(np.count_nonzero(keep & ~covered))
             keep &= covered
         targets += [Target(str(n), name, float(r), float(d)) for n, r, d in zip(table["name"][keep], ra[keep], dec[keep])]
     tiles = healpix.ang2pix(args.tile_order, [t.ra_deg for t in targets], [t.dec_deg for t in targets])
@@ -158,7 +159,7 @@ def plan_targets(args: SurveyArguments, source: ImageSource) -> WorkPlan:
     for tile, target in zip(tiles.tolist(), targets):
         by_tile.setdefault(int(tile), []).append(target)
     counts = {tile: len(items) for tile, items in by_tile.items()}
-    return WorkPlan(np.array(sorted(by_tile), np.int64), counts, by_tile, targets_not_covered=not_covered)
+    return WorkPlan(np.array(sorted(by_tile), np.int64), counts, by_tile, targets_skipped=skipped)
 
 
 def load_match_catalogs(names: Sequence[str], *, online: bool) -> dict[str, Table]:
@@ -564,6 +565,10 @@ def format_summary(summary: RunSummary) -> str:
             f" ({summary.candidates_per_deg2:.3f} per deg2 over {summary.area_deg2:.1f} deg2)"
             if summary.candidates_per_deg2 is not None else ""),
     ]
+    if m.mode == "targets":
+        skipped = m.targets_skipped
+        lines.append(f"targets       not planned: {skipped.get('outside_region', 0):,} outside the region, "
+                     f"{skipped.get('outside_images', 0):,} outside the images")
     if summary.mock_truth is not None:
         injected, recovered = summary.mock_truth
         lines.append(f"mock halos    {recovered} of {injected} injected halos recovered "
@@ -644,7 +649,7 @@ def run_with_client(args: SurveyArguments, client: Any, *, source: ImageSource |
     pending = [int(t) for t in work.tiles if int(t) not in done_before]
     manifest = RunManifest(run_id=args.run_id, mode=args.mode, arguments=_arguments_record(args),
                            provenance=provenance, tiles_planned=len(work.tiles), tiles_done_before=len(done_before),
-                           run_ids=_previous_run_ids(args) + [args.run_id])
+                           run_ids=_previous_run_ids(args) + [args.run_id], targets_skipped=work.targets_skipped)
     manifest.timings["plan"] = round(time.perf_counter() - start, 3)
     writer = ManifestWriter(manifest, outputs.root)
     writer.save(force=True)

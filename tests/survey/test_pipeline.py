@@ -15,17 +15,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from astropy.table import Table
 
 from survey import healpix, paths
 from survey.arguments import SurveyArguments, parse_source
-from survey.defaults import DEMO_REGION
 from survey.candidates import detections, merge_detections, neighbour_groups
+from survey.defaults import DEMO_REGION
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError, RemoteServiceError
-from survey.manifest import read_manifest
+from survey.manifest import RunManifest, read_manifest
 from survey.mock import MockSky, MockSource
 from survey.pipeline import (
     CPU_ACTOR_THREADS,
+    RunSummary,
     TileAssembler,
+    format_summary,
     inference_resources,
     plan_scan,
     plan_targets,
@@ -247,6 +250,31 @@ def test_targets_are_planned_per_tile_and_kept_to_the_images(model, tmp_path):
     assert tile == int(healpix.ang2pix(args.tile_order, 3.59, -30.39))
     assert [t.name for t in work.targets[tile]] == ["A2744"]
     assert work_items(work.tiles, work.targets)[0]["targets"].startswith('[{"name": "A2744"')
+
+
+class _ThreeTargets:
+    """Targets in and out of the GLEAM footprint; images only west of RA 10 deg."""
+
+    def targets(self) -> Table:
+        return Table({"name": ["in", "no image", "plane"], "ra": [3.59, 20.0, 79.01], "dec": [-30.39, -30.0, 24.97]})
+
+    def covers(self, ra, dec):
+        return np.asarray(ra) < 10.0
+
+
+def test_targets_not_planned_are_counted_by_reason_and_summarised(model, tmp_path):
+    from survey.testing import write_source_set
+
+    write_source_set(tmp_path / "fits", "abell 2744", ra_deg=3.59, dec_deg=-30.39, shape=(100, 100))
+    args = survey_args(model, tmp_path / "out", mode="targets", catalogs="images", source=f"fits:{tmp_path / 'fits'}",
+                       region="gleam")
+    work = plan_targets(args, _ThreeTargets())
+    assert [t.name for tile in work.targets.values() for t in tile] == ["in"]
+    assert work.targets_skipped == {"outside_region": 1, "outside_images": 1}
+    manifest = RunManifest(run_id="r", mode="targets", arguments={}, provenance={}, tiles_planned=1,
+                           targets_skipped=work.targets_skipped)
+    text = format_summary(RunSummary(str(tmp_path), manifest, 1, None, ["CPUExecutionProvider"]))
+    assert "not planned: 1 outside the region, 1 outside the images" in text
 
 
 # --------------------------------------------------------------------------------------

@@ -44,6 +44,13 @@ TABLE_COLUMNS: tuple[str, ...] = (
 )
 """The columns the terminal ``table`` format shows (when present); the other formats give all."""
 
+TABLE_DISPLAY_FORMATS = {
+    "ra": ".5f", "dec": ".5f", "score": ".4f",
+    **{f"{cat}_sep_arcmin": ".2f" for cat in CATALOGS},
+}
+"""Digits the terminal ``table`` shows (0.04" in position, 0.01' in separation); the stored values and
+the other formats keep full precision."""
+
 Cone = tuple[float, float, float]
 
 
@@ -275,6 +282,9 @@ def format_candidates(frame: pd.DataFrame, fmt: str, *, units: dict[str, str] | 
     if fmt == "table":
         shown = [name for name in TABLE_COLUMNS if name in frame.columns]
         table = to_astropy(frame[shown], units=units)
+        for name, display in TABLE_DISPLAY_FORMATS.items():
+            if name in table.colnames:
+                table[name].info.format = display
         return "\n".join(table.pformat(max_lines=-1, max_width=-1, show_unit=True)) + "\n"
     buffer = io.BytesIO()
     to_astropy(frame, units=units).write(buffer, format="votable")

@@ -185,6 +185,8 @@ def test_table_shows_units_and_best_first(catalog, sky):
     assert lines[0].split()[:3] == ["ra", "dec", "score"] and lines[1].split()[:2] == ["deg", "deg"]
     scores = [float(line.split()[2]) for line in lines[3:]]
     assert scores == sorted(scores, reverse=True) and len(scores) == sky["psz2_name"].notna().sum()
+    # Positions to 0.04", scores to 4 digits: no float noise such as -16.401388999999995 on a terminal.
+    assert all(len(line.split()[1].split(".")[1]) == 5 and len(line.split()[2].split(".")[1]) == 4 for line in lines[3:])
 
 
 def test_votable_reads_back_with_units_and_masked_numbers(catalog, sky):

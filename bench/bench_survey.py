@@ -278,7 +278,7 @@ def markdown(model: Path, options, ort: tuple[float, str, float], small: Pipelin
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=None, help="ONNX model with its card (default: shipped, else a stand-in CNN)")
-    p.add_argument("--tiles", type=int, default=2, help="N: tiles of the smaller run (each 256 windows at orders 5/9)")
+    p.add_argument("--tiles", type=int, default=2, help="N: tiles of the smaller run (each 1,024 windows at orders 5/10)")
     p.add_argument("--scale", type=int, default=10, help="the larger run has SCALE x N tiles")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--concurrency", type=int, default=1, help="inference actors")

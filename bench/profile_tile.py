@@ -109,7 +109,7 @@ def profile(tiles: list[int], *, model: Path, scratch: Path, seed: int = 0) -> t
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tiles", type=int, default=4, help="mock-sky tiles to profile (256 windows each)")
+    p.add_argument("--tiles", type=int, default=4, help="mock-sky tiles to profile (1,024 windows each)")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     options = p.parse_args(argv)
     tiles = nearest_full_tiles(options.tiles, tile_order=DEFAULT_TILE_ORDER, window_order=DEFAULT_WINDOW_ORDER)

@@ -3,7 +3,7 @@
 Pure logic on numpy arrays (and the pyarrow tables the catalogue writer takes); no I/O.
 
 Merging (non-maximum suppression). A halo scores high in every window whose cut-out holds
-it, and windows are only 6.9' apart while cut-outs are 30-60' wide, so one source fires a
+it, and windows are only 3.4' apart (default order 10) while cut-outs are 30-60' wide, so one source fires a
 patch of neighbouring windows. Detections that are HEALPix neighbours
 (``survey.tiling.window_neighbours``) are linked, each connected group becomes one
 candidate at its highest-scoring window, and ``n_windows`` says how many windows it merged.
@@ -11,7 +11,7 @@ The groups are formed over *all* detections of a run at once, after every tile i
 so a patch that straddles a tile boundary merges exactly as one inside a tile would; the
 per-tile stage keeps only windows at or above the threshold, which are few, so this final
 pass costs little. (The alternative, scoring a one-window margin around every tile, would
-re-score about a quarter more windows at orders 5/9 and still cut patches wider than the margin.)
+re-score about an eighth more windows at orders 5/10 and still cut patches wider than the margin.)
 """
 
 from __future__ import annotations

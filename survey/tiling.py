@@ -1,8 +1,10 @@
 """HEALPix work units for a sky survey: tiles, the windows inside them, and the sky regions.
 
 A survey scans *windows*: cut-out centres placed on the HEALPix pixel centres of a fine
-NESTED order (default 9: 6.87' spacing, at most a quarter of the narrowest 64-px cut-out,
-29.9' at 170-231 MHz, so a halo is never far from some cut-out centre). Windows are
+NESTED order (default 10: 3.44' spacing; order 9, 6.87', is the coarsest whose spacing stays
+within a quarter of the narrowest 64-px cut-out, 29.9' at 170-231 MHz). The classifiers score a halo well
+only within a few arcminutes of a cut-out's centre, hence the finer default
+(``survey.defaults.DEFAULT_WINDOW_ORDER`` gives the measurement). Windows are
 grouped into *tiles*, the pixels of a coarse order (default 5, ~1.8 deg), which are the
 units of work: one image field per tile, all its windows cut from it. A window belongs to
 exactly one tile, its NESTED parent, so the tiles partition the windows with no seams and
@@ -401,8 +403,8 @@ def plan(
 ) -> SurveyPlan:
     """Count the windows of ``region`` per tile and keep the non-empty tiles.
 
-    Vectorised over chunks of a quarter-million windows, so the GLEAM sky at orders 5/9
-    (~2 M windows) plans in seconds with bounded memory. Warns NoDetectionsWarning when the
+    Vectorised over chunks of a quarter-million windows, so the GLEAM sky at orders 5/10
+    (~8 M windows) plans in seconds with bounded memory. Warns NoDetectionsWarning when the
     region holds no window centre (a cone smaller than the window spacing, say).
     """
     _check_orders(tile_order=tile_order, window_order=window_order)

@@ -61,7 +61,7 @@ def test_targets_take_a_catalogue_list():
 def test_tiles_prints_the_plan(capsys):
     assert main(["tiles", "--region", "cone:339.6,-39.6,3"]) == 0
     out = capsys.readouterr().out
-    assert "tiles         17 non-empty" in out and "windows       2,160" in out
+    assert "tiles         18 non-empty" in out and "windows       8,624" in out
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_the_demo_scan_runs_and_labels_its_mock_data(ray_local, model, tmp_path,
     assert main(["scan", "--model", str(model), "-o", str(output), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("MOCK DATA: synthetic GLEAM-like sky")
-    assert "17 done now" in out and "windows       2,160" in out and "injected halos recovered" in out
+    assert "18 done now" in out and "windows       8,624" in out and "injected halos recovered" in out
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["provenance"]["source"] == "mock:0"
     # The outputs feed the other commands.

@@ -41,8 +41,8 @@ from survey.tiling import windows_in_tile
 from tests.survey.survey_helpers import NORMALISATION, expected_score, local_ray, write_standin
 
 SMALL_REGION = "cone:339.6,-39.6,1.2"
-"""Six order-5 tiles of the mock sky (345 windows) where the stand-in's detections form a
-group spanning three tiles: the merge must cross tile boundaries."""
+"""Six order-5 tiles of the mock sky (1,382 windows at the default window order 10) where the
+stand-in's detections form a group spanning several tiles: the merge must cross tile boundaries."""
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +308,7 @@ def test_scan_writes_a_valid_catalogue_that_lsdb_reads_back(uninterrupted):
     summary, output = uninterrupted
     root = paths.catalog_dir(output, kind="candidates")
     assert summary.manifest.status == "complete" and summary.manifest.tiles_done == 6
-    assert summary.manifest.windows == 345 and summary.candidates > 0
+    assert summary.manifest.windows == 1382 and summary.candidates > 0
     assert summary.candidates_per_deg2 == pytest.approx(summary.candidates / summary.area_deg2)
     assert is_valid_catalog(root, strict=True)
     opened = lsdb.open_catalog(root, columns=["ra", "dec", "score", "n_windows", "psz2_name"]).compute()
@@ -322,16 +322,17 @@ def test_scan_writes_a_valid_catalogue_that_lsdb_reads_back(uninterrupted):
 def test_candidates_are_the_merged_detections_of_the_window_scores(uninterrupted):
     summary, output = uninterrupted
     scores = pq.read_table(paths.dataset_dir(paths.catalog_dir(output, kind="scores")).path).to_pandas()
-    assert len(scores) == 345 == summary.manifest.windows
+    assert len(scores) == 1382 == summary.manifest.windows
+    order = int(summary.manifest.provenance["window_order"])
     hit = detections(scores["score"].to_numpy(), threshold=0.95)
     ipix = scores["window_ipix"].to_numpy()[hit]
-    peaks, sizes = merge_detections(ipix, scores["score"].to_numpy()[hit], order=9)
+    peaks, sizes = merge_detections(ipix, scores["score"].to_numpy()[hit], order=order)
     frame = candidate_frame(output)
     assert sorted(frame["window_ipix"]) == sorted(ipix[peaks])
     assert dict(zip(frame["window_ipix"], frame["n_windows"])) == dict(zip(ipix[peaks], sizes))
     # One group spans several tiles, so the merge crossed tile boundaries.
-    labels = neighbour_groups(ipix, order=9)
-    tiles = healpix.parent(ipix, order=9, parent_order=5)
+    labels = neighbour_groups(ipix, order=order)
+    tiles = healpix.parent(ipix, order=order, parent_order=5)
     assert max(len(set(tiles[labels == label])) for label in set(labels)) > 1
     assert frame["n_windows"].sum() == hit.sum()
     assert len(frame["cutout"][0]) == 64 * 64 * 4
@@ -361,7 +362,7 @@ def test_a_killed_run_resumes_to_the_rows_of_an_uninterrupted_one(ray_local, mod
     assert final.manifest.run_ids[-2:] == ["second", "third"]
     assert candidate_frame(output).equals(candidate_frame(reference))
     scores = pq.read_table(paths.dataset_dir(paths.catalog_dir(output, kind="scores")).path)
-    assert scores.num_rows == 345 and len(set(scores.column("window_ipix").to_pylist())) == 345
+    assert scores.num_rows == 1382 and len(set(scores.column("window_ipix").to_pylist())) == 1382
     assert not list(output.rglob("*.tmp"))
 
 

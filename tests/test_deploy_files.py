@@ -25,7 +25,8 @@ CONTAINERS = ROOT / "containers"
 DEPLOY = ROOT / "deploy"
 DOCKERFILES = {"cpu": CONTAINERS / "Dockerfile.cpu", "gpu": CONTAINERS / "Dockerfile.gpu"}
 YAML_FILES = sorted(DEPLOY.rglob("*.yaml"))
-TEXT_FILES = [*YAML_FILES, *DOCKERFILES.values(), CONTAINERS / "README.md", DEPLOY / "README.md"]
+USER_DOCS = [ROOT / "README.md", ROOT / "docs" / "survey.md", ROOT / "BENCHMARKS.md"]
+TEXT_FILES = [*YAML_FILES, *DOCKERFILES.values(), CONTAINERS / "README.md", DEPLOY / "README.md", *USER_DOCS]
 
 SUBCOMMANDS = ("scan", "targets", "tiles", "query", "plot", "catalog", "inspect")
 # `halo-survey SUB ...` or an image `halo-survey:TAG SUB ...`, up to a quote or the line end.
@@ -73,7 +74,7 @@ def test_every_written_command_is_accepted_by_the_parser(path):
     commands = _commands(path.read_text())
     for command in commands:
         _parse(command)
-    if path.suffix == ".yaml" or path.name == "README.md":
+    if path.suffix == ".yaml" or path.name == "README.md" or path.name == "survey.md":
         assert commands, f"{path} shows no halo-survey command"
 
 

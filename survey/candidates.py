@@ -2,9 +2,9 @@
 
 Pure logic on numpy arrays (and the pyarrow tables the catalogue writer takes); no I/O.
 
-Merging (non-maximum suppression). A halo scores high in every window whose cut-out holds
-it, and windows are only 3.4' apart (default order 10) while cut-outs are 30-60' wide, so one source fires a
-patch of neighbouring windows. Detections that are HEALPix neighbours
+Merging (non-maximum suppression). A halo scores high in the windows within a few
+arcminutes of its centre, and windows are 3.4' apart at the default order 10, so one
+source can fire a patch of neighbouring windows. Detections that are HEALPix neighbours
 (``survey.tiling.window_neighbours``) are linked, each connected group becomes one
 candidate at its highest-scoring window, and ``n_windows`` says how many windows it merged.
 The groups are formed over *all* detections of a run at once, after every tile is scored,

@@ -36,6 +36,7 @@ from survey.infer import OnnxClassifier
 from survey.sources import GleamSource, scan_directory
 from survey.stages import IMAGE_COLUMN, clip_field, cut_windows
 from survey.tiling import angular_distance_deg
+from training.data import side_positions
 
 OFFSETS_ARCMIN = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0)
 DIRECTIONS = 8
@@ -43,12 +44,10 @@ CLASSES = {1: "halo", 0: "non-halo"}
 
 
 def offset_positions(ra: float, dec: float, radius_arcmin: float) -> tuple[np.ndarray, np.ndarray]:
-    """``DIRECTIONS`` positions ``radius_arcmin`` from (ra, dec) (tangent-plane offsets); one for radius 0."""
-    if radius_arcmin == 0:
-        return np.array([ra]), np.array([dec])
-    angles = np.arange(DIRECTIONS) * 2 * np.pi / DIRECTIONS
-    r = radius_arcmin / 60.0
-    return ra + r * np.sin(angles) / np.cos(np.radians(dec)), dec + r * np.cos(angles)
+    """``DIRECTIONS`` positions ``radius_arcmin`` from (ra, dec), the training side cut-outs' ring; one for radius 0."""
+    ring = [(ra, dec)] if radius_arcmin == 0 else side_positions(ra, dec, offset_deg=radius_arcmin / 60.0, n=DIRECTIONS)
+    ras, decs = np.array(ring).T
+    return ras, decs
 
 
 def offset_scores(source: GleamSource, classifier: OnnxClassifier) -> dict[float, np.ndarray]:

@@ -26,8 +26,10 @@ Ray (local or ``--address``); ``run(args)`` lets Ray Data start a local one on f
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -701,6 +703,7 @@ def _stream(args, work: WorkPlan, pending: list[int], *, source, sink: TileSink,
     tile_seconds: list[float] = []
     if pending:
         ds = build_dataset(args, source=source, items=work_items(pending, work.targets), keep_above=keep_above)
+        failure: BaseException | None = None
         with _progress(args, total=len(pending)) as bar:
             try:
                 for rows in _iterate(ds):
@@ -713,18 +716,44 @@ def _stream(args, work: WorkPlan, pending: list[int], *, source, sink: TileSink,
                 manifest.status = "interrupted"
                 manifest.timings["pipeline"] = round(time.perf_counter() - stream_start, 3)
                 writer.save(force=True)
-                if isinstance(exc, HaloSurveyError) or not isinstance(exc, Exception):
-                    raise
-                raise HaloSurveyError(
-                    f"the run stopped after {manifest.tiles_done} of {len(pending)} tiles ({_last_line(exc)}); "
-                    "finished tiles are kept: rerun with --resume to complete it"
-                ) from exc
+                failure = _stream_failure(exc, done=manifest.tiles_done, pending=len(pending))
+        if failure is not None:
+            del ds
+            _release_stream(failure)
+            raise failure
     manifest.timings["pipeline"] = round(time.perf_counter() - stream_start, 3)
     manifest.timings["windows_per_s"] = round(manifest.windows / manifest.timings["pipeline"], 2) if pending else 0.0
     if tile_seconds:
         manifest.timings["tile_mean"] = round(float(np.mean(tile_seconds)), 4)
         manifest.timings["tile_max"] = round(float(np.max(tile_seconds)), 4)
     return sorted(providers)
+
+
+def _stream_failure(exc: BaseException, *, done: int, pending: int) -> BaseException:
+    """What a stopped stream raises: our own errors and Ctrl-C as they are, anything else as a HaloSurveyError.
+
+    Ray has already logged a worker's traceback; the message keeps its last line.
+    """
+    if isinstance(exc, HaloSurveyError) or not isinstance(exc, Exception):
+        return exc
+    return HaloSurveyError(
+        f"the run stopped after {done} of {pending} tiles ({_last_line(exc)}); "
+        "finished tiles are kept: rerun with --resume to complete it"
+    )
+
+
+def _release_stream(failure: BaseException) -> None:
+    """Let the stopped stream's Ray Data executor go, and with it its inference actors' CPUs or GPUs.
+
+    Ray Data releases a failed stream's actors by dropping their handles, but the executor
+    stays reachable from the frames of the error's traceback and from reference cycles. An
+    exception kept by the caller (a test, a notebook, a resume in the same process) would
+    then hold the actors' resources, and the next run on a small Ray could wait forever for
+    a CPU. The Ray error is not chained (the stopped stream is raised outside its handler),
+    the frames below ours are cleared, and the cycles collected now.
+    """
+    traceback.clear_frames(failure.__traceback__)
+    gc.collect()
 
 
 RAY_CAUSE_MARKER = "The above exception was the direct cause"

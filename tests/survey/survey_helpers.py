@@ -99,3 +99,15 @@ def local_ray() -> Iterator[object]:
         yield context
     finally:
         ray.shutdown()
+
+
+def free_cpus_within(expected: float, *, seconds: float = 30.0) -> float:
+    """Ray's free CPUs once they reach ``expected``, or what is free after ``seconds`` (actors end asynchronously)."""
+    import time
+
+    import ray
+
+    deadline = time.monotonic() + seconds
+    while (free := ray.available_resources().get("CPU", 0.0)) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return free

@@ -256,8 +256,14 @@ def preprocess_tile(
 
 
 def preprocess_batch(batch: Mapping[str, np.ndarray], **kwargs) -> dict[str, np.ndarray]:
-    """``map_batches`` function: the rows of every tile in ``batch`` (normally one), concatenated."""
+    """``map_batches`` function: the rows of every tile in ``batch`` (normally one), concatenated.
+
+    One tile's rows go out as they are: concatenating a single part would copy its 64 MiB
+    of cut-outs for nothing (7 % of a preprocessing worker's CPU in a py-spy profile).
+    """
     parts = [preprocess_tile({"tile": t, "targets": p}, **kwargs) for t, p in zip(batch["tile"], batch["targets"])]
+    if len(parts) == 1:
+        return parts[0]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 

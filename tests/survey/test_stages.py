@@ -9,8 +9,16 @@ from survey.bands import BAND_NAMES, CUTOUT_SIZE
 from survey.mock import MockSky, MockSource
 from survey.preprocess import Normalisation, cutout_at_pixel
 from survey.sources import FieldRequest, scan_directory
-from survey.stages import IMAGE_COLUMN, NOISE_COLUMNS, PEAK_COLUMNS, clip_field, cut_windows
-from survey.tiling import tile_request, windows_in_tile
+from survey.stages import (
+    IMAGE_COLUMN,
+    NOISE_COLUMNS,
+    PEAK_COLUMNS,
+    clip_field,
+    cut_windows,
+    preprocess_batch,
+    preprocess_tile,
+)
+from survey.tiling import parse_region, tile_request, windows_in_tile
 
 
 def cut_one_by_one(field, ra_deg, dec_deg) -> dict[str, np.ndarray]:
@@ -120,3 +128,16 @@ def test_real_fields_normalised_before_cutting_give_the_model_input_of_training(
         ra = ra0 + np.repeat(offsets, 5) / np.cos(np.radians(dec0))
         dec = dec0 + np.tile(offsets, 5)
         assert_normalised_before_cutting_is_normalised_after(field, ra, dec, SHIPPED_LIKE)
+
+
+def test_a_batch_of_tiles_gives_each_tiles_rows_in_order():
+    options = {"source": MockSource(MockSky(seed=2)), "tile_order": 5, "window_order": 8,
+               "region": parse_region("allsky")}
+    tiles = [6000, 6001]
+    alone = [preprocess_tile({"tile": t, "targets": ""}, **options) for t in tiles]
+    one = preprocess_batch({"tile": np.array(tiles[:1]), "targets": np.array([""])}, **options)
+    two = preprocess_batch({"tile": np.array(tiles), "targets": np.array(["", ""])}, **options)
+    for got, parts in ((one, alone[:1]), (two, alone)):
+        expected = {name: np.concatenate([p[name] for p in parts]) for name in parts[0] if name != "tile_seconds"}
+        assert_same_columns({name: got[name] for name in expected}, expected)
+    assert two["tile"].tolist() == [6000] * 64 + [6001] * 64

@@ -6,10 +6,11 @@ distorts it less than wall time; it still counts library threads, e.g. a BLAS po
 
 - mock sky: the sources and halos near the field, rendering four bands;
 - ``clip_field`` (noise fit and 3-sigma clip of four bands), ``cut_windows`` (normalise each
-  band's field with the model card's normalisation, then cut every window), and for
-  comparison the cut-outs alone and normalising every cut-out instead of the fields;
+  band's field with the model card's normalisation, then cut every window into band
+  planes, as the pipeline does), and for comparison the cut-outs alone, normalising every
+  cut-out instead of the fields, and cutting into the card's NHWC;
 - pickling the preprocessed rows there and back (roughly what Ray's object store costs);
-- ``Predictor.__call__``: ONNX Runtime (one thread) and the columns around it;
+- ``Predictor.__call__``: ONNX Runtime (one thread, fed band planes) and the columns around it;
 - the driver's write of the tile's detections (with their cut-outs) into the run's scratch
   catalogue, at the scratch ZSTD level and at hats' default level 15 for comparison.
 
@@ -90,8 +91,10 @@ def profile(tiles: list[int], *, model: Path, scratch: Path, seed: int = 0) -> t
         field = timer("noise fit + clip (clip_field)", clip_field, images, key=request.key)
         raw = timer("(comparison) cut-outs alone, not normalised", cut_windows, field, found.ra_deg, found.dec_deg)
         timer("(comparison) normalising every cut-out instead", card.normalisation.apply, raw[IMAGE_COLUMN])
-        cut = timer("normalise fields + cut-outs (cut_windows)", cut_windows, field, found.ra_deg, found.dec_deg,
-                    normalisation=card.normalisation)
+        timer("(comparison) the same into NHWC, the card's layout", cut_windows, field, found.ra_deg,
+              found.dec_deg, normalisation=card.normalisation)
+        cut = timer("normalise fields + cut-outs as band planes (cut_windows)", cut_windows, field, found.ra_deg,
+                    found.dec_deg, normalisation=card.normalisation, planes=True)
         rows = _window_rows(tile, found.ipix, found.ra_deg, found.dec_deg, cut)
         rows["tile_seconds"] = np.zeros(found.ipix.size)
         rows = timer("rows there and back (pickle, ~ object store)", lambda r: pickle.loads(pickle.dumps(r, 5)), rows)

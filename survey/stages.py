@@ -7,8 +7,8 @@ know nothing about Ray, so they are tested on plain dicts:
    field once in all four bands, clip each band with the shared ``clip_band``, normalise it
    with the model card's ``Normalisation``, cut every window of the tile from it
    (``cutouts_at_pixels``: one gather per band, at the band's native scale) and emit one
-   row per window with the 64x64x4 model input, per-band noise and peak (Jy/beam), and
-   the fraction of the cut-out that is outside the image or zero-filled. A tile that
+   row per window with the model input (four 64x64 band planes), per-band noise and peak
+   (Jy/beam), and the fraction of the cut-out that is outside the image or zero-filled. A tile that
    cannot be read becomes a single row whose ``error`` names the tile and the file.
 2. ``Predictor`` (callable class, one ONNX Runtime session per actor, loaded in
    ``__init__``): score the batch and return it without the big ``image`` column, except
@@ -49,8 +49,13 @@ from survey.tiling import CUTOUT_MARGIN_DEG, Region, tile_request, windows_in_ti
 logger = logging.getLogger(__name__)
 
 IMAGE_COLUMN = "image"
-"""The (N, 64, 64, 4) cut-out stacks, bands in ``BANDS`` order: clipped Jy/beam, or the model's
-input when ``cut_windows`` is given the card's normalisation (as the pipeline does)."""
+"""The cut-outs, bands in ``BANDS`` order: clipped Jy/beam, or the model's input when
+``cut_windows`` is given the card's normalisation (as the pipeline does). (N, 64, 64, 4) from
+``cut_windows`` by default. Between the stages, (N, 4, 64, 64) band planes, which the
+Predictor feeds to a planes session of the model (``survey.infer.channels_first_model``):
+interleaving the planes into the card's NHWC cost a preprocessing worker about 17 us a
+window, and a CNN's graph transposes NHWC straight back to planes (ONNX Runtime cancels the
+two). The cut-outs the Predictor hands back for the catalogue are (64, 64, 4) again."""
 
 TARGET_FIELD_WIDTH_DEG = 2.0 * CUTOUT_MARGIN_DEG
 """Field read around one target: the widest band's cut-out plus a pixel on every side."""
@@ -127,7 +132,8 @@ def clip_field(images: Mapping[str, BandImage], *, key: str) -> ClippedField:
 
 
 def cut_windows(
-    field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, normalisation: Normalisation | None = None
+    field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, normalisation: Normalisation | None = None,
+    planes: bool = False,
 ) -> dict[str, np.ndarray]:
     """Cut-outs of all windows from one clipped field, with their per-band statistics.
 
@@ -137,15 +143,15 @@ def cut_windows(
     Returns
     -------
     dict
-        ``image`` (N, 64, 64, 4) float32: clipped Jy/beam, or normalised with
-        ``normalisation``; ``outside_fraction`` and ``zero_fraction`` (N,) float32, the worst
+        ``image`` (N, 64, 64, 4) float32 (``planes``: (N, 4, 64, 64)): clipped Jy/beam, or
+        normalised with ``normalisation``; ``outside_fraction`` and ``zero_fraction`` (N,) float32, the worst
         band; ``noise_<band>`` and ``peak_<band>`` (N,) float32 Jy/beam (noise sigma of the
         band image, brightest pixel of the cut-out).
     """
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))
     n = ra.size
-    stack = np.empty((n, CUTOUT_SIZE, CUTOUT_SIZE, len(BAND_NAMES)), np.float32)
+    planes_stack = np.empty((n, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
     outside = np.zeros((n, len(BAND_NAMES)), np.float32)
     zero = np.zeros((n, len(BAND_NAMES)), np.float32)
     columns: dict[str, np.ndarray] = {}
@@ -157,12 +163,13 @@ def cut_windows(
         if normalisation is not None:
             pixels, fill = normalisation.apply(clipped.pixels), normalisation.zero_level
         pieces = cutouts_at_pixels(pixels, x, y, zero_mask=clipped.no_data, fill=fill)
-        stack[..., channel] = pieces.pixels
+        planes_stack[:, channel] = pieces.pixels
         outside[:, channel], zero[:, channel] = pieces.outside_fraction, pieces.zero_fraction
         columns[band_column("noise", band)] = np.full(n, clipped.noise.sigma, np.float32)
         # The normalisation rises monotonically, so the brightest normalised pixel is the brightest one.
         peak = pieces.pixels.reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
         columns[band_column("peak", band)] = peak if normalisation is None else normalisation.invert(peak)
+    stack = planes_stack if planes else np.ascontiguousarray(np.moveaxis(planes_stack, 1, -1))
     return {IMAGE_COLUMN: stack, "outside_fraction": outside.max(axis=1), "zero_fraction": zero.max(axis=1), **columns}
 
 
@@ -186,7 +193,7 @@ def _window_rows(
 def failed_rows(tile: int, message: str) -> dict[str, np.ndarray]:
     """The single row a tile emits when it cannot be processed: ``error`` says why."""
     cut = {
-        IMAGE_COLUMN: np.zeros((1, CUTOUT_SIZE, CUTOUT_SIZE, len(BAND_NAMES)), np.float32),
+        IMAGE_COLUMN: np.zeros((1, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE), np.float32),
         "outside_fraction": np.ones(1, np.float32),
         "zero_fraction": np.ones(1, np.float32),
         **{name: np.full(1, np.nan, np.float32) for name in (*NOISE_COLUMNS, *PEAK_COLUMNS)},
@@ -204,7 +211,7 @@ def scan_tile(
     windows = windows_in_tile(tile, tile_order=tile_order, window_order=window_order, region=region)
     request = tile_request(tile, tile_order=tile_order)
     field = clip_field(source.read_field(request), key=request.key)
-    cut = cut_windows(field, windows.ra_deg, windows.dec_deg, normalisation=normalisation)
+    cut = cut_windows(field, windows.ra_deg, windows.dec_deg, normalisation=normalisation, planes=True)
     return _window_rows(tile, windows.ipix, windows.ra_deg, windows.dec_deg, cut)
 
 
@@ -218,7 +225,7 @@ def target_tile(
         key = f"tile {tile_order}/{tile} target {target.name!r} ({target.catalog})"
         request = FieldRequest(key=key, ra_deg=target.ra_deg, dec_deg=target.dec_deg, width_deg=TARGET_FIELD_WIDTH_DEG)
         field = clip_field(source.read_field(request), key=key)
-        parts.append(cut_windows(field, target.ra_deg, target.dec_deg, normalisation=normalisation))
+        parts.append(cut_windows(field, target.ra_deg, target.dec_deg, normalisation=normalisation, planes=True))
     cut = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     ra = np.array([t.ra_deg for t in targets])
     dec = np.array([t.dec_deg for t in targets])
@@ -288,8 +295,9 @@ class Predictor:
     model_path : str or Path
         ``NAME.onnx`` with its card beside it; loaded once, in ``__init__``.
     input_normalisation : Normalisation
-        What the rows' ``image`` column was normalised with (``preprocess_batch``); it must
-        be the card's, else ModelCardError: a model fed another scaling scores garbage.
+        What the rows' ``image`` column (band planes, (N, 4, 64, 64)) was normalised with
+        (``preprocess_batch``); it must be the card's, else ModelCardError: a model fed
+        another scaling scores garbage.
     providers : {"auto", "cpu", "cuda"}
         ONNX Runtime provider choice (``survey.infer.requested_providers``).
     intra_op_threads : int, optional
@@ -308,7 +316,8 @@ class Predictor:
         intra_op_threads: int | None = None,
         keep_above: float | None = None,
     ):
-        self.classifier = OnnxClassifier(model_path, providers=providers, intra_op_threads=intra_op_threads)
+        self.classifier = OnnxClassifier(model_path, providers=providers, intra_op_threads=intra_op_threads,
+                                         channels_first=True)
         if input_normalisation.id != self.classifier.normalisation.id:
             raise ModelCardError(
                 f"{model_path}: the windows were normalised with {input_normalisation} but the model's card "
@@ -329,7 +338,8 @@ class Predictor:
         columns = {name: _arrow(values) for name, values in batch.items() if name != IMAGE_COLUMN}
         columns["score"] = pa.array(scores)
         columns["provider"] = pa.array([self.classifier.provider] * len(valid), type=pa.string())
-        columns[IMAGE_COLUMN] = ragged_images(self.classifier.normalisation.invert(images[keep]), keep)
+        kept = self.classifier.normalisation.invert(images[keep])
+        columns[IMAGE_COLUMN] = ragged_images(np.moveaxis(kept, 1, -1), keep)  # planes -> the catalogue's NHWC
         return pa.table(columns)
 
 

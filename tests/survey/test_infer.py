@@ -175,10 +175,52 @@ def test_refuses_a_model_without_card(tmp_path):
 
 
 def test_pickles_by_arguments_for_ray_actors(model_path, batch):
-    classifier = OnnxClassifier(model_path, providers="cpu", intra_op_threads=1)
+    classifier = OnnxClassifier(model_path, providers="cpu", intra_op_threads=1, channels_first=True)
     clone = pickle.loads(pickle.dumps(classifier))
-    assert clone.provider == CPU and clone.card == classifier.card
-    np.testing.assert_array_equal(clone.predict(batch), classifier.predict(batch))
+    assert clone.provider == CPU and clone.card == classifier.card and clone.channels_first
+    planes = np.ascontiguousarray(np.moveaxis(batch, -1, 1))
+    np.testing.assert_array_equal(clone.predict(planes), classifier.predict(planes))
+
+
+def shipped_model() -> Path:
+    from survey.defaults import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+def blobs(classifier: OnnxClassifier) -> np.ndarray:
+    """Normalised (9, 64, 64, 4) cut-outs of a central source from 0 to 2 Jy/beam in clipped noise: scores spread out."""
+    yy, xx = np.mgrid[:64, :64]
+    blob = np.exp(-((xx - 31.5) ** 2 + (yy - 31.5) ** 2) / (2 * 3.0**2))
+    noise = 0.02 * np.random.default_rng(5).standard_normal((9, 64, 64, 4))
+    jy = (noise + np.linspace(0, 2, 9)[:, None, None, None] * blob[None, :, :, None]).astype(np.float32)
+    jy[np.abs(jy) < 0.06] = 0
+    return classifier.normalisation.apply(jy).astype(np.float32)
+
+
+@pytest.mark.parametrize("which", ["tiny", "shipped CNN"])
+def test_band_planes_score_as_the_cards_nhwc_cut_outs(model_path, which):
+    path = model_path if which == "tiny" else shipped_model()
+    classifier = OnnxClassifier(path, providers="cpu")
+    cutouts = blobs(classifier)
+    nhwc = classifier.predict(cutouts)
+    planes_classifier = OnnxClassifier(path, providers="cpu", channels_first=True)
+    planes = planes_classifier.predict(np.ascontiguousarray(np.moveaxis(cutouts, -1, 1)))
+    # The same arithmetic up to the order of float32 sums (ONNX Runtime's kernels differ by layout).
+    np.testing.assert_allclose(planes, nhwc, rtol=0, atol=2e-6)
+    assert np.ptp(nhwc) > 1e-4  # not a constant
+
+
+def test_a_planes_classifier_refuses_nhwc_cut_outs(model_path, batch):
+    with pytest.raises(BadInputError, match=r"expected shape \(N, 4, 64, 64\) \(NCHW\), got \(7, 64, 64, 4\)"):
+        OnnxClassifier(model_path, channels_first=True).predict(batch)
+
+
+def test_a_planes_classifier_still_checks_the_file_against_its_card(tmp_path):
+    path = save_with_card(tiny_classifier(), tmp_path / "renamed.onnx")
+    onnx.save(tiny_classifier(input_name="pixels"), str(path))  # the card now describes another graph
+    with pytest.raises(ModelCardError):
+        OnnxClassifier(path, channels_first=True)
 
 
 def test_survey_side_never_imports_tensorflow():

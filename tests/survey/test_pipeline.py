@@ -124,7 +124,7 @@ def test_a_tile_emits_one_row_per_window_of_the_region(small_plan):
     rows = tile_rows(args, tile)
     windows = windows_in_tile(tile, region=args.region_spec)
     assert rows["window_ipix"].tolist() == windows.ipix.tolist() == list(rows["window_ipix"])
-    assert rows[IMAGE_COLUMN].shape == (len(windows), 64, 64, 4)
+    assert rows[IMAGE_COLUMN].shape == (len(windows), 4, 64, 64)  # band planes, as the Predictor feeds them
     assert set(rows["error"]) == {""} and (rows["tile_rows"] == len(windows)).all()
     # Mock fields carry the cut-out margin: no window reaches past an image edge.
     assert (rows["outside_fraction"] == 0).all()
@@ -191,7 +191,7 @@ def test_predictor_scores_a_plain_batch_and_keeps_only_detections_cutouts(small_
     batch = tile_rows(args, int(work.tiles[2]))
     batch["error"][0] = "tile 5/0: pretend this row failed"
     table = Predictor(model, input_normalisation=NORMALISATION, providers="cpu", keep_above=0.95)(batch)
-    expected = expected_score(batch[IMAGE_COLUMN])
+    expected = expected_score(np.moveaxis(batch[IMAGE_COLUMN], 1, -1))
     scores = table.column("score").to_numpy()
     np.testing.assert_allclose(scores[1:], expected[1:], atol=1e-5)
     assert scores[0] == 0.0
@@ -210,10 +210,11 @@ def test_predictor_refuses_windows_normalised_otherwise_than_its_card(model):
 
 
 def test_predictor_returns_kept_cut_outs_in_jy_per_beam(small_plan, tmp_path):
-    """Windows arrive normalised (here signed-log); the kept cut-outs go back to clipped Jy/beam."""
+    """Windows arrive normalised (here signed-log) as band planes; the kept cut-outs go back to
+    clipped Jy/beam in the catalogue's (64, 64, 4)."""
     args, work = small_plan
     tile = int(work.tiles[2])
-    raw = tile_rows(args, tile, normalisation=NORMALISATION)[IMAGE_COLUMN]  # identity: Jy/beam
+    raw = np.moveaxis(tile_rows(args, tile, normalisation=NORMALISATION)[IMAGE_COLUMN], 1, -1)  # identity: Jy/beam
     batch = tile_rows(args, tile, normalisation=LOG_SCALING)
     log_model = write_standin(tmp_path, normalisation=LOG_SCALING)
     table = Predictor(log_model, input_normalisation=LOG_SCALING, providers="cpu", keep_above=0.0)(batch)

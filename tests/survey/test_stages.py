@@ -56,6 +56,17 @@ def test_a_mock_tile_is_cut_exactly_as_window_by_window():
                         cut_one_by_one(field, windows.ra_deg, windows.dec_deg))
 
 
+def test_band_planes_hold_the_same_cut_outs():
+    tile = 6000
+    request = tile_request(tile)
+    field = clip_field(MockSource(MockSky(seed=2)).read_field(request), key=request.key)
+    windows = windows_in_tile(tile, window_order=8)
+    nhwc = cut_windows(field, windows.ra_deg, windows.dec_deg)
+    planes = cut_windows(field, windows.ra_deg, windows.dec_deg, planes=True)
+    assert planes[IMAGE_COLUMN].shape == (64, 4, CUTOUT_SIZE, CUTOUT_SIZE) and planes[IMAGE_COLUMN].flags.c_contiguous
+    assert_same_columns({**planes, IMAGE_COLUMN: np.moveaxis(planes[IMAGE_COLUMN], 1, -1)}, nhwc)
+
+
 def test_windows_across_the_edges_of_a_small_mock_field_are_cut_exactly():
     """A field narrower than its windows' spread: cut-outs partly and wholly outside the images."""
     field = clip_field(MockSource(MockSky(seed=4)).read_field(FieldRequest("edge", 40.0, -30.0, 1.2)), key="edge")

@@ -312,9 +312,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="halo-bench-") as tmp:
         tmp_path = Path(tmp)
         model = options.model or (DEFAULT_MODEL if DEFAULT_MODEL.is_file() else standin_cnn(tmp_path / "standin_cnn.onnx"))
-        ort = {layout: pure_ort_windows_per_s(model, batch_size=options.batch_size, batches=options.ort_batches,
-                                              providers=options.providers, planes=layout.startswith("band planes"))
-               for layout in ("NHWC (the card's)", "band planes (the actors')")}
+        ort = {
+            layout: pure_ort_windows_per_s(model, batch_size=options.batch_size, batches=options.ort_batches,
+                                           providers=options.providers, planes=layout.startswith("band planes"))
+            for layout in ("NHWC (the card's)", "band planes (the actors')")
+        }
         tiles = nearest_full_tiles(options.tiles * options.scale, tile_order=DEFAULT_TILE_ORDER,
                                    window_order=DEFAULT_WINDOW_ORDER)
         client = ray.init(num_cpus=options.num_cpus, include_dashboard=False, logging_level="ERROR",

@@ -231,7 +231,8 @@ class OnnxClassifier:
         self._check_batch(batch)
         if batch.shape[0] == 0:
             return np.zeros(0, dtype=np.float32)
-        (probs,) = self._session.run([self.card.input_spec.output_name], {self._input_name: np.ascontiguousarray(batch)})
+        output = self.card.input_spec.output_name
+        (probs,) = self._session.run([output], {self._input_name: np.ascontiguousarray(batch)})
         return np.asarray(probs[:, HALO_CLASS], dtype=np.float32)
 
     def _check_batch(self, batch: Any) -> None:

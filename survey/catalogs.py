@@ -718,14 +718,18 @@ def nearest_clusters(
 # --------------------------------------------------------------------------------------
 
 
+def _check_format(fmt: str) -> None:
+    if fmt not in CATALOG_FORMATS:
+        raise BadInputError("--format", f"unknown format {fmt!r}; expected one of {', '.join(CATALOG_FORMATS)}")
+
+
 def format_catalog(table: Table, fmt: str = "table") -> str:
     """Text of ``table`` as an aligned table, CSV or VOTable XML (all rows, all columns).
 
     The aligned table rounds positions to 1e-5 deg and z to 1e-4 for reading; CSV and
     VOTable keep full precision.
     """
-    if fmt not in CATALOG_FORMATS:
-        raise BadInputError("--format", f"unknown format {fmt!r}; expected one of {', '.join(CATALOG_FORMATS)}")
+    _check_format(fmt)
     if fmt == "table":
         shown = table.copy(copy_data=False)
         for column, spec in (("ra", ".5f"), ("dec", ".5f"), ("z", ".4f")):
@@ -749,9 +753,9 @@ def catalog_command(name: str, *, footprint: str | None = None, fmt: str = "tabl
 
     ``footprint="gleam"`` keeps the clusters inside the GLEAM extragalactic footprint,
     Magellanic Clouds masked as in the survey's tiling (``filter_footprint``).
+    A bad format fails before the catalogue is read.
     """
-    if fmt not in CATALOG_FORMATS:
-        raise BadInputError("--format", f"unknown format {fmt!r}; expected one of {', '.join(CATALOG_FORMATS)}")
+    _check_format(fmt)
     table = load_catalog(name, online=online)
     if footprint is not None:
         table = filter_footprint(table, footprint=footprint)

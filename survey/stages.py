@@ -8,8 +8,8 @@ know nothing about Ray, so they are tested on plain dicts:
    with the model card's ``Normalisation``, cut every window of the tile from it
    (``cutouts_at_pixels``: one gather per band, at the band's native scale) and emit one
    row per window with the model input (four 64x64 band planes), per-band noise and peak
-   (Jy/beam), and the fraction of the cut-out that is outside the image or zero-filled. A tile that
-   cannot be read becomes a single row whose ``error`` names the tile and the file.
+   (Jy/beam), and the fraction of the cut-out that is outside the image or zero-filled. A
+   tile that cannot be read becomes a single row whose ``error`` names the tile and the file.
 2. ``Predictor`` (callable class, one ONNX Runtime session per actor, loaded in
    ``__init__``): score the batch and return it without the big ``image`` column, except
    for the cut-outs worth keeping (``keep_above``), which come back in Jy/beam as a list
@@ -144,9 +144,9 @@ def cut_windows(
     -------
     dict
         ``image`` (N, 64, 64, 4) float32 (``planes``: (N, 4, 64, 64)): clipped Jy/beam, or
-        normalised with ``normalisation``; ``outside_fraction`` and ``zero_fraction`` (N,) float32, the worst
-        band; ``noise_<band>`` and ``peak_<band>`` (N,) float32 Jy/beam (noise sigma of the
-        band image, brightest pixel of the cut-out).
+        normalised with ``normalisation``; ``outside_fraction`` and ``zero_fraction`` (N,)
+        float32, the worst band; ``noise_<band>`` and ``peak_<band>`` (N,) float32 Jy/beam
+        (noise sigma of the band image, brightest pixel of the cut-out).
     """
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))

@@ -130,8 +130,10 @@ def pure_ort_windows_per_s(
     return windows / (time.perf_counter() - start), classifier.provider, (time.process_time() - cpu_start) / windows
 
 
-CPU_ROLES = (("preprocess_batch", "preprocessing tasks"), ("Predictor", "inference actors"))
-"""Ray worker titles (``ray::MapBatches(preprocess_batch)``, ``ray::MapWorker(MapBatches(Predictor))``) -> role."""
+CPU_ROLES = (("preprocess_batch", "preprocessing tasks"), ("Predictor", "inference actors"),
+             ("TileScorer", "fused actors"))
+"""Ray worker titles (``ray::MapBatches(preprocess_batch)``, ``ray::MapWorker(MapBatches(Predictor))``,
+``ray::MapWorker(MapBatches(TileScorer))``) -> role."""
 
 
 class ProcessSampler:
@@ -213,20 +215,22 @@ class PipelineResult:
     peak_rss_mb: float
     providers: list[str]
     cpu_seconds: dict[str, float]
+    layout: str
 
 
 def pipeline_run(model: Path, tiles: list[int], *, client, out: Path, options: argparse.Namespace) -> PipelineResult:
     """One scan of ``tiles`` on the mock sky, with peak memory sampled throughout."""
-    from survey.pipeline import run_with_client
+    from survey.pipeline import inference_actors, run_with_client
 
     region = f"tiles:{DEFAULT_TILE_ORDER}:{','.join(map(str, tiles))}"
     args = SurveyArguments(model=model, output=out, region=region, progress=False, match_catalogs=(),
-                           batch_size=options.batch_size, concurrency=options.concurrency,
+                           batch_size=options.batch_size, concurrency=options.concurrency, stages=options.stages,
                            providers=options.providers, num_gpus=options.num_gpus)
     with ProcessSampler() as sampler:
         summary = run_with_client(args, client)
+    layout = f"{'fused' if args.fused_stages else 'split'}, {inference_actors(args)} inference actor(s)"
     return PipelineResult(len(tiles), summary.manifest.windows, summary.windows_per_s, sampler.peak / 2**20,
-                          summary.providers, sampler.cpu_seconds())
+                          summary.providers, sampler.cpu_seconds(), layout)
 
 
 # --------------------------------------------------------------------------------------
@@ -276,6 +280,7 @@ def markdown(model: Path, options, ort: dict[str, tuple[float, str, float]], sma
         ("pipeline / pure ONNX Runtime (larger run, the faster layout)", f"{ratio:.0%} (target >= 70 %)"),
         (f"peak RSS, {small.tiles} tiles", f"{small.peak_rss_mb:,.0f} MiB"),
         (f"peak RSS, {large.tiles} tiles", f"{large.peak_rss_mb:,.0f} MiB"),
+        ("stages (`--stages`)", large.layout),
         ("inference provider (actors)", ", ".join(large.providers) or "-"),
         (f"CPU us per window, {large.tiles} tiles", cpu_breakdown(large, ort_cpu_s=ort_cpu_s)),
     ]
@@ -292,7 +297,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tiles", type=int, default=2, help="N: tiles of the smaller run (each 1,024 windows at orders 5/10)")
     p.add_argument("--scale", type=int, default=10, help="the larger run has SCALE x N tiles")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--concurrency", type=int, default=1, help="inference actors")
+    p.add_argument("--concurrency", type=int, default=None, help="inference actors (default: the survey's)")
+    p.add_argument("--stages", default="auto", choices=("auto", "fused", "split"), help="the survey's --stages")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per inference actor")
     p.add_argument("--providers", default="auto", choices=("auto", "cpu", "cuda"))

@@ -25,6 +25,7 @@ from survey.defaults import (
     DEMO_REGION,
     IMAGES_CATALOG,
     PROVIDERS,
+    STAGE_LAYOUTS,
     TARGET_CATALOGS,
 )
 from survey.exceptions import BadInputError, ModelCardError
@@ -165,14 +166,23 @@ class SurveyArguments:
     batch_size: int = 256
     """Cut-outs per ONNX Runtime call."""
 
-    concurrency: int = 1
-    """Inference actors (each loads its own ONNX Runtime session)."""
+    concurrency: int | None = None
+    """Inference actors (each loads its own ONNX Runtime session). None: one per CPU of the Ray
+    cluster when the stages are fused on CPUs (each actor then reads and preprocesses its own
+    tiles), else one."""
+
+    stages: str = "auto"
+    """``fused``: each inference actor reads, preprocesses and scores whole tiles
+    (``survey.stages.TileScorer``). ``split``: tiles are read and preprocessed in tasks on
+    any free CPU and their cut-outs scored by separate actors. ``auto``: split when the
+    actors infer on GPUs (the CPUs must preprocess while the GPUs infer) or the source is
+    SkyView (reads wait on the network), fused otherwise."""
 
     num_gpus: float = 0.0
     """GPUs reserved per inference actor (0: CPU only; ONNX Runtime picks CUDA when it runs)."""
 
     read_concurrency: int | None = None
-    """Most tiles read and preprocessed at once; None lets Ray Data decide from free CPUs."""
+    """Split stages only: most tiles read and preprocessed at once; None lets Ray Data decide from free CPUs."""
 
     providers: str = "auto"
     """ONNX Runtime execution provider: ``auto`` (CUDA when it really runs), ``cpu`` or ``cuda``."""
@@ -213,7 +223,8 @@ class SurveyArguments:
             "threshold": (self.threshold is None or 0.0 < self.threshold < 1.0, "must lie strictly between 0 and 1"),
             "match_radius_arcmin": (0.0 < self.match_radius_arcmin <= 600.0, "must be in (0, 600] arcmin"),
             "batch_size": (self.batch_size >= 1, "must be at least 1"),
-            "concurrency": (self.concurrency >= 1, "must be at least 1 actor"),
+            "concurrency": (self.concurrency is None or self.concurrency >= 1, "must be at least 1 actor"),
+            "stages": (self.stages in STAGE_LAYOUTS, f"must be one of {', '.join(STAGE_LAYOUTS)}"),
             "num_gpus": (self.num_gpus >= 0, "must be >= 0"),
             "read_concurrency": (self.read_concurrency is None or self.read_concurrency >= 1, "must be >= 1 or None"),
             "intra_op_threads": (self.intra_op_threads is None or self.intra_op_threads >= 1, "must be >= 1 or None"),
@@ -228,6 +239,11 @@ class SurveyArguments:
             raise BadInputError(
                 "--resume/--overwrite", "resume continues the run in the output directory, overwrite deletes it; pass one"
             )
+        if self.read_concurrency is not None and self.fused_stages:
+            raise BadInputError(
+                "--read-concurrency", "sizes the reading tasks of split stages, but these stages are fused (each "
+                "inference actor reads its own tiles): set --concurrency, or pass --stages split"
+            )
         if not self.model.is_file():
             raise ModelCardError(
                 f"model file {self.model} not found; pass --model PATH to an exported classifier "
@@ -239,6 +255,13 @@ class SurveyArguments:
             raise BadInputError(
                 "--catalog images", "the 'images' targets are the image sets of a fits:DIR source; pass --source fits:DIR"
             )
+
+    @property
+    def fused_stages(self) -> bool:
+        """Whether the inference actors also read and preprocess (``stages``, with ``auto`` resolved)."""
+        if self.stages != "auto":
+            return self.stages == "fused"
+        return not self.num_gpus and self.source_spec.kind != "skyview"
 
     @property
     def target_catalogs(self) -> tuple[str, ...]:

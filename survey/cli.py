@@ -26,6 +26,7 @@ from survey.defaults import (
     DEMO_REGION,
     PROVIDERS,
     QUERY_FORMATS,
+    STAGE_LAYOUTS,
     TARGET_CATALOGS,
 )
 from survey.exceptions import HaloSurveyError, NoDetectionsWarning
@@ -86,7 +87,7 @@ def _survey_arguments(args: argparse.Namespace, mode: str):
         catalogs=getattr(args, "catalog", ()), match_catalogs=args.match_catalogs,
         match_radius_arcmin=args.match_radius, online=args.online, all_scores=args.all_scores,
         store_cutouts=not args.no_cutouts, resume=args.resume, overwrite=args.overwrite,
-        batch_size=args.batch_size, concurrency=args.concurrency, num_gpus=args.num_gpus,
+        batch_size=args.batch_size, concurrency=args.concurrency, stages=args.stages, num_gpus=args.num_gpus,
         read_concurrency=args.read_concurrency, providers=args.providers, intra_op_threads=args.threads,
         progress=not args.no_progress,
     )
@@ -132,8 +133,13 @@ def _add_run_options(p: argparse.ArgumentParser, *, region_help: str) -> None:
     ray_group.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     ray_group.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per inference actor (default: 0)")
     ray_group.add_argument("--batch-size", type=int, default=256, help="cut-outs per ONNX Runtime call")
-    ray_group.add_argument("--concurrency", type=int, default=1, help="inference actors")
-    ray_group.add_argument("--read-concurrency", type=int, default=None, help="tiles read at once (default: Ray decides)")
+    ray_group.add_argument("--concurrency", type=int, default=None,
+                           help="inference actors (default: one per CPU with fused stages, else one)")
+    ray_group.add_argument("--stages", default="auto", choices=STAGE_LAYOUTS,
+                           help="fused: each actor reads, preprocesses and scores its tiles; split: reading tasks "
+                           "feed the actors (default auto: split on GPUs or with SkyView, else fused)")
+    ray_group.add_argument("--read-concurrency", type=int, default=None,
+                           help="split stages: tiles read at once (default: Ray decides)")
     ray_group.add_argument("--providers", default="auto", choices=PROVIDERS, help="ONNX Runtime provider")
     ray_group.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per actor")
     ray_group.add_argument("--no-progress", action="store_true", help="no progress bar")

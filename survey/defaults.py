@@ -50,6 +50,9 @@ DEFAULT_MATCH_RADIUS_ARCMIN = 5.0
 PROVIDERS = ("auto", "cpu", "cuda")
 """ONNX Runtime provider choices (``survey.infer.requested_providers``)."""
 
+STAGE_LAYOUTS = ("auto", "fused", "split")
+"""``--stages``: where tiles are read and preprocessed (``SurveyArguments.stages``)."""
+
 # Catalogues (survey.catalogs)
 
 CATALOG_NAMES = ("psz2", "mgcls", "mcxc", "cosmos")

@@ -9,7 +9,9 @@ wires the stages of ``survey.stages``, and ``run_with_client`` orchestrates:
 2. **Stream** the tiles not yet done through Ray Data: ``from_items`` (one row per tile) ->
    ``map_batches(preprocess_batch)`` in stateless tasks (read the field once, clip, normalise
    with the model card's normalisation, cut every window) -> ``map_batches(Predictor)`` in
-   an actor pool (ONNX Runtime, batched). The driver iterates the scored rows (scores and
+   an actor pool (ONNX Runtime, batched). On CPUs the two stages are fused
+   (``--stages``): each actor of the pool runs both on its own tiles (``TileScorer``), so
+   cut-outs never cross processes. The driver iterates the scored rows (scores and
    small columns only; cut-outs only for detections), reassembles each tile (every row
    says how many rows its tile has), and writes it: window scores (``--all-scores``) and
    the tile's detections to a work catalogue, each with a done marker
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,7 +63,7 @@ from survey.infer import OnnxClassifier
 from survey.manifest import ManifestWriter, RunManifest, read_manifest
 from survey.modelcard import ModelCard, load_model_card
 from survey.sources import ImageSource
-from survey.stages import Predictor, Target, preprocess_batch, work_items
+from survey.stages import Predictor, Target, TileScorer, preprocess_batch, work_items
 from survey.store import SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable, package_version
 from survey.tiling import angular_distance_deg, plan, tile_field
 
@@ -241,25 +244,42 @@ def build_dataset(
         work = plan_scan(args) if args.mode == "scan" else plan_targets(args, source)
         items = work_items(work.tiles, work.targets)
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+    preprocess = {"source": source, "tile_order": args.tile_order, "window_order": args.window_order,
+                  "region": args.region_spec, "normalisation": normalisation}
+    threads, resources = inference_resources(args)
+    predictor = {"model_path": str(args.model), "input_normalisation": normalisation, "providers": args.providers,
+                 "intra_op_threads": threads, "keep_above": keep_above}
+    if args.fused_stages:  # one tile per call: more actors than tiles would never get work
+        actors = ray.data.ActorPoolStrategy(size=min(inference_actors(args), max(1, len(items))))
+        return ds.map_batches(TileScorer, batch_size=1, compute=actors, **resources,
+                              fn_constructor_kwargs={"preprocess": preprocess, "predictor": predictor,
+                                                     "batch_size": args.batch_size})
     ds = ds.map_batches(
         preprocess_batch,
         batch_size=1,
-        fn_kwargs={"source": source, "tile_order": args.tile_order, "window_order": args.window_order,
-                   "region": args.region_spec, "normalisation": normalisation},
+        fn_kwargs=preprocess,
         compute=ray.data.TaskPoolStrategy(size=args.read_concurrency),
         num_cpus=1,
         memory=preprocess_memory_bytes(tile_order=args.tile_order, window_order=args.window_order),
     )
-    threads, resources = inference_resources(args)
-    return ds.map_batches(
-        Predictor,
-        fn_constructor_kwargs={"model_path": str(args.model), "input_normalisation": normalisation,
-                               "providers": args.providers,
-                               "intra_op_threads": threads, "keep_above": keep_above},
-        batch_size=args.batch_size,
-        compute=ray.data.ActorPoolStrategy(size=args.concurrency),
-        **resources,
-    )
+    return ds.map_batches(Predictor, fn_constructor_kwargs=predictor, batch_size=args.batch_size,
+                          compute=ray.data.ActorPoolStrategy(size=inference_actors(args)), **resources)
+
+
+def inference_actors(args: SurveyArguments) -> int:
+    """How many inference actors: ``concurrency``, else one per CPU of Ray for fused stages on CPUs, else one.
+
+    Fused actors do all the work, so they need every CPU; Ray Data starts a local Ray with
+    one CPU per core when none is running.
+    """
+    if args.concurrency is not None:
+        return args.concurrency
+    if not args.fused_stages or args.num_gpus:
+        return 1
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 1) if ray.is_initialized() else os.cpu_count()
+    return max(1, int(cpus or 1))
 
 
 def inference_resources(args: SurveyArguments) -> tuple[int | None, dict[str, float]]:
@@ -269,10 +289,10 @@ def inference_resources(args: SurveyArguments) -> tuple[int | None, dict[str, fl
     Runtime keeps its default threads. On CPUs the actor reserves one CPU and, unless
     ``intra_op_threads`` says otherwise, runs ONNX Runtime on that one thread: its default
     pool of one thread per core spin-waits between operators, taking CPU from the
-    preprocessing tasks on the other cores; more actors (``concurrency``) scale CPU
-    inference instead. An actor reserving no CPU would let preprocessing use its core too,
-    then preprocessing outruns inference while the actor starts, and the cut-outs queued
-    between them (16 MiB a tile) raise the peak memory, the more the larger the region.
+    preprocessing on the other cores; more actors (``concurrency``) scale CPU inference
+    instead. With split stages, an actor reserving no CPU would let preprocessing use its
+    core too, then preprocessing outruns inference while the actor starts, and the cut-outs
+    queued between them (16 MiB a tile) raise the peak memory, the more the larger the region.
     """
     if args.num_gpus:
         return args.intra_op_threads, {"num_gpus": args.num_gpus}
@@ -617,10 +637,11 @@ def _already_complete(args: SurveyArguments) -> bool:
 
 
 def _arguments_record(args: SurveyArguments) -> dict[str, str]:
+    """The run's settings for the manifest; ``stages`` as it ran (``auto`` resolved)."""
     names = ("mode", "region", "source", "model", "output", "tile_order", "window_order", "threshold", "catalogs",
              "match_catalogs", "match_radius_arcmin", "all_scores", "store_cutouts", "batch_size", "concurrency",
              "num_gpus", "read_concurrency", "providers", "intra_op_threads")
-    return {name: str(getattr(args, name)) for name in names}
+    return {**{name: str(getattr(args, name)) for name in names}, "stages": "fused" if args.fused_stages else "split"}
 
 
 def run_with_client(args: SurveyArguments, client: Any, *, source: ImageSource | None = None) -> RunSummary:

@@ -1,4 +1,4 @@
-"""The two Ray Data stages of a survey: per-tile preprocessing (tasks) and inference (actors).
+"""The Ray Data stages of a survey: per-tile preprocessing (tasks) and inference (actors), or both in one.
 
 Stage functions take picklable keyword arguments (hats-import ``map_reduce.py`` style) and
 know nothing about Ray, so they are tested on plain dicts:
@@ -14,6 +14,8 @@ know nothing about Ray, so they are tested on plain dicts:
    ``__init__``): score the batch and return it without the big ``image`` column, except
    for the cut-outs worth keeping (``keep_above``), which come back in Jy/beam as a list
    column that is null elsewhere.
+3. ``TileScorer`` (callable class): both in one actor, for inference on CPUs, where the
+   two stages would share the same cores and the cut-outs need not cross processes.
 
 The normalisation acts pixel by pixel, so normalising a band's field once before cutting
 gives the same pixels as normalising every cut-out, and neighbouring windows overlap so
@@ -196,7 +198,10 @@ def failed_rows(tile: int, message: str) -> dict[str, np.ndarray]:
         IMAGE_COLUMN: np.zeros((1, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE), np.float32),
         "outside_fraction": np.ones(1, np.float32),
         "zero_fraction": np.ones(1, np.float32),
-        **{name: np.full(1, np.nan, np.float32) for name in (*NOISE_COLUMNS, *PEAK_COLUMNS)},
+        # In cut_windows' column order (noise and peak band by band), so the rows of failed and
+        # good tiles concatenate.
+        **{band_column(kind, band): np.full(1, np.nan, np.float32)
+           for band in BAND_NAMES for kind in ("noise", "peak")},
     }
     rows = _window_rows(tile, np.full(1, -1), np.full(1, np.nan), np.full(1, np.nan), cut)
     rows["error"] = np.array([message], dtype=object)
@@ -341,6 +346,41 @@ class Predictor:
         kept = self.classifier.normalisation.invert(images[keep])
         columns[IMAGE_COLUMN] = ragged_images(np.moveaxis(kept, 1, -1), keep)  # planes -> the catalogue's NHWC
         return pa.table(columns)
+
+
+class TileScorer:
+    """Both stages in one actor: read, preprocess and score whole tiles (the fused layout).
+
+    On CPUs, inference and preprocessing share the same cores, so a separate preprocessing
+    stage only adds work: every window's 64 KiB of cut-outs is serialised into Ray's object
+    store and read back by an actor, and the queue between the stages holds cut-outs of
+    several tiles. Here a tile's cut-outs never leave the process that cut them: they are
+    scored in ``batch_size`` slices (views, no copies) and only the scored rows go out.
+
+    Parameters
+    ----------
+    preprocess : dict
+        Keyword arguments of ``preprocess_tile`` (source, orders, region, normalisation).
+    predictor : dict
+        Keyword arguments of ``Predictor``.
+    batch_size : int
+        Windows per ONNX Runtime call.
+    """
+
+    def __init__(self, *, preprocess: Mapping, predictor: Mapping, batch_size: int):
+        self.preprocess = dict(preprocess)
+        self.predictor = Predictor(**predictor)
+        self.batch_size = int(batch_size)
+
+    def __call__(self, batch: Mapping[str, np.ndarray]) -> pa.Table:
+        """Scored rows of every tile in ``batch`` (work items, normally one)."""
+        scored = []
+        for tile, targets in zip(batch["tile"], batch["targets"]):
+            rows = preprocess_tile({"tile": tile, "targets": targets}, **self.preprocess)
+            for start in range(0, rows["tile"].size, self.batch_size):
+                scored.append(self.predictor({name: column[start:start + self.batch_size]
+                                              for name, column in rows.items()}))
+        return pa.concat_tables(scored)
 
 
 def _arrow(values: np.ndarray) -> pa.Array:

@@ -3,7 +3,7 @@
 Before ``pipeline._release_stream``, a scan stopped by a crash on its last tile kept its
 inference actor's CPU for as long as its error lived (3 of 3 probes: ``free_cpus=1.0``). In
 the test module, after earlier streams, Ray freed it anyway, hence a fresh process:
-``python -m tests.survey.stopped_run_probe MODEL OUTPUT`` prints ``free_cpus=N``.
+``python -m tests.survey.stopped_run_probe MODEL OUTPUT STAGES`` prints ``free_cpus=N``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from tests.survey.survey_helpers import free_cpus_within, local_ray
 from tests.survey.test_pipeline import FailingSource, survey_args
 
 
-def main(model: Path, output: Path) -> None:
+def main(model: Path, output: Path, stages: str) -> None:
     gc.disable()  # as in a driver idling on its next stream: only the run's own release frees the actor
     ray_context = local_ray()
     client = next(ray_context)
     try:
-        args = survey_args(model, output)
+        args = survey_args(model, output, stages=stages)
         crash = int(plan_scan(args).tiles[-1])
         try:
             run_with_client(args, client, source=FailingSource(crash_tile=crash))
@@ -37,4 +37,4 @@ def main(model: Path, output: Path) -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])

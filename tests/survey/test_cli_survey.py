@@ -58,6 +58,14 @@ def test_targets_take_a_catalogue_list():
     assert (args.catalog, args.source) == ("psz2,mcxc", "fits:/data")
 
 
+def test_stage_options_reach_the_run_arguments(model, tmp_path):
+    from survey.cli import _survey_arguments
+
+    argv = ["scan", "--model", str(model), "-o", str(tmp_path), "--stages", "split", "--read-concurrency", "3"]
+    args = _survey_arguments(build_parser().parse_args(argv), "scan")
+    assert (args.fused_stages, args.read_concurrency, args.concurrency) == (False, 3, None)
+
+
 def test_tiles_prints_the_plan(capsys):
     assert main(["tiles", "--region", "cone:339.6,-39.6,3"]) == 0
     out = capsys.readouterr().out
@@ -70,6 +78,7 @@ def test_tiles_prints_the_plan(capsys):
         (["--resume", "--overwrite"], "pass one"),
         (["--region", "cone:1"], "three numbers"),
         (["--source", "fits:/no/such/dir"], "does not exist"),
+        (["--read-concurrency", "4"], "pass --stages split"),
     ],
 )
 def test_bad_scan_options_fail_with_one_line_before_ray_starts(model, tmp_path, capsys, argv, message):

@@ -31,6 +31,7 @@ from survey.pipeline import (
     RunSummary,
     TileAssembler,
     format_summary,
+    inference_actors,
     inference_resources,
     plan_scan,
     plan_targets,
@@ -38,7 +39,7 @@ from survey.pipeline import (
 )
 from survey.preprocess import Normalisation
 from survey.sources import BandImage
-from survey.stages import IMAGE_COLUMN, Predictor, preprocess_tile, work_items
+from survey.stages import IMAGE_COLUMN, Predictor, TileScorer, preprocess_batch, preprocess_tile, work_items
 from survey.tiling import windows_in_tile
 from tests.survey.survey_helpers import NORMALISATION, expected_score, free_cpus_within, local_ray, write_standin
 
@@ -84,11 +85,38 @@ def test_the_demo_region_holds_injected_mock_halos():
         ({"source": "mock:x"}, BadInputError, "integer seed"),
         ({"mode": "targets", "catalogs": "psz2,nope"}, BadInputError, "nope"),
         ({"mode": "targets", "catalogs": "images"}, BadInputError, "fits:DIR"),
+        ({"stages": "both"}, BadInputError, "auto, fused, split"),
+        ({"read_concurrency": 2}, BadInputError, "fused .* pass --stages split"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_compute(model, tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
         survey_args(model, tmp_path, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fused"),
+    [
+        ({}, True),  # CPU inference on the mock sky: one actor does everything
+        ({"num_gpus": 1.0}, False),  # CPUs preprocess while the GPU infers
+        ({"source": "skyview"}, False),  # reads wait on the network
+        ({"num_gpus": 1.0, "stages": "fused"}, True),
+        ({"stages": "split", "read_concurrency": 2}, False),
+    ],
+)
+def test_stages_are_fused_for_cpu_inference_unless_asked_otherwise(model, tmp_path, kwargs, fused):
+    assert survey_args(model, tmp_path, **kwargs).fused_stages is fused
+
+
+def test_fused_stages_start_one_actor_per_cpu_split_stages_one(model, tmp_path, monkeypatch):
+    import ray
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # Ray Data would start a local Ray on every core
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert inference_actors(survey_args(model, tmp_path)) == 6
+    assert inference_actors(survey_args(model, tmp_path, concurrency=3)) == 3
+    assert inference_actors(survey_args(model, tmp_path, stages="split")) == 1
+    assert inference_actors(survey_args(model, tmp_path, num_gpus=1.0)) == 1
 
 
 def test_a_missing_model_names_the_file_and_the_fix(tmp_path):
@@ -199,6 +227,25 @@ def test_predictor_scores_a_plain_batch_and_keeps_only_detections_cutouts(small_
     assert kept.tolist() == ((scores >= 0.95) & (np.arange(len(scores)) > 0)).tolist()
     assert set(table.column("provider").to_pylist()) == {"CPUExecutionProvider"}
     assert IMAGE_COLUMN in table.column_names and table.num_rows == len(batch["tile"])
+
+
+def test_a_tile_scorer_gives_the_rows_of_the_two_stages_it_fuses(small_plan, model):
+    """Scored in slices smaller than a tile, with a tile that fails among them."""
+    args, work = small_plan
+    tiles = [int(work.tiles[2]), int(work.tiles[1])]
+    source = FailingSource(bad_tile=tiles[1])
+    preprocess = {"source": source, "tile_order": args.tile_order, "window_order": args.window_order,
+                  "region": args.region_spec, "normalisation": NORMALISATION}
+    predictor = {"model_path": model, "input_normalisation": NORMALISATION, "providers": "cpu", "keep_above": 0.95}
+    items = {"tile": np.array(tiles), "targets": np.array(["", ""], dtype=object)}
+    fused = TileScorer(preprocess=preprocess, predictor=predictor, batch_size=100)(items)
+    split = Predictor(**predictor)(preprocess_batch(items, **preprocess))
+    small = [name for name in fused.column_names if name not in ("tile_seconds", IMAGE_COLUMN)]  # timed apart
+    pd.testing.assert_frame_equal(fused.select(small).to_pandas(), split.select(small).to_pandas())
+    assert fused.column(IMAGE_COLUMN).to_pylist() == split.column(IMAGE_COLUMN).to_pylist()
+    assert fused.column(IMAGE_COLUMN).null_count < fused.num_rows  # some cut-outs kept, and compared
+    assert fused.num_rows == len(windows_in_tile(tiles[0], region=args.region_spec)) + 1
+    assert f"field {tiles[1]}.fits" in fused.column("error")[-1].as_py()
 
 
 LOG_SCALING = Normalisation("log-minmax-sym", -1.2, 2.9, log_scale=0.054)
@@ -342,6 +389,19 @@ def test_candidates_are_the_merged_detections_of_the_window_scores(uninterrupted
 
 
 @pytest.mark.ray
+def test_split_stages_write_the_rows_of_fused_ones(uninterrupted, ray_local, model, tmp_path):
+    summary, reference = uninterrupted
+    output = tmp_path / "split"
+    split = run_with_client(survey_args(model, output, all_scores=True, stages="split", read_concurrency=1), ray_local)
+    assert [run.manifest.arguments["stages"] for run in (summary, split)] == ["fused", "split"]
+    assert split.manifest.status == "complete" and split.manifest.windows == summary.manifest.windows
+    assert candidate_frame(output).equals(candidate_frame(reference))
+    scores = [pq.read_table(paths.dataset_dir(paths.catalog_dir(out, kind="scores")).path).drop_columns(["run_id"])
+              .sort_by("_healpix_29") for out in (output, reference)]
+    assert scores[0].equals(scores[1])
+
+
+@pytest.mark.ray
 def test_a_killed_run_resumes_to_the_rows_of_an_uninterrupted_one(ray_local, model, tmp_path, uninterrupted):
     _, reference = uninterrupted
     output = tmp_path / "resumed"
@@ -371,10 +431,13 @@ def test_a_killed_run_resumes_to_the_rows_of_an_uninterrupted_one(ray_local, mod
 
 
 @pytest.mark.ray
-def test_a_stopped_run_gives_its_actors_back_while_its_error_is_kept(model, tmp_path):
+@pytest.mark.parametrize("stages", ["fused", "split"])
+def test_a_stopped_run_gives_its_actors_back_while_its_error_is_kept(model, tmp_path, stages):
     # A fresh process (the leak showed there, not after this module's earlier streams), with
-    # the cyclic garbage collector off: before the fix, 1 of 2 CPUs stayed with the actor.
-    probe = subprocess.run([sys.executable, "-m", "tests.survey.stopped_run_probe", str(model), str(tmp_path / "out")],
+    # the cyclic garbage collector off: before the fix, 1 of 2 CPUs stayed with the split
+    # layout's actor.
+    probe = subprocess.run([sys.executable, "-m", "tests.survey.stopped_run_probe", str(model), str(tmp_path / "out"),
+                            stages],
                            capture_output=True, text=True, timeout=240, cwd=Path(__file__).parents[2])
     assert "free_cpus=2.0" in probe.stdout, probe.stdout[-2000:] + probe.stderr[-3000:]
 

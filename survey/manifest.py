@@ -84,7 +84,8 @@ class RunManifest:
         (a ``fits:DIR`` source has no image there).
     timings : dict
         Seconds per phase (``plan``, ``pipeline``, ``finish``, ``total``), plus
-        ``windows_per_s`` and the per-tile read+preprocess time (``tile_mean``, ``tile_max``).
+        ``windows_per_s`` and the time per tile (``tile_mean``, ``tile_max``): read and
+        preprocess, and with fused stages score too.
     started, updated : str
         ISO 8601 UTC times.
     """

@@ -31,8 +31,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +116,20 @@ class ClippedField:
 
     images: dict[str, BandImage]
     clipped: dict[str, ClippedBand]
+    _normalised: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def band_pixels(self, band: str, normalisation: Normalisation | None) -> tuple[np.ndarray, float]:
+        """One band's pixels as cut-outs take them, and the value of pixels outside the image.
+
+        The normalised field is kept, so cutting a tile's windows part by part normalises once.
+        """
+        clipped = self.clipped[band]
+        if normalisation is None:
+            return clipped.pixels, 0.0
+        key = (band, normalisation.id)
+        if key not in self._normalised:
+            self._normalised[key] = normalisation.apply(clipped.pixels)
+        return self._normalised[key], normalisation.zero_level
 
 
 def clip_field(images: Mapping[str, BandImage], *, key: str) -> ClippedField:
@@ -161,9 +175,7 @@ def cut_windows(
         clipped = field.clipped[band]
         # One WCS call and one gather per band: no per-window Python work.
         x, y = field.images[band].wcs.all_world2pix(ra, dec, 0)
-        pixels, fill = clipped.pixels, 0.0
-        if normalisation is not None:
-            pixels, fill = normalisation.apply(clipped.pixels), normalisation.zero_level
+        pixels, fill = field.band_pixels(band, normalisation)
         pieces = cutouts_at_pixels(pixels, x, y, zero_mask=clipped.no_data, fill=fill)
         planes_stack[:, channel] = pieces.pixels
         outside[:, channel], zero[:, channel] = pieces.outside_fraction, pieces.zero_fraction
@@ -176,12 +188,14 @@ def cut_windows(
 
 
 def _window_rows(
-    tile: int, ipix: np.ndarray, ra: np.ndarray, dec: np.ndarray, cut: dict[str, np.ndarray], *, names=None, catalogs=None
+    tile: int, ipix: np.ndarray, ra: np.ndarray, dec: np.ndarray, cut: dict[str, np.ndarray], *, names=None, catalogs=None,
+    tile_rows: int | None = None,
 ) -> dict[str, np.ndarray]:
+    """Rows of some windows of ``tile``; ``tile_rows``: the rows the whole tile emits (default these)."""
     n = ipix.size
     return {
         "tile": np.full(n, tile, np.int64),
-        "tile_rows": np.full(n, n, np.int64),
+        "tile_rows": np.full(n, n if tile_rows is None else tile_rows, np.int64),
         "error": np.full(n, "", dtype=object),
         "window_ipix": ipix.astype(np.int64),
         "ra": ra.astype(np.float64),
@@ -210,14 +224,25 @@ def failed_rows(tile: int, message: str) -> dict[str, np.ndarray]:
 
 def scan_tile(
     tile: int, *, source: ImageSource, tile_order: int, window_order: int, region: Region,
-    normalisation: Normalisation | None = None,
-) -> dict:
-    """Rows of every window of ``tile`` inside ``region``: one field read, all windows cut from it."""
+    normalisation: Normalisation | None = None, max_rows: int | None = None,
+) -> Iterator[dict]:
+    """Rows of every window of ``tile`` inside ``region``, in parts of at most ``max_rows`` (default one part).
+
+    The field is read and clipped now, so a bad tile raises here; each part's windows are
+    cut from it as the parts are taken, so only one part's cut-outs exist at a time.
+    """
     windows = windows_in_tile(tile, tile_order=tile_order, window_order=window_order, region=region)
     request = tile_request(tile, tile_order=tile_order)
     field = clip_field(source.read_field(request), key=request.key)
-    cut = cut_windows(field, windows.ra_deg, windows.dec_deg, normalisation=normalisation, planes=True)
-    return _window_rows(tile, windows.ipix, windows.ra_deg, windows.dec_deg, cut)
+    return _cut_parts(tile, windows, field, normalisation=normalisation, max_rows=max_rows or max(1, len(windows)))
+
+
+def _cut_parts(tile: int, windows, field: ClippedField, *, normalisation, max_rows: int) -> Iterator[dict]:
+    for start in range(0, max(len(windows), 1), max_rows):  # a tile without windows: one empty part
+        part = slice(start, start + max_rows)
+        ra, dec = windows.ra_deg[part], windows.dec_deg[part]
+        cut = cut_windows(field, ra, dec, normalisation=normalisation, planes=True)
+        yield _window_rows(tile, windows.ipix[part], ra, dec, cut, tile_rows=len(windows))
 
 
 def target_tile(
@@ -238,13 +263,15 @@ def target_tile(
     return _window_rows(tile, ipix, ra, dec, cut, names=[t.name for t in targets], catalogs=[t.catalog for t in targets])
 
 
-def preprocess_tile(
+def preprocess_parts(
     item: Mapping, *, source: ImageSource, tile_order: int, window_order: int, region: Region,
-    normalisation: Normalisation | None = None,
-) -> dict:
-    """Rows of one work item; a tile that fails becomes one ``error`` row naming the tile and file.
+    normalisation: Normalisation | None = None, max_rows: int | None = None,
+) -> Iterator[dict]:
+    """Rows of one work item, in parts of at most ``max_rows`` windows (default: one part).
 
-    ``normalisation`` (the model card's) makes the ``image`` column the model's input.
+    A tile that fails becomes one ``error`` row naming the tile and file. ``normalisation``
+    (the model card's) makes the ``image`` column the model's input. ``tile_seconds`` is the
+    time from the start of the item to the end of each part.
 
     Only the errors we raise on purpose (bad or missing files, unreachable services) are
     caught: a bug should stop the run, not be written into the manifest as a bad tile.
@@ -254,16 +281,23 @@ def preprocess_tile(
     try:
         targets = _targets_of(str(item.get("targets") or ""))
         if targets:
-            rows = target_tile(tile, targets, source=source, tile_order=tile_order, window_order=window_order,
-                               normalisation=normalisation)
+            parts = iter([target_tile(tile, targets, source=source, tile_order=tile_order, window_order=window_order,
+                                      normalisation=normalisation)])
         else:
-            rows = scan_tile(tile, source=source, tile_order=tile_order, window_order=window_order, region=region,
-                             normalisation=normalisation)
+            parts = scan_tile(tile, source=source, tile_order=tile_order, window_order=window_order, region=region,
+                              normalisation=normalisation, max_rows=max_rows)
     except HaloSurveyError as exc:
         message = str(exc) if f"{tile_order}/{tile}" in str(exc) else f"tile {tile_order}/{tile}: {exc}"
         logger.warning("%s", message)
-        rows = failed_rows(tile, message)
-    rows["tile_seconds"] = np.full(rows["tile"].size, time.perf_counter() - start, np.float64)
+        parts = iter([failed_rows(tile, message)])
+    for rows in parts:
+        rows["tile_seconds"] = np.full(rows["tile"].size, time.perf_counter() - start, np.float64)
+        yield rows
+
+
+def preprocess_tile(item: Mapping, **kwargs) -> dict:
+    """All rows of one work item at once (``preprocess_parts`` in one part)."""
+    (rows,) = preprocess_parts(item, **kwargs)
     return rows
 
 
@@ -354,13 +388,15 @@ class TileScorer:
     On CPUs, inference and preprocessing share the same cores, so a separate preprocessing
     stage only adds work: every window's 64 KiB of cut-outs is serialised into Ray's object
     store and read back by an actor, and the queue between the stages holds cut-outs of
-    several tiles. Here a tile's cut-outs never leave the process that cut them: they are
-    scored in ``batch_size`` slices (views, no copies) and only the scored rows go out.
+    several tiles. Here cut-outs never leave the process that cut them: a tile's field is
+    read once and its windows cut ``batch_size`` at a time, each part scored before the
+    next is cut, so an actor holds one field and one batch of cut-outs whatever the tile's
+    size, and only the scored rows go out.
 
     Parameters
     ----------
     preprocess : dict
-        Keyword arguments of ``preprocess_tile`` (source, orders, region, normalisation).
+        Keyword arguments of ``preprocess_parts`` (source, orders, region, normalisation).
     predictor : dict
         Keyword arguments of ``Predictor``.
     batch_size : int
@@ -373,14 +409,18 @@ class TileScorer:
         self.batch_size = int(batch_size)
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> pa.Table:
-        """Scored rows of every tile in ``batch`` (work items, normally one)."""
-        scored = []
+        """Scored rows of every tile in ``batch`` (work items, normally one).
+
+        ``tile_seconds`` is the tile's whole time here: read, preprocess and score.
+        """
+        tables = []
         for tile, targets in zip(batch["tile"], batch["targets"]):
-            rows = preprocess_tile({"tile": tile, "targets": targets}, **self.preprocess)
-            for start in range(0, rows["tile"].size, self.batch_size):
-                scored.append(self.predictor({name: column[start:start + self.batch_size]
-                                              for name, column in rows.items()}))
-        return pa.concat_tables(scored)
+            start = time.perf_counter()
+            parts = preprocess_parts({"tile": tile, "targets": targets}, max_rows=self.batch_size, **self.preprocess)
+            table = pa.concat_tables([self.predictor(rows) for rows in parts])
+            seconds = pa.array(np.full(table.num_rows, time.perf_counter() - start))
+            tables.append(table.set_column(table.schema.get_field_index("tile_seconds"), "tile_seconds", seconds))
+        return pa.concat_tables(tables)
 
 
 def _arrow(values: np.ndarray) -> pa.Array:

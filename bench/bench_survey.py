@@ -52,7 +52,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from survey import healpix  # noqa: E402
 from survey.arguments import SurveyArguments  # noqa: E402
-from survey.defaults import DEFAULT_MODEL, DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER  # noqa: E402
+from survey.defaults import (  # noqa: E402
+    DEFAULT_MODEL,
+    DEFAULT_TILE_ORDER,
+    DEFAULT_WINDOW_ORDER,
+    PROVIDERS,
+    STAGE_LAYOUTS,
+)
 from survey.exceptions import NoDetectionsWarning  # noqa: E402
 from survey.infer import OnnxClassifier  # noqa: E402
 from survey.tiling import parse_region, plan  # noqa: E402
@@ -230,7 +236,7 @@ def pipeline_run(model: Path, tiles: list[int], *, client, out: Path, options: a
                            providers=options.providers, num_gpus=options.num_gpus)
     with ProcessSampler() as sampler:
         summary = run_with_client(args, client)
-    layout = f"{'fused' if args.fused_stages else 'split'}, {inference_actors(args)} inference actor(s)"
+    layout = f"{summary.manifest.arguments['stages']}, {inference_actors(args)} inference actor(s)"
     return PipelineResult(len(tiles), summary.manifest.windows, summary.windows_per_s, sampler.peak / 2**20,
                           summary.providers, sampler.cpu_seconds(), layout)
 
@@ -294,15 +300,16 @@ def markdown(model: Path, options, ort: dict[str, list[tuple[float, str, float]]
     return "\n".join(lines)
 
 
-ORT_LAYOUTS = ("NHWC (the card's)", "band planes (the actors')")
+ORT_LAYOUTS = {"NHWC (the card's)": False, "band planes (the actors')": True}
+"""Bare ONNX Runtime's input layouts: label -> ``planes``."""
 
 
 def time_pure_ort(model: Path, options) -> dict[str, list[tuple[float, str, float]]]:
     """``pure_ort_windows_per_s`` in both input layouts, each in a one-element list."""
     return {
         layout: [pure_ort_windows_per_s(model, batch_size=options.batch_size, batches=options.ort_batches,
-                                        providers=options.providers, planes=layout.startswith("band planes"))]
-        for layout in ORT_LAYOUTS
+                                        providers=options.providers, planes=planes)]
+        for layout, planes in ORT_LAYOUTS.items()
     }
 
 
@@ -313,10 +320,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, default=10, help="the larger run has SCALE x N tiles")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--concurrency", type=int, default=None, help="inference actors (default: the survey's)")
-    p.add_argument("--stages", default="auto", choices=("auto", "fused", "split"), help="the survey's --stages")
+    p.add_argument("--stages", default="auto", choices=STAGE_LAYOUTS, help="the survey's --stages")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per inference actor")
-    p.add_argument("--providers", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--providers", default="auto", choices=PROVIDERS)
     p.add_argument("--ort-batches", type=int, default=20, help="timed batches for the pure ONNX Runtime figure")
     return p.parse_args(argv)
 

@@ -6,7 +6,7 @@ Three measurements on the same machine and the same model:
    the ceiling for inference alone (windows/s). Timed before and again after the pipeline
    runs: on a shared virtual machine it varies by tens of percent from minute to minute,
    and the ratio divides by the fastest figure, the least flattering one.
-2. **Pipeline** - ``survey.pipeline.run_with_client`` over ``N`` and ``SCALE x N`` full tiles of
+2. **Pipeline** - ``survey.run.pipeline.run_with_client`` over ``N`` and ``SCALE x N`` full tiles of
    the mock sky (fields rendered, clipped, cut, normalised, scored, merged, written);
    windows/s of the streaming phase (Ray start-up excluded, actor start-up included). The
    target is >= 70 % of pure ONNX Runtime on the larger run.
@@ -50,8 +50,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from survey import healpix  # noqa: E402
-from survey.arguments import SurveyArguments  # noqa: E402
+from survey.sky import healpix  # noqa: E402
+from survey.run.arguments import SurveyArguments  # noqa: E402
 from survey.defaults import (  # noqa: E402
     DEFAULT_MODEL,
     DEFAULT_TILE_ORDER,
@@ -60,8 +60,8 @@ from survey.defaults import (  # noqa: E402
     STAGE_LAYOUTS,
 )
 from survey.exceptions import NoDetectionsWarning  # noqa: E402
-from survey.infer import OnnxClassifier  # noqa: E402
-from survey.tiling import parse_region, plan  # noqa: E402
+from survey.model.infer import OnnxClassifier  # noqa: E402
+from survey.sky.tiling import parse_region, plan  # noqa: E402
 
 CENTRE = (339.6, -39.6)
 """Mock-sky position the benchmark tiles are taken around (the demo region's centre)."""
@@ -77,8 +77,8 @@ def standin_cnn(path: Path, *, seed: int = 0) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from survey.modelcard import TrainingRecord, build_card, card_path_for, write_card
-    from survey.preprocess import Normalisation
+    from survey.model.modelcard import TrainingRecord, build_card, card_path_for, write_card
+    from survey.model.preprocess import Normalisation
 
     rng = np.random.default_rng(seed)
     weights, nodes, current, channels = [], [helper.make_node("Transpose", ["image"], ["x0"], perm=[0, 3, 1, 2])], "x0", 4
@@ -228,7 +228,7 @@ class PipelineResult:
 
 def pipeline_run(model: Path, tiles: list[int], *, client, out: Path, options: argparse.Namespace) -> PipelineResult:
     """One scan of ``tiles`` on the mock sky, with peak memory sampled throughout."""
-    from survey.pipeline import inference_actors, run_with_client
+    from survey.run.pipeline import inference_actors, run_with_client
 
     region = f"tiles:{DEFAULT_TILE_ORDER}:{','.join(map(str, tiles))}"
     args = SurveyArguments(model=model, output=out, region=region, progress=False, match_catalogs=(),

@@ -35,7 +35,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from survey.inspect import format_reports, inspect_directory
+    from survey.images.inspect import format_reports, inspect_directory
 
     reports, problems = inspect_directory(args.directory)
     print(format_reports(reports, problems))
@@ -79,7 +79,7 @@ def ray_session(*, address: str | None, num_cpus: int | None, verbose: int = 0) 
 
 
 def _survey_arguments(args: argparse.Namespace, mode: str):
-    from survey.arguments import SurveyArguments
+    from survey.run.arguments import SurveyArguments
 
     return SurveyArguments(
         mode=mode, region=args.region, source=args.source, model=args.model, output=args.output,
@@ -94,7 +94,7 @@ def _survey_arguments(args: argparse.Namespace, mode: str):
 
 
 def _run_survey(args: argparse.Namespace, mode: str) -> int:
-    from survey.pipeline import format_summary, preflight, run_with_client
+    from survey.run.pipeline import format_summary, preflight, run_with_client
 
     survey_args = _survey_arguments(args, mode)  # every option is checked before Ray starts,
     preflight(survey_args)  # and so are the model, its card and the output location
@@ -171,7 +171,7 @@ def _add_targets(sub) -> None:
 
 
 def _tiles(args: argparse.Namespace) -> int:
-    from survey.tiling import format_plan, parse_region, plan
+    from survey.sky.tiling import format_plan, parse_region, plan
 
     print(format_plan(plan(parse_region(args.region), tile_order=args.tile_order, window_order=args.window_order),
                       windows_per_second=args.windows_per_second))
@@ -188,8 +188,8 @@ def _add_tiles(sub) -> None:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from survey.paths import candidates_root
-    from survey.query import query_command
+    from survey.output.paths import candidates_root
+    from survey.output.query import query_command
 
     text = query_command(candidates_root(args.path), min_score=args.min_score, cone=tuple(args.cone) if args.cone else None,
                          near=args.near, matched_to=args.matched_to, flags=args.flags, fmt=args.format, out=args.out)
@@ -212,7 +212,7 @@ def _add_query(sub) -> None:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from survey.plot import plot_command
+    from survey.output.plot import plot_command
 
     for path in plot_command(args.path, out_dir=args.out, top=args.top):
         print(path)
@@ -228,7 +228,7 @@ def _add_plot(sub) -> None:
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from survey.catalogs import catalog_command
+    from survey.catalogs.registry import catalog_command
 
     sys.stdout.write(catalog_command(args.name, footprint=args.footprint, fmt=args.format, online=args.online))
     return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Tiling (survey.tiling)
+# Tiling (survey.sky.tiling)
 
 DEFAULT_TILE_ORDER = 5
 """Tiles of ~1.8 deg (3.36 deg2): a field of ~2.9 deg with margin, small enough to fetch in one go."""
@@ -27,7 +27,7 @@ in 7 %; a blind scan puts a candidate within one window spacing of 6 of the 23 h
 order 9 (6.87', the coarsest within a quarter of that cut-out), of 14 at order 10 (4x the windows).
 """
 
-# Runs (survey.arguments)
+# Runs (survey.run.arguments)
 
 DEFAULT_MODEL = REPO_ROOT / "models" / "halo-classifier.onnx"
 """The shipped classifier (its card ``halo-classifier.card.json`` lies beside it)."""
@@ -48,12 +48,12 @@ DEFAULT_MATCH_RADIUS_ARCMIN = 5.0
 """Cross-match radius: the data README pairs 18 of the 23 paper halos with a PSZ2 cluster within 5'."""
 
 PROVIDERS = ("auto", "cpu", "cuda")
-"""ONNX Runtime provider choices (``survey.infer.requested_providers``)."""
+"""ONNX Runtime provider choices (``survey.model.infer.requested_providers``)."""
 
 STAGE_LAYOUTS = ("auto", "fused", "split")
 """``--stages``: where tiles are read and preprocessed (``SurveyArguments.stages``)."""
 
-# Catalogues (survey.catalogs)
+# Catalogues (survey.catalogs.registry)
 
 CATALOG_NAMES = ("psz2", "mgcls", "mcxc", "cosmos")
 """Catalogues ``load_catalog`` knows."""
@@ -67,7 +67,7 @@ IMAGES_CATALOG = "images"
 TARGET_CATALOGS = (*CATALOG_NAMES, IMAGES_CATALOG)
 """What ``targets --catalog`` accepts."""
 
-# Reading results (survey.query, survey.plot)
+# Reading results (survey.output.query, survey.output.plot)
 
 QUERY_FORMATS: tuple[str, ...] = ("table", "csv", "votable", "fits", "parquet")
 """What ``halo-survey query --format`` writes; FITS and Parquet need a file."""

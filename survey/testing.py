@@ -11,7 +11,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from survey.bands import BANDS, Band
+from survey.sky.bands import BANDS, Band
 
 
 def make_wcs(*, ra_deg: float, dec_deg: float, pixel_deg: float, shape: tuple[int, int], crpix: tuple[float, float] | None = None) -> WCS:

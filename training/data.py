@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from survey.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
-from survey.groups import DEFAULT_GROUP_RADIUS_DEG, overlap_groups
-from survey.modelcard import sha256_file
-from survey.preprocess import Normalisation, clip_band, cutout, stack_cutouts
-from survey.sources import GleamSource, scan_directory
+from survey.sky.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
+from survey.sky.groups import DEFAULT_GROUP_RADIUS_DEG, overlap_groups
+from survey.model.modelcard import sha256_file
+from survey.model.preprocess import Normalisation, clip_band, cutout, stack_cutouts
+from survey.images.base import GleamSource, scan_directory
 
 SIDE_OFFSET_DEG = 0.8
 """Distance of the side cut-outs from the field centre.
@@ -51,7 +51,7 @@ class SourceCutouts:
     name, label, split : str, int, str | None
         From the data layer (label 1 = halo).
     group : int
-        Overlap group (survey.groups): sources of one group never straddle folds.
+        Overlap group (survey.sky.groups): sources of one group never straddle folds.
     ra_deg, dec_deg : float
         Field centre.
     centre : numpy.ndarray

@@ -27,7 +27,7 @@ import tensorflow as tf
 import tf2onnx
 
 from survey.exceptions import HaloSurveyError
-from survey.modelcard import (
+from survey.model.modelcard import (
     ARCHITECTURES,
     DEFAULT_THRESHOLD,
     INPUT_NAME,
@@ -40,7 +40,7 @@ from survey.modelcard import (
     survey_input_spec,
     write_card,
 )
-from survey.preprocess import Normalisation
+from survey.model.preprocess import Normalisation
 
 DEFAULT_OPSET = 17
 """ONNX opset: 17 has LayerNormalization and is supported by every onnxruntime >= 1.13."""

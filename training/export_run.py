@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from survey.modelcard import ModelCard, TrainingFile, TrainingRecord, TrainingSource
-from survey.preprocess import Normalisation
+from survey.model.modelcard import ModelCard, TrainingFile, TrainingRecord, TrainingSource
+from survey.model.preprocess import Normalisation
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -69,8 +69,8 @@ def training_noise_range(data_dir: str | Path) -> dict[str, list[float]]:
     The survey flags candidates whose noise lies above this range (`noise_high`): the
     classifier has never seen such images.
     """
-    from survey.preprocess import estimate_noise
-    from survey.sources import scan_directory
+    from survey.model.preprocess import estimate_noise
+    from survey.images.base import scan_directory
 
     sigmas: dict[str, list[float]] = {}
     for source in scan_directory(data_dir).sources:

@@ -43,7 +43,7 @@ from survey import remote
 from survey.config import data_dir
 from survey.defaults import CATALOG_FORMATS, CATALOG_NAMES
 from survey.exceptions import BadInputError, CatalogError
-from survey.footprint import in_gleam_footprint
+from survey.sky.footprint import in_gleam_footprint
 
 CATALOG_COLUMNS = ("name", "ra", "dec", "z", "catalog", "alt_names")
 """The columns of every catalogue table, in this order."""

@@ -19,7 +19,7 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from survey.bands import BAND_NAMES, BANDS, Band, band_by_name
+from survey.sky.bands import BAND_NAMES, BANDS, Band, band_by_name
 from survey.exceptions import BadInputError, MissingBandError
 
 # --------------------------------------------------------------------------------------

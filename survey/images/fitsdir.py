@@ -1,7 +1,7 @@
 """``--source fits:DIR``: serve survey fields from a directory of local GLEAM FITS files.
 
 Two layouts work, because both are "sets of four band files" to
-``survey.sources.find_source_files``:
+``survey.images.base.find_source_files``:
 
 * four-band cut-out sets like the paper's data (``abell_0122_Gleam72-103_clipped.fits`` ...),
   one set per source, each a few degrees wide;
@@ -27,11 +27,11 @@ import numpy.typing as npt
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from survey.bands import BAND_NAMES, band_by_name
+from survey.sky.bands import BAND_NAMES, band_by_name
 from survey.exceptions import BadInputError, MissingBandError
-from survey.sources import BandImage, FieldRequest, ImageSource, SourceFiles, find_source_files, read_band_file
+from survey.images.base import BandImage, FieldRequest, ImageSource, SourceFiles, find_source_files, read_band_file
 from survey.testing import make_wcs
-from survey.tiling import angular_distance_deg
+from survey.sky.tiling import angular_distance_deg
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class FitsDirectorySource(ImageSource):
     Parameters
     ----------
     directory : str or Path
-        Searched recursively; file names must carry the band (``survey.sources.parse_band_filename``).
+        Searched recursively; file names must carry the band (``survey.images.base.parse_band_filename``).
 
     Attributes
     ----------

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from survey.bands import BAND_NAMES
-from survey.preprocess import clip_band
-from survey.sources import GleamSource, scan_directory
+from survey.sky.bands import BAND_NAMES
+from survey.model.preprocess import clip_band
+from survey.images.base import GleamSource, scan_directory
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,12 @@ from astropy.table import Table
 from scipy.ndimage import gaussian_filter
 from scipy.special import erfcx
 
-from survey import healpix
-from survey.bands import BANDS, Band
+from survey.sky import healpix
+from survey.sky.bands import BANDS, Band
 from survey.exceptions import BadInputError
-from survey.sources import BandImage, FieldRequest, ImageSource
+from survey.images.base import BandImage, FieldRequest, ImageSource
 from survey.testing import make_wcs
-from survey.tiling import Region, angular_distance_deg, parse_region
+from survey.sky.tiling import Region, angular_distance_deg, parse_region
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -504,7 +504,7 @@ class MockSource(ImageSource):
     bands : sequence of Band
         Bands to render (default all four GLEAM bands).
 
-    >>> from survey.sources import FieldRequest
+    >>> from survey.images.base import FieldRequest
     >>> images = MockSource(MockSky(seed=3)).read_field(FieldRequest("demo", 10.0, -30.0, 0.5))
     >>> images["170-231"].data.shape, images["170-231"].data.dtype
     ((65, 65), dtype('float32'))

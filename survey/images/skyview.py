@@ -31,9 +31,9 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 
 from survey import remote
-from survey.bands import BANDS, Band
+from survey.sky.bands import BANDS, Band
 from survey.exceptions import BadInputError
-from survey.sources import BandImage, FieldRequest, ImageSource, read_band_file
+from survey.images.base import BandImage, FieldRequest, ImageSource, read_band_file
 
 SKYVIEW_COORDINATES = "J2000"
 SKYVIEW_PROJECTION = "Tan"
@@ -41,8 +41,8 @@ PIXEL_SCALE_TOLERANCE = 0.01
 """Largest relative difference between the answer's pixel scale and the band's native one."""
 
 OFFLINE_HINT = (
-    "the paper's GLEAM FITS files under HALO_DATA_DIR (survey.sources.scan_directory) "
-    "or the mock sky (survey.mock.MockSource)"
+    "the paper's GLEAM FITS files under HALO_DATA_DIR (survey.images.base.scan_directory) "
+    "or the mock sky (survey.images.mock.MockSource)"
 )
 
 
@@ -53,7 +53,7 @@ class NoImageError(Exception):
 def skyview_pixels(width_deg: float, band: Band) -> int:
     """Pixels per side covering ``width_deg`` at ``band``'s native scale (rounded up).
 
-    >>> from survey.bands import band_by_name
+    >>> from survey.sky.bands import band_by_name
     >>> skyview_pixels(0.5, band_by_name("170-231")), skyview_pixels(300 * 0.015556, band_by_name("72-103"))
     (65, 300)
     """
@@ -112,7 +112,7 @@ def parse_skyview_fits(content: bytes, *, band: Band, origin: str, pixels: int |
     """A SkyView FITS answer as a BandImage: 2-D float32 pixels and a 2-D celestial WCS.
 
     Degenerate FREQ/STOKES axes are squeezed by the package's one FITS shim
-    (``survey.sources.read_band_file``). NaN pixels (blank sky outside the survey, or
+    (``survey.images.base.read_band_file``). NaN pixels (blank sky outside the survey, or
     SkyView's BLANK) are kept as NaN: flagging or zero-filling them is the caller's job.
     When ``pixels`` is given, the image must be that square size, and its pixel scale must
     be the band's native one (the classifiers rely on it).

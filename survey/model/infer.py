@@ -1,6 +1,6 @@
 """The ONNX Runtime shim: the only module of the survey that talks to onnxruntime.
 
-``OnnxClassifier`` loads a model together with its card (``survey.modelcard``), checks the
+``OnnxClassifier`` loads a model together with its card (``survey.model.modelcard``), checks the
 two agree, picks an execution provider and turns a batch of normalised cut-outs into halo
 probabilities. Swapping the inference engine means rewriting this file only.
 
@@ -20,8 +20,8 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
-from survey.modelcard import HALO_CLASS, ModelCard, load_model_card
-from survey.preprocess import Normalisation
+from survey.model.modelcard import HALO_CLASS, ModelCard, load_model_card
+from survey.model.preprocess import Normalisation
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class OnnxClassifier:
     Parameters
     ----------
     model_path : str or Path
-        The ONNX file; its card must lie beside it (see ``survey.modelcard``).
+        The ONNX file; its card must lie beside it (see ``survey.model.modelcard``).
     providers : {None, "auto", "cpu", "cuda"}
         Execution provider choice. ``None``/``"auto"`` uses CUDA when it actually runs,
         else the CPU; ``"cuda"`` raises if the session does not end up on CUDA.

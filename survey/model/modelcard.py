@@ -16,7 +16,7 @@ JSON schema, ``card_version`` 1::
      "training": {"sources": [{"name", "label", "split_or_group",
                                "files": [{"path" (relative), "sha256"}]}],
                   "protocol": str, "seed": int, "epochs": int, "augment": {...}},
-     "normalisation": {"kind", "min", "max", "log_scale", "id"},   # survey.preprocess.Normalisation
+     "normalisation": {"kind", "min", "max", "log_scale", "id"},   # survey.model.preprocess.Normalisation
      "input_spec": {"bands", "pixel_arcsec", "cutout_size", "layout", "dtype", "clip",
                     "input_name", "output_name"},
      "metrics": {"paper_protocol": {...}, "grouped_protocol": {...}},
@@ -33,9 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from survey.bands import BANDS, CUTOUT_SIZE
+from survey.sky.bands import BANDS, CUTOUT_SIZE
 from survey.exceptions import ModelCardError
-from survey.preprocess import Normalisation
+from survey.model.preprocess import Normalisation
 
 CARD_VERSION = 1
 """Schema version written into every card; a card with another version is refused."""
@@ -106,7 +106,7 @@ class InputSpec:
     Attributes
     ----------
     bands : tuple of str
-        Channel order of the cut-outs (``survey.bands.BAND_NAMES``).
+        Channel order of the cut-outs (``survey.sky.bands.BAND_NAMES``).
     pixel_arcsec : tuple of float
         Native pixel scale of each channel, arcsec, rounded to 0.1" (no regridding).
     cutout_size : int
@@ -241,7 +241,7 @@ class ModelCard:
         Hex sha256 of the ONNX file this card describes.
     training : TrainingRecord
         Data, protocol, seed, epochs and augmentation of the run.
-    normalisation : survey.preprocess.Normalisation
+    normalisation : survey.model.preprocess.Normalisation
         The global min-max fitted on the training cut-outs, applied unchanged at inference.
     input_spec : InputSpec
         The input the model expects (must equal ``survey_input_spec()``).
@@ -488,6 +488,6 @@ def load_model_card(onnx_path: str | Path) -> ModelCard:
         raise ModelCardError(
             f"{card_path}: the model expects another input than this survey produces "
             f"({'; '.join(differences)}; card != survey). Retrain/re-export the model with this "
-            "version of survey.bands, or run the survey version that matches the card."
+            "version of survey.sky.bands, or run the survey version that matches the card."
         )
     return card

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage, optimize
 
-from survey.bands import BANDS, CUTOUT_SIZE
+from survey.sky.bands import BANDS, CUTOUT_SIZE
 
 CLIP_NSIGMA = 3.0
 """Pixels with |x| < CLIP_NSIGMA * sigma are set to zero (paper section 3)."""

@@ -22,8 +22,8 @@ from hats.pixel_math.spatial_index import (
     compute_spatial_index,
 )
 
-from survey import healpix
-from survey.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
+from survey.sky import healpix
+from survey.sky.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
 from survey.exceptions import CatalogError
 
 __all__ = [
@@ -120,7 +120,7 @@ def candidate_schema(*, with_cutout: bool = False) -> pa.Schema:
     Parameters
     ----------
     with_cutout : bool
-        Append ``cutout``: the clipped (64, 64, 4) stack of ``survey.preprocess.stack_cutouts``
+        Append ``cutout``: the clipped (64, 64, 4) stack of ``survey.model.preprocess.stack_cutouts``
         (bands in ``BANDS`` order), flattened in C order, for the plot gallery. A catalogue
         either has it in every file or in none, so this is fixed per writer.
     """
@@ -288,7 +288,7 @@ def conform(table: pa.Table, schema: pa.Schema, *, tile: int | None = None) -> p
     where = _where(tile)
     missing = [name for name in schema.names if name not in table.column_names]
     if missing:
-        raise CatalogError(f"{where}: missing column(s) {missing}; build rows with survey.schema")
+        raise CatalogError(f"{where}: missing column(s) {missing}; build rows with survey.output.schema")
     extra = [name for name in table.column_names if name not in schema.names]
     if extra:
         raise CatalogError(f"{where}: unexpected column(s) {extra}; the schema has {len(schema)} columns")
@@ -308,7 +308,7 @@ def _check_flags(table: pa.Table, where: str) -> None:
         if want != got:
             raise CatalogError(
                 f"{where}: row {row} column 'flags' is {got!r} but the flag_* columns say {want!r}; "
-                "fill it with survey.schema.flags_column"
+                "fill it with survey.output.schema.flags_column"
             )
 
 

@@ -40,9 +40,9 @@ from hats.io.file_io import get_parquet_write_table_kwargs, remove_directory, wr
 from hats.pixel_math import HealpixPixel
 from upath import UPath
 
-from survey import paths
+from survey.output import paths
 from survey.exceptions import BadInputError, CatalogError, NoDetectionsWarning
-from survey.schema import (
+from survey.output.schema import (
     CUTOUT_COLUMN,
     SPATIAL_INDEX_COLUMN,
     SPATIAL_INDEX_ORDER,
@@ -173,7 +173,7 @@ class CatalogWriter:
     order : int
         HEALPix order of the tiles, which becomes the catalogue's partition order.
     kind : {"candidates", "scores"}
-        Which schema (:mod:`survey.schema`) the rows follow.
+        Which schema (:mod:`survey.output.schema`) the rows follow.
     provenance : mapping
         Model name and hash, image source, region, run id, code version, threshold...:
         lower-case keys, simple values. Stored in ``hats.properties`` (prefixed
@@ -184,7 +184,7 @@ class CatalogWriter:
     overwrite : bool
         Delete an existing halo-survey catalogue in ``root`` first.
     with_cutout : bool
-        Candidate rows carry the ``cutout`` column (see ``survey.schema.candidate_schema``).
+        Candidate rows carry the ``cutout`` column (see ``survey.output.schema.candidate_schema``).
     catalog_name : str or None
         ``obs_collection`` of the catalogue; defaults to ``gleam_halo_<kind>``.
     storage_options : mapping or None
@@ -524,7 +524,7 @@ def _check_rows_in_tile(table: pa.Table, *, tile: int, order: int) -> None:
         row = int(bad[0])
         raise CatalogError(
             f"tile {tile}: row {row} (ra={ra[row]:.6f}, dec={dec[row]:.6f}) has {SPATIAL_INDEX_COLUMN}="
-            f"{index[row]} but its position gives {recomputed[row]}; fill it with survey.schema.spatial_index"
+            f"{index[row]} but its position gives {recomputed[row]}; fill it with survey.output.schema.spatial_index"
         )
     tiles = tile_of(index, order=order)
     bad = np.flatnonzero(tiles != tile)
@@ -532,7 +532,7 @@ def _check_rows_in_tile(table: pa.Table, *, tile: int, order: int) -> None:
         row = int(bad[0])
         raise CatalogError(
             f"tile {tile} (order {order}): row {row} at ra={ra[row]:.6f}, dec={dec[row]:.6f} lies in tile "
-            f"{tiles[row]}; write each row to the tile containing its own position (survey.schema.tile_of)"
+            f"{tiles[row]}; write each row to the tile containing its own position (survey.output.schema.tile_of)"
         )
 
 

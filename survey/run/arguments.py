@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from survey import healpix
+from survey.sky import healpix
 from survey.defaults import (
     CATALOG_NAMES,
     DEFAULT_MATCH_RADIUS_ARCMIN,
@@ -29,7 +29,7 @@ from survey.defaults import (
     TARGET_CATALOGS,
 )
 from survey.exceptions import BadInputError, ModelCardError
-from survey.tiling import MAX_ORDER_GAP, Region, parse_region
+from survey.sky.tiling import MAX_ORDER_GAP, Region, parse_region
 
 Mode = Literal["scan", "targets"]
 
@@ -117,7 +117,7 @@ class SurveyArguments:
     ``"targets"``: one window per catalogued cluster (``catalogs``) inside ``region``."""
 
     region: str | None = None
-    """``gleam``, ``allsky``, ``cone:RA,DEC,RADIUS_DEG`` or ``tiles:ORDER:IDS`` (``survey.tiling.parse_region``).
+    """``gleam``, ``allsky``, ``cone:RA,DEC,RADIUS_DEG`` or ``tiles:ORDER:IDS`` (``survey.sky.tiling.parse_region``).
     None: ``DEMO_REGION`` for a scan, ``gleam`` (the whole footprint) for targets."""
 
     source: str = "mock"
@@ -173,7 +173,7 @@ class SurveyArguments:
 
     stages: str = "auto"
     """``fused``: each inference actor reads, preprocesses and scores whole tiles
-    (``survey.stages.TileScorer``). ``split``: tiles are read and preprocessed in tasks on
+    (``survey.run.stages.TileScorer``). ``split``: tiles are read and preprocessed in tasks on
     any free CPU and their cut-outs scored by separate actors. ``auto``: split when the
     actors infer on GPUs (the CPUs must preprocess while the GPUs infer) or the source is
     SkyView (reads wait on the network), fused otherwise."""

@@ -5,7 +5,7 @@ Pure logic on numpy arrays (and the pyarrow tables the catalogue writer takes); 
 Merging (non-maximum suppression). A halo scores high in the windows within a few
 arcminutes of its centre, and windows are 3.4' apart at the default order 10, so one
 source can fire a patch of neighbouring windows. Detections that are HEALPix neighbours
-(``survey.tiling.window_neighbours``) are linked, each connected group becomes one
+(``survey.sky.tiling.window_neighbours``) are linked, each connected group becomes one
 candidate at its highest-scoring window, and ``n_windows`` says how many windows it merged.
 The groups are formed over *all* detections of a run at once, after every tile is scored,
 so a patch that straddles a tile boundary merges exactly as one inside a tile would; the
@@ -25,11 +25,11 @@ from astropy.table import Table
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from survey.bands import BANDS
-from survey.catalogs import nearest_clusters
+from survey.sky.bands import BANDS
+from survey.catalogs.registry import nearest_clusters
 from survey.exceptions import CatalogError
-from survey.modelcard import ModelCard
-from survey.schema import (
+from survey.model.modelcard import ModelCard
+from survey.output.schema import (
     CATALOGS,
     CUTOUT_COLUMN,
     FLAG_NAMES,
@@ -41,7 +41,7 @@ from survey.schema import (
     score_schema,
     spatial_index,
 )
-from survey.tiling import window_neighbours
+from survey.sky.tiling import window_neighbours
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.floating]
@@ -71,7 +71,7 @@ def default_noise_max_jy() -> dict[str, float]:
     """Per-band noise above which a window is flagged when the card gives no training range.
 
     Nominal rms is the README's ~10 mJy/beam at 200 MHz scaled as 1/nu (an assumption, the
-    one ``survey.mock`` makes; the README says only that noise is higher at low frequency),
+    one ``survey.images.mock`` makes; the README says only that noise is higher at low frequency),
     times ``DEFAULT_NOISE_FACTOR``.
 
     >>> {k: round(v, 3) for k, v in default_noise_max_jy().items()}
@@ -223,9 +223,9 @@ def candidate_rows(
     matches: Mapping[str, pa.Array] | None = None,
     with_cutout: bool = True,
 ) -> pa.Table:
-    """Candidate-schema rows (``survey.schema.candidate_schema``) from scored window rows.
+    """Candidate-schema rows (``survey.output.schema.candidate_schema``) from scored window rows.
 
-    ``windows`` is what the inference stage returns (``survey.stages.Predictor``): position,
+    ``windows`` is what the inference stage returns (``survey.run.stages.Predictor``): position,
     window, tile, score, fractions, per-band noise and peak, target name and catalogue
     (empty for a blind scan), and the ``image`` list column holding each kept cut-out.
     Cross-match columns are null unless ``matches`` (``match_columns``) is given.
@@ -266,7 +266,7 @@ def candidate_rows(
 
 
 def score_rows(windows: pa.Table, *, run_id: str) -> pa.Table:
-    """Window-score rows (``survey.schema.score_schema``) for ``--all-scores``."""
+    """Window-score rows (``survey.output.schema.score_schema``) for ``--all-scores``."""
     ra, dec = _column(windows, "ra"), _column(windows, "dec")
     columns = {
         SPATIAL_INDEX_COLUMN: spatial_index(ra, dec),

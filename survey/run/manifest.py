@@ -3,7 +3,7 @@
 ``<output>/manifest.json`` is rewritten (atomically: temporary file, then rename) when the
 run starts, every few seconds while tiles finish, and at the end. It is a report for people
 and tools, not the restart state: which tiles are finished is decided by the catalogue
-writers' done markers (``survey.store``), so a run killed between two manifest updates
+writers' done markers (``survey.output.store``), so a run killed between two manifest updates
 still resumes exactly. A failed tile is listed with the error message that names the tile
 and the file or service at fault; it has no done marker, so ``--resume`` tries it again.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from upath import UPath
 
-from survey import paths
+from survey.output import paths
 
 MANIFEST_FILENAME = "manifest.json"
 MANIFEST_VERSION = 1

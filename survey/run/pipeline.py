@@ -1,11 +1,11 @@
 """A survey run: arguments -> Ray Data stages -> catalogues, resumable tile by tile.
 
 The shape follows hats-import: ``SurveyArguments`` are validated first, ``build_dataset``
-wires the stages of ``survey.stages``, and ``run_with_client`` orchestrates:
+wires the stages of ``survey.run.stages``, and ``run_with_client`` orchestrates:
 
 1. **Check** the model and its card on the driver (a mismatch fails before any tile is
    read), the output location (writable, not holding another run unless ``--resume`` or
-   ``--overwrite``), and plan the tiles (``survey.tiling.plan``) or the targets.
+   ``--overwrite``), and plan the tiles (``survey.sky.tiling.plan``) or the targets.
 2. **Stream** the tiles not yet done through Ray Data: ``from_items`` (one row per tile) ->
    ``map_batches(preprocess_batch)`` in stateless tasks (read the field once, clip, normalise
    with the model card's normalisation, cut every window) -> ``map_batches(Predictor)`` in
@@ -15,10 +15,10 @@ wires the stages of ``survey.stages``, and ``run_with_client`` orchestrates:
    small columns only; cut-outs only for detections), reassembles each tile (every row
    says how many rows its tile has), and writes it: window scores (``--all-scores``) and
    the tile's detections to a work catalogue, each with a done marker
-   (``survey.store.CatalogWriter``). A killed run loses only tiles in flight;
+   (``survey.output.store.CatalogWriter``). A killed run loses only tiles in flight;
    ``--resume`` skips the marked ones.
 3. **Finish**: merge the detections of all tiles by non-maximum suppression
-   (``survey.candidates.merge_detections``: across tile boundaries, as it runs over every
+   (``survey.run.candidates.merge_detections``: across tile boundaries, as it runs over every
    tile at once), cross-match each candidate with the cluster catalogues, and write the
    candidate catalogue one partition per tile; ``hats.properties`` comes last.
 
@@ -44,9 +44,11 @@ from astropy.table import Table
 from hats.io.file_io import remove_directory
 from upath import UPath
 
-from survey import healpix, paths
-from survey.arguments import SourceSpec, SurveyArguments
-from survey.candidates import (
+from survey.sky import healpix
+
+from survey.output import paths
+from survey.run.arguments import SourceSpec, SurveyArguments
+from survey.run.candidates import (
     candidate_rows,
     detections,
     match_columns,
@@ -55,17 +57,17 @@ from survey.candidates import (
     score_rows,
     with_merge_and_matches,
 )
-from survey.catalogs import load_catalog
+from survey.catalogs.registry import load_catalog
 from survey.defaults import IMAGES_CATALOG
 from survey.exceptions import BadInputError, CatalogError, HaloSurveyError
-from survey.fitsdir import FitsDirectorySource
-from survey.infer import OnnxClassifier
-from survey.manifest import ManifestWriter, RunManifest, read_manifest
-from survey.modelcard import ModelCard, load_model_card
-from survey.sources import ImageSource
-from survey.stages import Predictor, Target, TileScorer, preprocess_batch, work_items
-from survey.store import SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable, package_version
-from survey.tiling import angular_distance_deg, plan, tile_field
+from survey.images.fitsdir import FitsDirectorySource
+from survey.model.infer import OnnxClassifier
+from survey.run.manifest import ManifestWriter, RunManifest, read_manifest
+from survey.model.modelcard import ModelCard, load_model_card
+from survey.images.base import ImageSource
+from survey.run.stages import Predictor, Target, TileScorer, preprocess_batch, work_items
+from survey.output.store import SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable, package_version
+from survey.sky.tiling import angular_distance_deg, plan, tile_field
 
 logger = logging.getLogger(__name__)
 
@@ -96,11 +98,11 @@ about this plus the field)."""
 def make_source(spec: SourceSpec) -> ImageSource:
     """The ImageSource of a parsed ``--source``."""
     if spec.kind == "mock":
-        from survey.mock import MockSky, MockSource
+        from survey.images.mock import MockSky, MockSource
 
         return MockSource(MockSky(seed=spec.seed))
     if spec.kind == "skyview":
-        from survey.skyview import SkyViewSource
+        from survey.images.skyview import SkyViewSource
 
         return SkyViewSource()
     return FitsDirectorySource(spec.directory)
@@ -208,7 +210,7 @@ def preprocess_memory_bytes(*, tile_order: int, window_order: int) -> int:
     keeps this stage a separate operator from the inference actors (Ray Data only fuses
     stages whose resource requests agree), so reading scales with free CPUs, not actors.
     """
-    from survey.bands import BANDS, CUTOUT_SIZE
+    from survey.sky.bands import BANDS, CUTOUT_SIZE
 
     width = tile_field(0, tile_order=tile_order)[2]
     field_pixels = sum((width / band.pixel_deg) ** 2 for band in BANDS)
@@ -232,7 +234,7 @@ def build_dataset(
     source : ImageSource, optional
         Default ``make_source(args.source_spec)``.
     items : list of dict, optional
-        Work items (``survey.stages.work_items``); default every tile of the plan.
+        Work items (``survey.run.stages.work_items``); default every tile of the plan.
     keep_above : float, optional
         Rows scoring at least this keep their cut-out for the catalogue.
     """

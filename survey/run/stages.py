@@ -39,14 +39,14 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from survey import healpix
-from survey.bands import BAND_NAMES, CUTOUT_SIZE
+from survey.sky import healpix
+from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
-from survey.infer import OnnxClassifier, ProviderChoice
-from survey.preprocess import ClippedBand, Normalisation, clip_band, cutouts_at_pixels
-from survey.schema import band_column
-from survey.sources import BandImage, FieldRequest, ImageSource
-from survey.tiling import CUTOUT_MARGIN_DEG, Region, tile_request, windows_in_tile
+from survey.model.infer import OnnxClassifier, ProviderChoice
+from survey.model.preprocess import ClippedBand, Normalisation, clip_band, cutouts_at_pixels
+from survey.output.schema import band_column
+from survey.images.base import BandImage, FieldRequest, ImageSource
+from survey.sky.tiling import CUTOUT_MARGIN_DEG, Region, tile_request, windows_in_tile
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ IMAGE_COLUMN = "image"
 """The cut-outs, bands in ``BANDS`` order: clipped Jy/beam, or the model's input when
 ``cut_windows`` is given the card's normalisation (as the pipeline does). (N, 64, 64, 4) from
 ``cut_windows`` by default. Between the stages, (N, 4, 64, 64) band planes, which the
-Predictor feeds to a planes session of the model (``survey.infer.channels_first_model``):
+Predictor feeds to a planes session of the model (``survey.model.infer.channels_first_model``):
 interleaving the planes into the card's NHWC cost a preprocessing worker about 17 us a
 window, and a CNN's graph transposes NHWC straight back to planes (ONNX Runtime cancels the
 two). The cut-outs the Predictor hands back for the catalogue are (64, 64, 4) again."""
@@ -338,7 +338,7 @@ class Predictor:
         (``preprocess_batch``); it must be the card's, else ModelCardError: a model fed
         another scaling scores garbage.
     providers : {"auto", "cpu", "cuda"}
-        ONNX Runtime provider choice (``survey.infer.requested_providers``).
+        ONNX Runtime provider choice (``survey.model.infer.requested_providers``).
     intra_op_threads : int, optional
         ONNX Runtime threads per session.
     keep_above : float or None

@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from survey.bands import BANDS
-from survey.catalogs import arcmin_to_chord, radec_to_xyz
+from survey.sky.bands import BANDS
+from survey.catalogs.registry import arcmin_to_chord, radec_to_xyz
 
 TRAINING_FIELD_PX = 300
 """Side of the paper's training images in pixels (all four bands)."""

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from survey import healpix
-from survey.bands import BANDS, CUTOUT_SIZE
+from survey.sky import healpix
+from survey.sky.bands import BANDS, CUTOUT_SIZE
 from survey.defaults import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER
 from survey.exceptions import BadInputError, NoDetectionsWarning
-from survey.footprint import DEC_MAX_DEG, GALACTIC_LATITUDE_MIN_DEG, galactic_latitude_deg, in_gleam_footprint
-from survey.sources import FieldRequest
+from survey.sky.footprint import DEC_MAX_DEG, GALACTIC_LATITUDE_MIN_DEG, galactic_latitude_deg, in_gleam_footprint
+from survey.images.base import FieldRequest
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -128,7 +128,7 @@ class AllSkyRegion(Region):
 
 @dataclass(frozen=True)
 class GleamRegion(Region):
-    """The GLEAM extragalactic footprint (``survey.footprint.in_gleam_footprint``)."""
+    """The GLEAM extragalactic footprint (``survey.sky.footprint.in_gleam_footprint``)."""
 
     text: str = "gleam"
     mask_magellanic: bool = True

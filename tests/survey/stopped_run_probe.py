@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from survey.exceptions import HaloSurveyError
-from survey.pipeline import plan_scan, run_with_client
+from survey.run.pipeline import plan_scan, run_with_client
 from tests.survey.survey_helpers import free_cpus_within, local_ray
-from tests.survey.test_pipeline import FailingSource, survey_args
+from tests.survey.run.test_pipeline import FailingSource, survey_args
 
 
 def main(model: Path, output: Path, stages: str) -> None:

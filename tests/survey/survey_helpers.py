@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from survey.modelcard import TrainingRecord, build_card, card_path_for, write_card
-from survey.preprocess import Normalisation
+from survey.model.modelcard import TrainingRecord, build_card, card_path_for, write_card
+from survey.model.preprocess import Normalisation
 
 onnx = pytest.importorskip("onnx", reason="building the stand-in model needs the onnx package")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from survey import paths
+from survey.output import paths
 from survey.cli import build_parser, main
-from survey.schema import synthetic_table
-from survey.store import CatalogWriter
+from survey.output.schema import synthetic_table
+from survey.output.store import CatalogWriter
 from tests.survey.survey_helpers import local_ray, write_standin
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -14,7 +14,7 @@ import pytest
 pytestmark = pytest.mark.training
 keras = pytest.importorskip("keras")
 
-from survey.modelcard import ARCHITECTURES  # noqa: E402
+from survey.model.modelcard import ARCHITECTURES  # noqa: E402
 from training.models import BUILDERS, ClassifierConfig, build_classifier  # noqa: E402
 
 N_BANDS = 4

@@ -1,9 +1,9 @@
 """The paper's three halo classifiers (appendix A) as Keras 3 functional models.
 
 Every model takes a batch of normalised cut-outs named ``"image"``, shape (N, 64, 64, 4)
-float32 (bands in ``survey.bands.BANDS`` order), and returns softmax probabilities over two
+float32 (bands in ``survey.sky.bands.BANDS`` order), and returns softmax probabilities over two
 classes named ``"probs"`` (column 1 = halo). Those names are the ONNX contract the survey
-checks (``survey.modelcard.INPUT_NAME`` / ``OUTPUT_NAME``).
+checks (``survey.model.modelcard.INPUT_NAME`` / ``OUTPUT_NAME``).
 
 =========  ==========  =================================  ==========================
 ``arch``   paper name  module                             paper table
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from survey.bands import BANDS, CUTOUT_SIZE
+from survey.sky.bands import BANDS, CUTOUT_SIZE
 
 if TYPE_CHECKING:
     import keras
@@ -80,7 +80,7 @@ BUILDERS: dict[str, Callable[[ClassifierConfig], "keras.Model"]] = {
     "attention": build_attention,
     "dense": build_dense,
 }
-"""Builder of each architecture; its keys are ``survey.modelcard.ARCHITECTURES`` (a test checks)."""
+"""Builder of each architecture; its keys are ``survey.model.modelcard.ARCHITECTURES`` (a test checks)."""
 
 
 def build_classifier(arch: str, config: ClassifierConfig | None = None) -> "keras.Model":
@@ -88,7 +88,7 @@ def build_classifier(arch: str, config: ClassifierConfig | None = None) -> "kera
 
     The returned model is uncompiled; ``model.name`` is ``arch``.
     """
-    if arch not in BUILDERS:  # same names as survey.modelcard.ARCHITECTURES
+    if arch not in BUILDERS:  # same names as survey.model.modelcard.ARCHITECTURES
         raise ValueError(f"unknown classifier architecture {arch!r}; choose one of {', '.join(BUILDERS)}")
     return BUILDERS[arch](config or ClassifierConfig())
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import keras
 from keras import layers
 
-from survey.modelcard import INPUT_NAME, OUTPUT_NAME
+from survey.model.modelcard import INPUT_NAME, OUTPUT_NAME
 
 if TYPE_CHECKING:
     from training.models import ClassifierConfig

@@ -1,4 +1,4 @@
-"""survey.catalogs: local readers on the real files, VizieR against a fake server, cross-matching."""
+"""survey.catalogs.registry: local readers on the real files, VizieR against a fake server, cross-matching."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from tests.survey.fake_services import _isolated_network_state  # noqa: F401  (a
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from survey import catalogs
-from survey.catalogs import (
+from survey.catalogs import registry as catalogs
+from survey.catalogs.registry import (
     CATALOG_COLUMNS,
     catalog_command,
     crossmatch,
@@ -31,7 +31,7 @@ from survey.catalogs import (
     vizier_payload,
 )
 from survey.exceptions import BadInputError, CatalogError, RemoteServiceError
-from survey.sources import display_name, parse_band_filename
+from survey.images.base import display_name, parse_band_filename
 
 
 def _table(names, ra, dec, z=None, catalog="demo"):

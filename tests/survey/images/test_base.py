@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from survey.bands import BAND_NAMES, BANDS
+from survey.sky.bands import BAND_NAMES, BANDS
 from survey.exceptions import BadInputError, MissingBandError
-from survey.sources import (
+from survey.images.base import (
     display_name,
     find_source_files,
     label_and_split,

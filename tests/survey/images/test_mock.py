@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from survey import healpix, mock
-from survey.bands import BANDS, band_by_name
+from survey.sky import healpix
+
+from survey.images import mock
+from survey.sky.bands import BANDS, band_by_name
 from survey.exceptions import BadInputError
-from survey.mock import (
+from survey.images.mock import (
     COSMOLOGY,
     FWHM_PER_SIGMA,
     MockHalo,
@@ -18,8 +20,8 @@ from survey.mock import (
     MockSource,
     exponential_peak_per_flux,
 )
-from survey.sources import FieldRequest
-from survey.tiling import angular_distance_deg
+from survey.images.base import FieldRequest
+from survey.sky.tiling import angular_distance_deg
 
 SOURCES_PER_DEG2 = 12.6
 """Data README: the GLEAM EGC has ~12.6 sources per deg2 above ~50 mJy."""

@@ -1,4 +1,4 @@
-"""survey.skyview: SkyViewSource against a fake SkyView on 127.0.0.1 (form page, link page, FITS)."""
+"""survey.images.skyview: SkyViewSource against a fake SkyView on 127.0.0.1 (form page, link page, FITS)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from tests.survey.fake_services import FakeServer, Seen, closed_port_url, silent_server
 from tests.survey.fake_services import _isolated_network_state  # noqa: F401  (autouse fixture)
 
-from survey.bands import BANDS, band_by_name
+from survey.sky.bands import BANDS, band_by_name
 from survey.exceptions import BadInputError, RemoteServiceError
-from survey.skyview import SkyViewSource, parse_skyview_fits, skyview_pixels, skyview_query
-from survey.sources import FieldRequest
+from survey.images.skyview import SkyViewSource, parse_skyview_fits, skyview_pixels, skyview_query
+from survey.images.base import FieldRequest
 from survey.testing import make_wcs, write_band_fits
 
 FORM_PATH = "/current/cgi/basicform.pl"

@@ -19,9 +19,9 @@ import onnxruntime as ort
 import pytest
 
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
-from survey.infer import CPU, CUDA, OnnxClassifier, requested_providers
-from survey.modelcard import TrainingRecord, build_card, card_path_for, write_card
-from survey.preprocess import Normalisation
+from survey.model.infer import CPU, CUDA, OnnxClassifier, requested_providers
+from survey.model.modelcard import TrainingRecord, build_card, card_path_for, write_card
+from survey.model.preprocess import Normalisation
 
 onnx = pytest.importorskip("onnx", reason="building test graphs needs the onnx package")
 from onnx import TensorProto, helper  # noqa: E402
@@ -115,7 +115,7 @@ def test_exposes_card_normalisation_and_threshold(model_path):
 
 
 def test_reports_the_provider_that_runs(model_path, caplog):
-    with caplog.at_level(logging.INFO, logger="survey.infer"):
+    with caplog.at_level(logging.INFO, logger="survey.model.infer"):
         classifier = OnnxClassifier(model_path, providers="cpu", intra_op_threads=1)
     assert classifier.provider == CPU
     assert "tiny.onnx (cnn) runs on CPUExecutionProvider" in caplog.text
@@ -139,7 +139,7 @@ def test_silent_cuda_fallback_is_detected(model_path, monkeypatch, caplog):
         return real_session(path, options, providers=[CPU])
 
     monkeypatch.setattr(ort, "InferenceSession", cpu_only_session)
-    with caplog.at_level(logging.WARNING, logger="survey.infer"):
+    with caplog.at_level(logging.WARNING, logger="survey.model.infer"):
         assert OnnxClassifier(model_path, providers="auto").provider == CPU
     assert "CUDA was requested for tiny.onnx but CPUExecutionProvider runs it" in caplog.text
     with pytest.raises(HaloSurveyError, match=r"onnxruntime fell back to CPUExecutionProvider .*tiny\.onnx"):
@@ -225,7 +225,7 @@ def test_a_planes_classifier_still_checks_the_file_against_its_card(tmp_path):
 
 def test_survey_side_never_imports_tensorflow():
     code = (
-        "import sys, survey.modelcard, survey.infer; "
+        "import sys, survey.model.modelcard, survey.model.infer; "
         "bad = sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules); "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from survey.bands import BAND_NAMES
+from survey.sky.bands import BAND_NAMES
 from survey.exceptions import ModelCardError
-from survey.modelcard import (
+from survey.model.modelcard import (
     CARD_VERSION,
     DEFAULT_THRESHOLD,
     ModelCard,
@@ -24,7 +24,7 @@ from survey.modelcard import (
     survey_input_spec,
     write_card,
 )
-from survey.preprocess import Normalisation
+from survey.model.preprocess import Normalisation
 
 
 @pytest.fixture

@@ -14,11 +14,13 @@ from astropy.io.votable import parse_single_table
 from astropy.table import Table
 from hats.io.file_io import file_io as hats_file_io
 
-from survey import healpix, paths
+from survey.sky import healpix
+
+from survey.output import paths
 from survey.exceptions import BadInputError, CatalogError, NoDetectionsWarning
-from survey.query import format_candidates, normalise_name, query_command, read_candidates, write_candidates
-from survey.schema import SPATIAL_INDEX_COLUMN, empty_table, synthetic_table
-from survey.store import CatalogWriter
+from survey.output.query import format_candidates, normalise_name, query_command, read_candidates, write_candidates
+from survey.output.schema import SPATIAL_INDEX_COLUMN, empty_table, synthetic_table
+from survey.output.store import CatalogWriter
 
 ORDER = 4
 TILES = {1000: 30, 1001: 30, 1002: 30, 1003: 30, 2000: 25, 2500: 0, 3000: 20}

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from survey import healpix
-from survey.bands import BAND_NAMES
+from survey.sky import healpix
+from survey.sky.bands import BAND_NAMES
 from survey.exceptions import CatalogError
-from survey.schema import (
+from survey.output.schema import (
     CATALOGS,
     SPATIAL_INDEX_COLUMN,
     candidate_schema,

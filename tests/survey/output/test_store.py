@@ -18,10 +18,10 @@ import pytest
 from astropy.coordinates import SkyCoord
 from hats.io.validation import is_valid_catalog
 
-from survey import paths
+from survey.output import paths
 from survey.exceptions import BadInputError, CatalogError, NoDetectionsWarning
-from survey.schema import SPATIAL_INDEX_COLUMN, candidate_schema, empty_table, synthetic_table
-from survey.store import PARQUET_COMPRESSION_LEVEL, SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable
+from survey.output.schema import SPATIAL_INDEX_COLUMN, candidate_schema, empty_table, synthetic_table
+from survey.output.store import PARQUET_COMPRESSION_LEVEL, SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable
 
 ORDER = 3
 ROWS_PER_TILE = {0: 40, 1: 25, 100: 60, 101: 55, 102: 0, 300: 45, 767: 30, 400: 0}

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from survey import healpix
-from survey.bands import BAND_NAMES, CUTOUT_SIZE
-from survey.candidates import (
+from survey.sky import healpix
+from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
+from survey.run.candidates import (
     DEFAULT_NOISE_FACTOR,
     NOISE_RANGE_METRIC,
     TRUNCATED_MAX_FRACTION,
@@ -25,10 +25,10 @@ from survey.candidates import (
     score_rows,
     with_merge_and_matches,
 )
-from survey.catalogs import make_catalog_table
+from survey.catalogs.registry import make_catalog_table
 from survey.exceptions import CatalogError
-from survey.schema import CATALOGS, FLAG_NAMES, band_column, candidate_schema, score_schema
-from survey.tiling import window_neighbours
+from survey.output.schema import CATALOGS, FLAG_NAMES, band_column, candidate_schema, score_schema
+from survey.sky.tiling import window_neighbours
 
 ORDER = 9
 TILE_ORDER = 5

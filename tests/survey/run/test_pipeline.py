@@ -19,14 +19,16 @@ import pyarrow.parquet as pq
 import pytest
 from astropy.table import Table
 
-from survey import healpix, paths
-from survey.arguments import SurveyArguments, parse_source
-from survey.candidates import detections, merge_detections, neighbour_groups
+from survey.sky import healpix
+
+from survey.output import paths
+from survey.run.arguments import SurveyArguments, parse_source
+from survey.run.candidates import detections, merge_detections, neighbour_groups
 from survey.defaults import DEMO_REGION
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError, RemoteServiceError
-from survey.manifest import RunManifest, read_manifest
-from survey.mock import MockSky, MockSource
-from survey.pipeline import (
+from survey.run.manifest import RunManifest, read_manifest
+from survey.images.mock import MockSky, MockSource
+from survey.run.pipeline import (
     CPU_ACTOR_THREADS,
     RunSummary,
     TileAssembler,
@@ -37,10 +39,10 @@ from survey.pipeline import (
     plan_targets,
     run_with_client,
 )
-from survey.preprocess import Normalisation
-from survey.sources import BandImage
-from survey.stages import IMAGE_COLUMN, Predictor, TileScorer, preprocess_batch, preprocess_tile, work_items
-from survey.tiling import windows_in_tile
+from survey.model.preprocess import Normalisation
+from survey.images.base import BandImage
+from survey.run.stages import IMAGE_COLUMN, Predictor, TileScorer, preprocess_batch, preprocess_tile, work_items
+from survey.sky.tiling import windows_in_tile
 from tests.survey.survey_helpers import NORMALISATION, expected_score, free_cpus_within, local_ray, write_standin
 
 SMALL_REGION = "cone:339.6,-39.6,1.2"
@@ -293,7 +295,7 @@ def test_targets_are_planned_per_tile_and_kept_to_the_images(model, tmp_path):
     write_source_set(tmp_path / "fits", "abell 2744", ra_deg=3.59, dec_deg=-30.39, shape=(100, 100))
     args = survey_args(model, tmp_path / "out", mode="targets", catalogs="images", source=f"fits:{tmp_path / 'fits'}",
                        region="allsky")
-    from survey.fitsdir import FitsDirectorySource
+    from survey.images.fitsdir import FitsDirectorySource
 
     work = plan_targets(args, FitsDirectorySource(tmp_path / "fits"))
     (tile,) = work.targets
@@ -438,7 +440,7 @@ def test_a_stopped_run_gives_its_actors_back_while_its_error_is_kept(model, tmp_
     # layout's actor.
     probe = subprocess.run([sys.executable, "-m", "tests.survey.stopped_run_probe", str(model), str(tmp_path / "out"),
                             stages],
-                           capture_output=True, text=True, timeout=240, cwd=Path(__file__).parents[2])
+                           capture_output=True, text=True, timeout=240, cwd=Path(__file__).parents[3])
     assert "free_cpus=2.0" in probe.stdout, probe.stdout[-2000:] + probe.stderr[-3000:]
 
 

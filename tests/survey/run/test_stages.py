@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from survey.bands import BAND_NAMES, CUTOUT_SIZE
+from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
 from survey.exceptions import BadInputError
-from survey.mock import MockSky, MockSource
-from survey.preprocess import Normalisation, cutout_at_pixel
-from survey.sources import FieldRequest, scan_directory
-from survey.stages import (
+from survey.images.mock import MockSky, MockSource
+from survey.model.preprocess import Normalisation, cutout_at_pixel
+from survey.images.base import FieldRequest, scan_directory
+from survey.run.stages import (
     IMAGE_COLUMN,
     NOISE_COLUMNS,
     PEAK_COLUMNS,
@@ -20,7 +20,7 @@ from survey.stages import (
     preprocess_parts,
     preprocess_tile,
 )
-from survey.tiling import parse_region, tile_request, windows_in_tile
+from survey.sky.tiling import parse_region, tile_request, windows_in_tile
 
 
 def cut_one_by_one(field, ra_deg, dec_deg) -> dict[str, np.ndarray]:

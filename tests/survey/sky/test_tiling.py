@@ -7,11 +7,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from survey import healpix
-from survey.bands import BANDS
+from survey.sky import healpix
+from survey.sky.bands import BANDS
 from survey.exceptions import BadInputError, NoDetectionsWarning
-from survey.footprint import MAGELLANIC_CLOUDS, in_gleam_footprint
-from survey.tiling import (
+from survey.sky.footprint import MAGELLANIC_CLOUDS, in_gleam_footprint
+from survey.sky.tiling import (
     CUTOUT_MARGIN_DEG,
     AllSkyRegion,
     ConeRegion,
@@ -113,7 +113,7 @@ def test_gleam_plan_area_is_near_the_published_footprint(gleam_plan):
     """About 24,400 deg2 less the masked Clouds.
 
     The tolerance is 8 %: the GLEAM EGC also leaves out areas beyond the Dec, latitude and
-    Magellanic cuts that ``survey.footprint`` models, so our footprint is somewhat larger.
+    Magellanic cuts that ``survey.sky.footprint`` models, so our footprint is somewhat larger.
     """
     clouds_deg2 = sum(2 * np.pi * (1 - np.cos(np.radians(r))) for *_, r in MAGELLANIC_CLOUDS) * np.degrees(1) ** 2
     assert gleam_plan.area_deg2 == pytest.approx(GLEAM_EGC_AREA_DEG2 - clouds_deg2, rel=0.08)

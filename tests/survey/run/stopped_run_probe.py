@@ -3,7 +3,7 @@
 Before ``pipeline._release_stream``, a scan stopped by a crash on its last tile kept its
 inference actor's CPU for as long as its error lived (3 of 3 probes: ``free_cpus=1.0``). In
 the test module, after earlier streams, Ray freed it anyway, hence a fresh process:
-``python -m tests.survey.stopped_run_probe MODEL OUTPUT STAGES`` prints ``free_cpus=N``.
+``python -m tests.survey.run.stopped_run_probe MODEL OUTPUT STAGES`` prints ``free_cpus=N``.
 """
 
 from __future__ import annotations

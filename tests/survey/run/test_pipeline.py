@@ -438,7 +438,7 @@ def test_a_stopped_run_gives_its_actors_back_while_its_error_is_kept(model, tmp_
     # A fresh process (the leak showed there, not after this module's earlier streams), with
     # the cyclic garbage collector off: before the fix, 1 of 2 CPUs stayed with the split
     # layout's actor.
-    probe = subprocess.run([sys.executable, "-m", "tests.survey.stopped_run_probe", str(model), str(tmp_path / "out"),
+    probe = subprocess.run([sys.executable, "-m", "tests.survey.run.stopped_run_probe", str(model), str(tmp_path / "out"),
                             stages],
                            capture_output=True, text=True, timeout=240, cwd=Path(__file__).parents[3])
     assert "free_cpus=2.0" in probe.stdout, probe.stdout[-2000:] + probe.stderr[-3000:]

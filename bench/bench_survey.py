@@ -50,8 +50,6 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from survey.sky import healpix  # noqa: E402
-from survey.run.arguments import SurveyArguments  # noqa: E402
 from survey.defaults import (  # noqa: E402
     DEFAULT_MODEL,
     DEFAULT_TILE_ORDER,
@@ -61,6 +59,8 @@ from survey.defaults import (  # noqa: E402
 )
 from survey.exceptions import NoDetectionsWarning  # noqa: E402
 from survey.model.infer import OnnxClassifier  # noqa: E402
+from survey.run.arguments import SurveyArguments  # noqa: E402
+from survey.sky import healpix  # noqa: E402
 from survey.sky.tiling import parse_region, plan  # noqa: E402
 
 CENTRE = (339.6, -39.6)

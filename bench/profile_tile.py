@@ -39,13 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_survey import nearest_full_tiles  # noqa: E402
 
-from survey.run.candidates import candidate_rows, detections, noise_max_jy  # noqa: E402
 from survey.defaults import DEFAULT_MODEL, DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER  # noqa: E402
 from survey.images.mock import MockSky, MockSource, render_band  # noqa: E402
 from survey.model.modelcard import load_model_card  # noqa: E402
-from survey.run.stages import IMAGE_COLUMN, Predictor, _window_rows, clip_field, cut_windows  # noqa: E402
 from survey.output.store import PARQUET_COMPRESSION_LEVEL, SCRATCH_COMPRESSION_LEVEL, CatalogWriter  # noqa: E402
-from survey.sky.tiling import tile_request, windows_in_tile  # noqa: E402
+from survey.run.candidates import candidate_rows, detections, noise_max_jy  # noqa: E402
+from survey.run.stages import IMAGE_COLUMN, Predictor, _window_rows, clip_field, cut_windows  # noqa: E402
+from survey.sky.fields import tile_request  # noqa: E402
+from survey.sky.tiling import windows_in_tile  # noqa: E402
 
 
 class Timer:

@@ -27,15 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from survey.sky import healpix
-from survey.run.arguments import SurveyArguments
 from survey.config import data_dir
 from survey.defaults import DEFAULT_MODEL, DEFAULT_TILE_ORDER
 from survey.exceptions import NoDetectionsWarning
+from survey.images.discovery import GleamSource, scan_directory
 from survey.model.infer import OnnxClassifier
-from survey.images.base import GleamSource, scan_directory
+from survey.run.arguments import SurveyArguments
 from survey.run.stages import IMAGE_COLUMN, clip_field, cut_windows
-from survey.sky.tiling import angular_distance_deg
+from survey.sky import healpix
+from survey.sky.geometry import angular_distance_deg
 from training.data import side_positions
 
 OFFSETS_ARCMIN = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0)
@@ -79,8 +79,8 @@ def offset_table(sources: list[GleamSource], classifier: OnnxClassifier) -> list
 
 def blind_scan(sources: list[GleamSource], directory: Path, *, window_order: int, out: Path, client) -> dict:
     """Scan every tile holding a source; per source, the distance to the nearest candidate."""
-    from survey.run.pipeline import run_with_client
     from survey.output.query import read_candidates
+    from survey.run.pipeline import run_with_client
 
     centres = np.array([s.centre_radec for s in sources])
     tiles = sorted({int(t) for t in healpix.ang2pix(DEFAULT_TILE_ORDER, centres[:, 0], centres[:, 1])})

@@ -1,6 +1,8 @@
 """Synthetic images for tests and examples (library code, like photutils.datasets).
 
-Downstream users testing their own pipelines can reuse these.
+Downstream users testing their own pipelines can reuse these. Production code never imports
+this module: the WCS and FITS helpers it re-exports (``make_wcs`` is
+``survey.images.base.tan_wcs``) live in the image shim.
 """
 
 from __future__ import annotations
@@ -8,21 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 from astropy.wcs import WCS
 
+from survey.images.base import tan_wcs as make_wcs
+from survey.images.base import world_to_pixel, write_band_fits
 from survey.sky.bands import BANDS, Band
 
-
-def make_wcs(*, ra_deg: float, dec_deg: float, pixel_deg: float, shape: tuple[int, int], crpix: tuple[float, float] | None = None) -> WCS:
-    """A 2-D RA---TAN/DEC--TAN WCS; by default the reference pixel is the image centre."""
-    ny, nx = shape
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = [ra_deg, dec_deg]
-    wcs.wcs.crpix = list(crpix) if crpix else [(nx + 1) / 2.0, (ny + 1) / 2.0]
-    wcs.wcs.cdelt = [-pixel_deg, pixel_deg]
-    return wcs
+__all__ = ["add_point_source", "make_noise_image", "make_wcs", "write_band_fits", "write_source_set"]
 
 
 def make_noise_image(shape: tuple[int, int], *, sigma: float, seed: int | None = None) -> np.ndarray:
@@ -32,22 +26,10 @@ def make_noise_image(shape: tuple[int, int], *, sigma: float, seed: int | None =
 
 def add_point_source(image: np.ndarray, wcs: WCS, *, ra_deg: float, dec_deg: float, flux: float, fwhm_px: float = 3.0) -> None:
     """Add a Gaussian point source at a sky position, in place."""
-    x, y = wcs.all_world2pix([[ra_deg, dec_deg]], 0)[0]
+    x, y = (float(v[0]) for v in world_to_pixel(wcs, [ra_deg], [dec_deg]))
     yy, xx = np.indices(image.shape)
     sigma = fwhm_px / 2.3548
     image += (flux * np.exp(-0.5 * ((xx - x) ** 2 + (yy - y) ** 2) / sigma**2)).astype(image.dtype)
-
-
-def write_band_fits(path: str | Path, data: np.ndarray, wcs: WCS, *, extra_axes: int = 0) -> Path:
-    """Write an image with its WCS; ``extra_axes`` adds degenerate FREQ/STOKES axes like radio cubes."""
-    header = wcs.to_header()
-    if extra_axes:
-        data = data.reshape((1,) * extra_axes + data.shape)
-        for i, ctype in enumerate(["FREQ", "STOKES"][:extra_axes], start=3):
-            header[f"CTYPE{i}"], header[f"CRVAL{i}"], header[f"CDELT{i}"], header[f"CRPIX{i}"] = ctype, 1.0, 1.0, 1.0
-    path = Path(path)
-    fits.PrimaryHDU(data=data, header=header).writeto(path, overwrite=True)
-    return path
 
 
 def write_source_set(directory: str | Path, name: str, *, ra_deg: float, dec_deg: float, shape=(120, 120), sigma: float = 0.01,

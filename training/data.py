@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from survey.sky.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
-from survey.sky.groups import DEFAULT_GROUP_RADIUS_DEG, overlap_groups
+from survey.images.discovery import GleamSource, scan_directory
 from survey.model.modelcard import sha256_file
 from survey.model.preprocess import Normalisation, clip_band, cutout, stack_cutouts
-from survey.images.base import GleamSource, scan_directory
+from survey.sky.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
+from survey.sky.groups import DEFAULT_GROUP_RADIUS_DEG, overlap_groups
 
 SIDE_OFFSET_DEG = 0.8
 """Distance of the side cut-outs from the field centre.

@@ -69,8 +69,8 @@ def training_noise_range(data_dir: str | Path) -> dict[str, list[float]]:
     The survey flags candidates whose noise lies above this range (`noise_high`): the
     classifier has never seen such images.
     """
+    from survey.images.discovery import scan_directory
     from survey.model.preprocess import estimate_noise
-    from survey.images.base import scan_directory
 
     sigmas: dict[str, list[float]] = {}
     for source in scan_directory(data_dir).sources:

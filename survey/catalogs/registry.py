@@ -44,6 +44,7 @@ from survey.config import data_dir
 from survey.defaults import CATALOG_FORMATS, CATALOG_NAMES
 from survey.exceptions import BadInputError, CatalogError
 from survey.sky.footprint import in_gleam_footprint
+from survey.sky.geometry import arcmin_to_chord, chord_to_arcmin, unit_vectors
 
 CATALOG_COLUMNS = ("name", "ra", "dec", "z", "catalog", "alt_names")
 """The columns of every catalogue table, in this order."""
@@ -571,21 +572,10 @@ def filter_footprint(table: Table, *, footprint: str = "gleam", mask_magellanic:
 # --------------------------------------------------------------------------------------
 
 
-def radec_to_xyz(ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Unit vectors (n, 3) of ICRS positions in degrees."""
-    ra = np.radians(np.asarray(ra_deg, dtype=np.float64))
-    dec = np.radians(np.asarray(dec_deg, dtype=np.float64))
-    return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
 
 
-def arcmin_to_chord(angle_arcmin: npt.ArrayLike) -> np.ndarray:
-    """Straight-line distance between unit vectors separated by ``angle_arcmin``."""
-    return 2.0 * np.sin(np.radians(np.asarray(angle_arcmin, dtype=np.float64) / 60.0) / 2.0)
 
 
-def chord_to_arcmin(chord: npt.ArrayLike) -> np.ndarray:
-    """Angle in arcmin of a chord between unit vectors (inverse of ``arcmin_to_chord``)."""
-    return np.degrees(2.0 * np.arcsin(np.clip(np.asarray(chord, dtype=np.float64) / 2.0, 0.0, 1.0))) * 60.0
 
 
 def _nearest(
@@ -668,7 +658,7 @@ def _table_xyz(table: Table, which: str) -> npt.NDArray[np.float64]:
             raise BadInputError(f"{which} table", f"has no {column!r} column (columns: {', '.join(table.colnames)})")
     ra, dec = _as_float(table["ra"]), _as_float(table["dec"])
     _check_match_positions(ra, dec, f"{which} table")
-    return radec_to_xyz(ra, dec)
+    return unit_vectors(ra, dec)
 
 
 def _check_match_positions(ra: np.ndarray, dec: np.ndarray, where: str) -> None:

@@ -1,29 +1,95 @@
-"""Reading GLEAM images: one FITS/WCS shim, source discovery, and the ImageSource interface.
+"""What an image is, where images come from, and the one door to FITS files and WCS objects.
 
-Everything that touches FITS headers or WCS objects lives here, so the rest of the code
-sees only a 2-D float32 array plus a 2-D celestial WCS (``BandImage``). Radio images with
-extra FREQ/STOKES axes are squeezed to two dimensions in this one file.
+Everything that touches FITS headers or astropy WCS objects lives here, so the rest of the
+code sees only a 2-D float32 array plus a 2-D celestial WCS (``BandImage``) and asks this
+module to map sky positions to pixels and back. Radio images with extra FREQ/STOKES axes
+are squeezed to two dimensions in this one file.
+
+``ImageSource`` is the interface of the three sources (``survey.images.fitsdir``,
+``survey.images.skyview``, ``survey.images.mock``). Besides reading fields it declares
+what a source can tell about itself (which positions it covers, which targets its images
+are centred on, the halos it injected), each with a default for sources that cannot.
 """
 
 from __future__ import annotations
 
-import re
 import warnings
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from survey.sky.bands import BAND_NAMES, BANDS, Band, band_by_name
-from survey.exceptions import BadInputError, MissingBandError
+from survey.exceptions import BadInputError
+from survey.sky.bands import Band, band_by_name
+from survey.sky.fields import FieldRequest
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from survey.sky.tiling import Region
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 # --------------------------------------------------------------------------------------
-# Images
+# WCS: the only functions that call astropy.wcs
+# --------------------------------------------------------------------------------------
+
+
+def tan_wcs(
+    *, ra_deg: float, dec_deg: float, pixel_deg: float, shape: tuple[int, int], crpix: tuple[float, float] | None = None
+) -> WCS:
+    """A 2-D north-up RA---TAN/DEC--TAN WCS; by default the reference pixel is the image centre.
+
+    >>> float(pixel_scale_deg(tan_wcs(ra_deg=10.0, dec_deg=-30.0, pixel_deg=0.01, shape=(8, 8))))
+    0.01
+    """
+    ny, nx = shape
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [ra_deg, dec_deg]
+    wcs.wcs.crpix = list(crpix) if crpix else [(nx + 1) / 2.0, (ny + 1) / 2.0]
+    wcs.wcs.cdelt = [-pixel_deg, pixel_deg]
+    return wcs
+
+
+def world_to_pixel(wcs: WCS, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Zero-based (x, y) pixel positions of sky positions (distortions included, if the WCS has any)."""
+    x, y = wcs.all_world2pix(np.asarray(ra_deg, float), np.asarray(dec_deg, float), 0)
+    return np.asarray(x, float), np.asarray(y, float)
+
+
+def pixel_to_world(wcs: WCS, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """(RA, Dec) in degrees, in the WCS's own frame, of zero-based pixel positions."""
+    ra, dec = wcs.all_pix2world(np.asarray(x, float), np.asarray(y, float), 0)
+    return np.asarray(ra, float), np.asarray(dec, float)
+
+
+def pixel_scale_deg(wcs: WCS) -> float:
+    """Pixel scale in degrees (mean of the two axes' projected scales)."""
+    return float(np.mean(proj_plane_pixel_scales(wcs)))
+
+
+def reference_radec(wcs: WCS) -> tuple[float, float]:
+    """(RA, Dec) of the WCS's reference point (CRVAL): the centre the paper's cut-out files were made on."""
+    ra, dec = wcs.wcs.crval[:2]
+    return float(ra), float(dec)
+
+
+def crop_wcs(wcs: WCS, *, x0: int, y0: int, x1: int, y1: int) -> WCS:
+    """The WCS of ``data[y0:y1, x0:x1]``: sky positions map to the same pixels of the crop."""
+    return wcs[y0:y1, x0:x1]
+
+
+# --------------------------------------------------------------------------------------
+# Images and their sources
 # --------------------------------------------------------------------------------------
 
 
@@ -51,7 +117,7 @@ class BandImage:
     @property
     def pixel_deg(self) -> float:
         """Pixel scale of this image in degrees (mean of |CDELT| along both axes)."""
-        return float(np.mean(proj_plane_pixel_scales(self.wcs)))
+        return pixel_scale_deg(self.wcs)
 
     @property
     def centre_radec(self) -> tuple[float, float]:
@@ -59,26 +125,6 @@ class BandImage:
         ny, nx = self.data.shape
         sky = self.wcs.pixel_to_world((nx - 1) / 2.0, (ny - 1) / 2.0)
         return float(sky.icrs.ra.deg), float(sky.icrs.dec.deg)
-
-
-@dataclass(frozen=True)
-class FieldRequest:
-    """A square patch of sky that an ImageSource must cover in all four bands.
-
-    Attributes
-    ----------
-    key : str
-        Names the request in messages, cache keys and manifests (``"tile 5/1234"``, a cluster name).
-    ra_deg, dec_deg : float
-        Field centre (ICRS, degrees).
-    width_deg : float
-        Side of the square field, cut-out margin included.
-    """
-
-    key: str
-    ra_deg: float
-    dec_deg: float
-    width_deg: float
 
 
 class ImageSource(ABC):
@@ -99,82 +145,33 @@ class ImageSource(ABC):
         """One line for manifests and provenance."""
         return self.name
 
+    def covers(self, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> BoolArray:
+        """True where this source has images of a position in all four bands.
 
-# --------------------------------------------------------------------------------------
-# File names: three patterns in the paper's data set, one parser
-# --------------------------------------------------------------------------------------
+        ``targets`` plans only the targets a source covers and counts the rest as
+        ``outside_images``. The default (SkyView, the mock sky) covers the whole sky.
+        """
+        return np.ones(np.shape(np.atleast_1d(np.asarray(ra_deg, float))), bool)
 
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
+    def targets(self) -> Table:
+        """``name``, ``ra``, ``dec`` of the fields this source's images are centred on (``targets --catalog images``).
 
-_BAND_TOKEN = re.compile(
-    r"[_\s-]*(?:gleam[_\s-]*)?(?P<band>" + "|".join(re.escape(n) for n in BAND_NAMES) + r")(?:\s*mhz)?",
-    re.IGNORECASE,
-)
-_SPLIT_FOLDER = re.compile(r"^(?P<split>train|test|val|valid|validation)[_-]?data[_-]?(?P<label>[01])$", re.IGNORECASE)
-_DISPLAY_PREFIX = {"AQRCC": "AqrCC"}
+        Only a directory of image sets has such fields; the default raises BadInputError.
+        """
+        raise BadInputError(f"--source {self.name}", "has no image sets to use as targets; pass --source fits:DIR")
 
+    def truth(self, region: Region) -> Table | None:
+        """The halos this source injected inside ``region`` (``ra``, ``dec``, ...), or None for real sky.
 
-@dataclass(frozen=True)
-class BandFileName:
-    """What a file name says: the source key (file-name spelling) and the band."""
-
-    source_key: str
-    band: str
-
-
-def parse_band_filename(filename: str) -> BandFileName | None:
-    """Source key and band of a GLEAM band file name, or None if it names no band.
-
-    Handles the three patterns of the paper's data set:
-
-    >>> parse_band_filename("abell_0122_Gleam103-134_clipped.fits")
-    BandFileName(source_key='abell_0122', band='103-134')
-    >>> parse_band_filename("3c 136.1_GLEAM_103-134MHz_clipped.fits")
-    BandFileName(source_key='3c 136.1', band='103-134')
-    >>> parse_band_filename("abell_s1063Gleam72-103_clipped.fits")
-    BandFileName(source_key='abell_s1063', band='72-103')
-    """
-    lower = filename.lower()
-    stem = next((filename[: -len(s)] for s in FITS_SUFFIXES if lower.endswith(s)), None)
-    if stem is None:
+        A synthetic sky knows its ground truth, so a run over it reports how many injected
+        halos it recovered; real images return None.
+        """
         return None
-    match = None
-    for match in _BAND_TOKEN.finditer(stem):
-        pass  # the last band token wins: source names may contain digits like 103-134 rarely
-    if match is None:
-        return None
-    key = stem[: match.start()].strip(" _-")
-    return BandFileName(key, match.group("band")) if key else None
 
-
-def display_name(source_key: str) -> str:
-    """Astronomer's spelling of a file-name source key.
-
-    >>> display_name("abell_s1063"), display_name("abell_0122"), display_name("rxc j0137.2-0912")
-    ('AS1063', 'A0122', 'RXC J0137.2-0912')
-    >>> display_name("aqrcc 087"), display_name("plck G287.0+32.9")
-    ('AqrCC 087', 'PLCK G287.0+32.9')
-    """
-    key = source_key.strip()
-    abell = re.fullmatch(r"abell[_\s]*(s?)[_\s]*(\d+)", key, re.IGNORECASE)
-    if abell:
-        return f"A{abell.group(1).upper()}{abell.group(2)}"
-    prefix, _, rest = key.replace("_", " ").partition(" ")
-    prefix = _DISPLAY_PREFIX.get(prefix.upper(), prefix.upper())
-    return f"{prefix} {rest.upper()}".strip()
-
-
-def label_and_split(folder: Path) -> tuple[int | None, str | None]:
-    """Class label and split a folder name states (``TRAIN_DATA_1`` -> (1, 'train'))."""
-    match = _SPLIT_FOLDER.match(folder.name)
-    if not match:
-        return None, None
-    split = match.group("split").lower()
-    return int(match.group("label")), {"valid": "val", "validation": "val"}.get(split, split)
 
 
 # --------------------------------------------------------------------------------------
-# Reading one band file (the FITS/WCS shim)
+# FITS files: the only functions that call astropy.io.fits
 # --------------------------------------------------------------------------------------
 
 
@@ -253,126 +250,13 @@ def read_band_file(path: str | Path, band: str | Band, *, allow_nonfinite: bool 
     return BandImage(band=band, data=data, wcs=wcs, origin=str(path))
 
 
-# --------------------------------------------------------------------------------------
-# Sources: four band files grouped, loaded, reported
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SourceFiles:
-    """The band files of one source as found on disk (nothing read yet)."""
-
-    name: str
-    key: str
-    folder: Path
-    label: int | None
-    split: str | None
-    files: dict[str, Path]
-
-    @property
-    def missing_bands(self) -> list[str]:
-        """Bands with no file, in BANDS order."""
-        return [b for b in BAND_NAMES if b not in self.files]
-
-
-@dataclass(frozen=True, eq=False)
-class GleamSource:
-    """One source with its four band images loaded.
-
-    Attributes
-    ----------
-    name : str
-        Astronomer's spelling (``"A2744"``, ``"ORC 2"``).
-    label : int or None
-        1 = halo, 0 = non-halo, when the folder says so.
-    split : str or None
-        ``"train"`` / ``"test"`` when the folder says so.
-    images : dict[str, BandImage]
-        One image per band, keyed by band name, in BANDS order.
-    """
-
-    name: str
-    label: int | None
-    split: str | None
-    images: dict[str, BandImage]
-    files: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def centre_radec(self) -> tuple[float, float]:
-        """Field centre (RA, Dec) in degrees: the reference point of the first band's WCS."""
-        ra, dec = self.images[BAND_NAMES[0]].wcs.wcs.crval[:2]
-        return float(ra), float(dec)
-
-
-@dataclass(frozen=True)
-class SourceProblem:
-    """A source a scan could not use, and why (the message names the file)."""
-
-    name: str
-    folder: Path
-    message: str
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    """The sources a directory scan loaded, and the ones it reported and skipped."""
-
-    sources: list[GleamSource]
-    problems: list[SourceProblem]
-
-
-def find_source_files(directory: str | Path) -> tuple[list[SourceFiles], list[SourceProblem]]:
-    """Group the FITS files under ``directory`` (recursively) by source, whatever the naming.
-
-    Files whose names carry no band are reported, as are two files for one source and band.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise BadInputError(directory, "is not a directory")
-    groups: dict[tuple[Path, str], dict[str, Path]] = {}
-    problems: list[SourceProblem] = []
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        if not path.name.lower().endswith(FITS_SUFFIXES):
-            continue
-        parsed = parse_band_filename(path.name)
-        if parsed is None:
-            problems.append(SourceProblem(path.stem, path.parent, f"{path}: file name names no GLEAM band ({', '.join(BAND_NAMES)})"))
-            continue
-        bands = groups.setdefault((path.parent, parsed.source_key.lower()), {})
-        if parsed.band in bands:
-            problems.append(SourceProblem(display_name(parsed.source_key), path.parent, f"{path}: second file for band {parsed.band} (first: {bands[parsed.band]})"))
-            continue
-        bands[parsed.band] = path
-    records = [_record(folder, files) for (folder, _), files in groups.items()]
-    return sorted(records, key=lambda r: (str(r.folder), r.name)), problems
-
-
-def _record(folder: Path, files: dict[str, Path]) -> SourceFiles:
-    key = parse_band_filename(next(iter(files.values())).name).source_key
-    label, split = label_and_split(folder)
-    ordered = {b: files[b] for b in BAND_NAMES if b in files}
-    return SourceFiles(display_name(key), key, folder, label, split, ordered)
-
-
-def load_source(record: SourceFiles) -> GleamSource:
-    """Read all four bands of one source; raise (naming the files) if any is unusable."""
-    if record.missing_bands:
-        raise MissingBandError(
-            record.folder / record.key,
-            f"source {record.name!r} lacks band(s) {', '.join(record.missing_bands)} "
-            f"(found: {', '.join(p.name for p in record.files.values())})",
-        )
-    images = {band: read_band_file(path, band) for band, path in record.files.items()}
-    return GleamSource(record.name, record.label, record.split, images, dict(record.files))
-
-
-def scan_directory(directory: str | Path) -> ScanResult:
-    """Load every source under ``directory``; report the unusable ones and go on with the rest."""
-    records, problems = find_source_files(directory)
-    sources: list[GleamSource] = []
-    for record in records:
-        try:
-            sources.append(load_source(record))
-        except BadInputError as exc:
-            problems.append(SourceProblem(record.name, record.folder, str(exc)))
-    return ScanResult(sources, problems)
+def write_band_fits(path: str | Path, data: np.ndarray, wcs: WCS, *, extra_axes: int = 0) -> Path:
+    """Write an image with its WCS; ``extra_axes`` adds degenerate FREQ/STOKES axes like radio cubes."""
+    header = wcs.to_header()
+    if extra_axes:
+        data = data.reshape((1,) * extra_axes + data.shape)
+        for i, ctype in enumerate(["FREQ", "STOKES"][:extra_axes], start=3):
+            header[f"CTYPE{i}"], header[f"CRVAL{i}"], header[f"CDELT{i}"], header[f"CRPIX{i}"] = ctype, 1.0, 1.0, 1.0
+    path = Path(path)
+    fits.PrimaryHDU(data=data, header=header).writeto(path, overwrite=True)
+    return path

@@ -1,7 +1,7 @@
 """``--source fits:DIR``: serve survey fields from a directory of local GLEAM FITS files.
 
 Two layouts work, because both are "sets of four band files" to
-``survey.images.base.find_source_files``:
+``survey.images.discovery.find_source_files``:
 
 * four-band cut-out sets like the paper's data (``abell_0122_Gleam72-103_clipped.fits`` ...),
   one set per source, each a few degrees wide;
@@ -21,17 +21,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from astropy.table import Table
-from astropy.wcs import WCS
 
-from survey.sky.bands import BAND_NAMES, band_by_name
 from survey.exceptions import BadInputError, MissingBandError
-from survey.images.base import BandImage, FieldRequest, ImageSource, SourceFiles, find_source_files, read_band_file
-from survey.testing import make_wcs
-from survey.sky.tiling import angular_distance_deg
+from survey.images.base import BandImage, ImageSource, crop_wcs, pixel_to_world, read_band_file, tan_wcs, world_to_pixel
+from survey.images.discovery import SourceFiles, find_source_files
+from survey.sky.bands import BAND_NAMES, band_by_name
+from survey.sky.fields import FieldRequest
+from survey.sky.geometry import angular_distance_deg
+
+if TYPE_CHECKING:
+    from astropy.wcs import WCS
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ class BandFile:
 
     def contains(self, ra_deg: FloatArray, dec_deg: FloatArray) -> BoolArray:
         """True where a sky position falls on a pixel of this image."""
-        x, y = self.wcs.wcs_world2pix(np.asarray(ra_deg, float), np.asarray(dec_deg, float), 0)
+        x, y = world_to_pixel(self.wcs, ra_deg, dec_deg)
         ny, nx = self.shape
         with np.errstate(invalid="ignore"):
             return (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)
@@ -102,7 +106,7 @@ class ImageSet:
         """(RA, Dec) in degrees of the central pixel of the set's first readable band."""
         first = next(iter(self.files.values()))
         ny, nx = first.shape
-        ra, dec = first.wcs.wcs_pix2world([(nx - 1) / 2.0], [(ny - 1) / 2.0], 0)
+        ra, dec = pixel_to_world(first.wcs, [(nx - 1) / 2.0], [(ny - 1) / 2.0])
         return float(ra[0]) % 360.0, float(dec[0])
 
     def coverage(self, ra_deg: FloatArray, dec_deg: FloatArray) -> float:
@@ -160,10 +164,10 @@ def index_directory(directory: str | Path) -> tuple[list[ImageSet], list[str]]:
 def field_grid(request: FieldRequest, *, points: int = FIELD_GRID_POINTS) -> tuple[FloatArray, FloatArray]:
     """(RA, Dec) of a ``points`` x ``points`` grid spanning the field square, edges included."""
     step = request.width_deg / (points - 1)
-    wcs = make_wcs(ra_deg=request.ra_deg, dec_deg=request.dec_deg, pixel_deg=step, shape=(points, points))
+    wcs = tan_wcs(ra_deg=request.ra_deg, dec_deg=request.dec_deg, pixel_deg=step, shape=(points, points))
     y, x = np.mgrid[0:points, 0:points].astype(float)
-    ra, dec = wcs.wcs_pix2world(x.ravel(), y.ravel(), 0)
-    return np.asarray(ra) % 360.0, np.asarray(dec)
+    ra, dec = pixel_to_world(wcs, x.ravel(), y.ravel())
+    return ra % 360.0, dec
 
 
 def best_set(sets: list[ImageSet], request: FieldRequest) -> tuple[ImageSet, float]:
@@ -185,7 +189,7 @@ def crop_to_field(image: BandImage, request: FieldRequest) -> BandImage:
     data, so sky positions map to the same pixels as before.
     """
     ra, dec = field_grid(request)
-    x, y = image.wcs.wcs_world2pix(ra, dec, 0)
+    x, y = world_to_pixel(image.wcs, ra, dec)
     ny, nx = image.data.shape
     finite = np.isfinite(x) & np.isfinite(y)
     if not finite.any():
@@ -195,7 +199,7 @@ def crop_to_field(image: BandImage, request: FieldRequest) -> BandImage:
     if x1 <= x0 or y1 <= y0:
         raise BadInputError(image.origin, f"does not overlap the field of {request.key}")
     data = np.array(image.data[y0:y1, x0:x1], dtype=np.float32)
-    return BandImage(band=image.band, data=data, wcs=image.wcs[y0:y1, x0:x1], origin=image.origin)
+    return BandImage(band=image.band, data=data, wcs=crop_wcs(image.wcs, x0=x0, y0=y0, x1=x1, y1=y1), origin=image.origin)
 
 
 # --------------------------------------------------------------------------------------
@@ -209,7 +213,7 @@ class FitsDirectorySource(ImageSource):
     Parameters
     ----------
     directory : str or Path
-        Searched recursively; file names must carry the band (``survey.images.base.parse_band_filename``).
+        Searched recursively; file names must carry the band (``survey.images.naming.parse_band_filename``).
 
     Attributes
     ----------

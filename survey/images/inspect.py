@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from survey.sky.bands import BAND_NAMES
+from survey.images.discovery import GleamSource, scan_directory
 from survey.model.preprocess import clip_band
-from survey.images.base import GleamSource, scan_directory
+from survey.sky.bands import BAND_NAMES
 
 
 @dataclass(frozen=True)

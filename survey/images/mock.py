@@ -28,12 +28,13 @@ from astropy.table import Table
 from scipy.ndimage import gaussian_filter
 from scipy.special import erfcx
 
+from survey.exceptions import BadInputError
+from survey.images.base import BandImage, ImageSource, tan_wcs, world_to_pixel
 from survey.sky import healpix
 from survey.sky.bands import BANDS, Band
-from survey.exceptions import BadInputError
-from survey.images.base import BandImage, FieldRequest, ImageSource
-from survey.testing import make_wcs
-from survey.sky.tiling import Region, angular_distance_deg, parse_region
+from survey.sky.fields import FieldRequest
+from survey.sky.geometry import angular_distance_deg
+from survey.sky.tiling import Region, parse_region
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -372,14 +373,14 @@ def render_band(sky: MockSky, band: Band, request: FieldRequest, *, sources: Poi
     pixel scale, ``ceil(width / pixel)`` pixels on a side. Pixels are left unclipped.
     """
     n = int(np.ceil(request.width_deg / band.pixel_deg))
-    wcs = make_wcs(ra_deg=request.ra_deg, dec_deg=request.dec_deg, pixel_deg=band.pixel_deg, shape=(n, n))
+    wcs = tan_wcs(ra_deg=request.ra_deg, dec_deg=request.dec_deg, pixel_deg=band.pixel_deg, shape=(n, n))
     freq = band.centre_mhz
     sigma_px = sky.beam_fwhm_arcmin(freq) / 60.0 / band.pixel_deg / FWHM_PER_SIGMA
     image = np.zeros((n, n))
-    x, y = wcs.wcs_world2pix(sources.ra_deg, sources.dec_deg, 0)
+    x, y = world_to_pixel(wcs, sources.ra_deg, sources.dec_deg)
     _add_gaussians(image, x=x, y=y, peak=sources.flux_at(freq, reference_mhz=sky.reference_mhz), sigma_px=sigma_px)
     if len(halos):
-        hx, hy = wcs.wcs_world2pix(np.asarray(halos["ra"]), np.asarray(halos["dec"]), 0)
+        hx, hy = world_to_pixel(wcs, halos["ra"], halos["dec"])
         r_e_px = np.asarray(halos["r_e_arcmin"]) / 60.0 / band.pixel_deg
         image += _halo_image((n, n), x=hx, y=hy, flux_jy=sky.halo_flux_jy(halos["flux_150mhz_jy"], freq),
                              r_e_px=r_e_px, sigma_px=sigma_px)
@@ -504,7 +505,7 @@ class MockSource(ImageSource):
     bands : sequence of Band
         Bands to render (default all four GLEAM bands).
 
-    >>> from survey.images.base import FieldRequest
+    >>> from survey.sky.fields import FieldRequest
     >>> images = MockSource(MockSky(seed=3)).read_field(FieldRequest("demo", 10.0, -30.0, 0.5))
     >>> images["170-231"].data.shape, images["170-231"].data.dtype
     ((65, 65), dtype('float32'))
@@ -518,6 +519,10 @@ class MockSource(ImageSource):
 
     def describe(self) -> str:
         return f"mock seed={self.sky.seed}"
+
+    def truth(self, region: Region) -> Table:
+        """The halos the mock sky injected inside ``region`` (``MockSky.truth``)."""
+        return self.sky.truth(region)
 
     def read_field(self, request: FieldRequest) -> dict[str, BandImage]:
         """Render every band of ``request`` (see ``render_band``)."""

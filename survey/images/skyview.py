@@ -31,9 +31,10 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 
 from survey import remote
-from survey.sky.bands import BANDS, Band
 from survey.exceptions import BadInputError
-from survey.images.base import BandImage, FieldRequest, ImageSource, read_band_file
+from survey.images.base import BandImage, ImageSource, read_band_file
+from survey.sky.bands import BANDS, Band
+from survey.sky.fields import FieldRequest
 
 SKYVIEW_COORDINATES = "J2000"
 SKYVIEW_PROJECTION = "Tan"
@@ -41,7 +42,7 @@ PIXEL_SCALE_TOLERANCE = 0.01
 """Largest relative difference between the answer's pixel scale and the band's native one."""
 
 OFFLINE_HINT = (
-    "the paper's GLEAM FITS files under HALO_DATA_DIR (survey.images.base.scan_directory) "
+    "the paper's GLEAM FITS files under HALO_DATA_DIR (survey.images.discovery.scan_directory) "
     "or the mock sky (survey.images.mock.MockSource)"
 )
 

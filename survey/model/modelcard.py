@@ -33,9 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from survey.sky.bands import BANDS, CUTOUT_SIZE
 from survey.exceptions import ModelCardError
 from survey.model.preprocess import Normalisation
+from survey.sky.bands import BANDS, CUTOUT_SIZE
 
 CARD_VERSION = 1
 """Schema version written into every card; a card with another version is refused."""

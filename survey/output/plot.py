@@ -23,12 +23,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from survey.output import paths  # noqa: E402
-from survey.sky.bands import BANDS, CUTOUT_SIZE  # noqa: E402
 from survey.defaults import DEFAULT_TOP  # noqa: E402
 from survey.exceptions import BadInputError, NoDetectionsWarning  # noqa: E402
+from survey.output import paths  # noqa: E402
 from survey.output.query import read_candidates, read_schema  # noqa: E402
 from survey.output.schema import CUTOUT_COLUMN  # noqa: E402
+from survey.sky.bands import BANDS, CUTOUT_SIZE  # noqa: E402
 
 SKY_FILENAME = "sky.png"
 GALLERY_FILENAME = "gallery.png"

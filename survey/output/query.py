@@ -21,9 +21,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from survey.output import paths
 from survey.defaults import QUERY_FORMATS
 from survey.exceptions import BadInputError, CatalogError, NoDetectionsWarning
+from survey.output import paths
 from survey.output.schema import CATALOGS, CUTOUT_COLUMN, FLAG_NAMES, FLAGS_OK, SPATIAL_INDEX_COLUMN, column_units
 
 __all__ = [

@@ -22,9 +22,9 @@ from hats.pixel_math.spatial_index import (
     compute_spatial_index,
 )
 
+from survey.exceptions import CatalogError
 from survey.sky import healpix
 from survey.sky.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
-from survey.exceptions import CatalogError
 
 __all__ = [
     "CATALOGS",

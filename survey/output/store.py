@@ -40,8 +40,8 @@ from hats.io.file_io import get_parquet_write_table_kwargs, remove_directory, wr
 from hats.pixel_math import HealpixPixel
 from upath import UPath
 
-from survey.output import paths
 from survey.exceptions import BadInputError, CatalogError, NoDetectionsWarning
+from survey.output import paths
 from survey.output.schema import (
     CUTOUT_COLUMN,
     SPATIAL_INDEX_COLUMN,

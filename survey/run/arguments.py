@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from survey.sky import healpix
 from survey.defaults import (
     CATALOG_NAMES,
     DEFAULT_MATCH_RADIUS_ARCMIN,
@@ -29,6 +28,7 @@ from survey.defaults import (
     TARGET_CATALOGS,
 )
 from survey.exceptions import BadInputError, ModelCardError
+from survey.sky import healpix
 from survey.sky.tiling import MAX_ORDER_GAP, Region, parse_region
 
 Mode = Literal["scan", "targets"]

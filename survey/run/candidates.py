@@ -25,7 +25,6 @@ from astropy.table import Table
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from survey.sky.bands import BANDS
 from survey.catalogs.registry import nearest_clusters
 from survey.exceptions import CatalogError
 from survey.model.modelcard import ModelCard
@@ -41,6 +40,7 @@ from survey.output.schema import (
     score_schema,
     spatial_index,
 )
+from survey.sky.bands import BANDS
 from survey.sky.tiling import window_neighbours
 
 IntArray = npt.NDArray[np.int64]

@@ -44,9 +44,15 @@ from astropy.table import Table
 from hats.io.file_io import remove_directory
 from upath import UPath
 
-from survey.sky import healpix
-
+from survey.catalogs.registry import load_catalog
+from survey.defaults import IMAGES_CATALOG
+from survey.exceptions import BadInputError, CatalogError, HaloSurveyError
+from survey.images.base import ImageSource
+from survey.images.fitsdir import FitsDirectorySource
+from survey.model.infer import OnnxClassifier
+from survey.model.modelcard import ModelCard, load_model_card
 from survey.output import paths
+from survey.output.store import SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable, package_version
 from survey.run.arguments import SourceSpec, SurveyArguments
 from survey.run.candidates import (
     candidate_rows,
@@ -57,17 +63,12 @@ from survey.run.candidates import (
     score_rows,
     with_merge_and_matches,
 )
-from survey.catalogs.registry import load_catalog
-from survey.defaults import IMAGES_CATALOG
-from survey.exceptions import BadInputError, CatalogError, HaloSurveyError
-from survey.images.fitsdir import FitsDirectorySource
-from survey.model.infer import OnnxClassifier
 from survey.run.manifest import ManifestWriter, RunManifest, read_manifest
-from survey.model.modelcard import ModelCard, load_model_card
-from survey.images.base import ImageSource
 from survey.run.stages import Predictor, Target, TileScorer, preprocess_batch, work_items
-from survey.output.store import SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable, package_version
-from survey.sky.tiling import angular_distance_deg, plan, tile_field
+from survey.sky import healpix
+from survey.sky.fields import tile_field
+from survey.sky.geometry import angular_distance_deg
+from survey.sky.tiling import plan
 
 logger = logging.getLogger(__name__)
 

@@ -39,14 +39,15 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from survey.sky import healpix
-from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
+from survey.images.base import BandImage, ImageSource
 from survey.model.infer import OnnxClassifier, ProviderChoice
 from survey.model.preprocess import ClippedBand, Normalisation, clip_band, cutouts_at_pixels
 from survey.output.schema import band_column
-from survey.images.base import BandImage, FieldRequest, ImageSource
-from survey.sky.tiling import CUTOUT_MARGIN_DEG, Region, tile_request, windows_in_tile
+from survey.sky import healpix
+from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
+from survey.sky.fields import target_request, tile_request
+from survey.sky.tiling import Region, windows_in_tile
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +59,6 @@ Predictor feeds to a planes session of the model (``survey.model.infer.channels_
 interleaving the planes into the card's NHWC cost a preprocessing worker about 17 us a
 window, and a CNN's graph transposes NHWC straight back to planes (ONNX Runtime cancels the
 two). The cut-outs the Predictor hands back for the catalogue are (64, 64, 4) again."""
-
-TARGET_FIELD_WIDTH_DEG = 2.0 * CUTOUT_MARGIN_DEG
-"""Field read around one target: the widest band's cut-out plus a pixel on every side."""
 
 NOISE_COLUMNS = tuple(band_column("noise", b) for b in BAND_NAMES)
 PEAK_COLUMNS = tuple(band_column("peak", b) for b in BAND_NAMES)
@@ -253,7 +251,7 @@ def target_tile(
     parts = []
     for target in targets:
         key = f"tile {tile_order}/{tile} target {target.name!r} ({target.catalog})"
-        request = FieldRequest(key=key, ra_deg=target.ra_deg, dec_deg=target.dec_deg, width_deg=TARGET_FIELD_WIDTH_DEG)
+        request = target_request(key, ra_deg=target.ra_deg, dec_deg=target.dec_deg)
         field = clip_field(source.read_field(request), key=key)
         parts.append(cut_windows(field, target.ra_deg, target.dec_deg, normalisation=normalisation, planes=True))
     cut = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

@@ -6,10 +6,10 @@ what "in GLEAM" means.
 
 from __future__ import annotations
 
+import astropy.units as u
 import numpy as np
 import numpy.typing as npt
 from astropy.coordinates import SkyCoord
-import astropy.units as u
 
 DEC_MAX_DEG = 30.0
 """GLEAM's extragalactic catalogue stops at Dec +30 deg (Hurley-Walker et al. 2017)."""

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from survey.sky.bands import BANDS
-from survey.catalogs.registry import arcmin_to_chord, radec_to_xyz
+from survey.sky.geometry import arcmin_to_chord, unit_vectors
 
 TRAINING_FIELD_PX = 300
 """Side of the paper's training images in pixels (all four bands)."""
@@ -43,7 +43,7 @@ def overlap_groups(ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, radius_deg:
     >>> overlap_groups([10.0, 10.01, 50.0, 11.0], [-30.0, -30.0, -30.0, -30.0], radius_deg=1.5).tolist()
     [0, 0, 1, 0]
     """
-    xyz = radec_to_xyz(ra_deg, dec_deg)
+    xyz = unit_vectors(ra_deg, dec_deg)
     parent = list(range(len(xyz)))
     for i, j in cKDTree(xyz).query_pairs(float(arcmin_to_chord(radius_deg * 60.0))):
         ri, rj = _find(parent, i), _find(parent, j)

@@ -92,8 +92,8 @@ def pix2ang(order: int, ipix: ArrayLike) -> tuple[FloatArray, FloatArray]:
     return np.asarray(ra, float), np.asarray(dec, float)
 
 
-def ang2vec(ra_deg: ArrayLike, dec_deg: ArrayLike) -> FloatArray:
-    """Unit vectors, shape (..., 3), of (RA, Dec) in degrees."""
+def _vector(ra_deg: ArrayLike, dec_deg: ArrayLike) -> FloatArray:
+    """healpy's unit vector of a position (``survey.sky.geometry.unit_vectors`` is the public one)."""
     return np.asarray(hp.ang2vec(np.asarray(ra_deg, float), np.asarray(dec_deg, float), lonlat=True), float)
 
 
@@ -119,7 +119,7 @@ def query_disc(order: int, *, ra_deg: float, dec_deg: float, radius_deg: float, 
     ``inclusive=True`` may return a few pixels that only come near the disc: a superset,
     which is what work planning needs.
     """
-    vec = ang2vec(ra_deg, dec_deg)
+    vec = _vector(ra_deg, dec_deg)
     ipix = hp.query_disc(order2nside(order), vec, np.radians(radius_deg), inclusive=inclusive, nest=True)
     return np.sort(np.asarray(ipix, dtype=np.int64))
 

@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from survey.sky import healpix
-from survey.sky.bands import BANDS, CUTOUT_SIZE
 from survey.defaults import DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER
 from survey.exceptions import BadInputError, NoDetectionsWarning
+from survey.sky import healpix
 from survey.sky.footprint import DEC_MAX_DEG, GALACTIC_LATITUDE_MIN_DEG, galactic_latitude_deg, in_gleam_footprint
-from survey.images.base import FieldRequest
+from survey.sky.geometry import angular_distance_deg
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -39,48 +38,9 @@ BoolArray = npt.NDArray[np.bool_]
 MAX_ORDER_GAP = 10
 """At most 4**10 (about a million) windows per tile, so one tile always fits in memory."""
 
-CUTOUT_MARGIN_DEG = max((CUTOUT_SIZE / 2 + 1) * band.pixel_deg for band in BANDS)
-"""Margin around a tile so every window gets a full cut-out in every band: half the widest
-cut-out (64 x 56" / 2 = 0.498 deg at 72-103 MHz) plus one pixel, because a cut-out's corner
-pixel is the window position rounded to the image grid."""
-
 _PLAN_CHUNK_WINDOWS = 1 << 18
 """Windows evaluated per vectorised step of ``plan``: keeps its peak memory to ~30 MB
 (the footprint's Galactic-latitude transform makes several temporaries per window)."""
-
-
-# --------------------------------------------------------------------------------------
-# Spherical helpers
-# --------------------------------------------------------------------------------------
-
-
-def angular_distance_deg(
-    ra1_deg: npt.ArrayLike, dec1_deg: npt.ArrayLike, ra2_deg: npt.ArrayLike, dec2_deg: npt.ArrayLike
-) -> FloatArray:
-    """Great-circle distance in degrees (haversine, accurate at small separations)."""
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(a, float)) for a in (ra1_deg, dec1_deg, ra2_deg, dec2_deg))
-    hav = np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
-
-
-def tangent_plane_deg(
-    vectors: npt.ArrayLike, *, ra0_deg: float, dec0_deg: float
-) -> tuple[FloatArray, FloatArray]:
-    """Gnomonic (TAN) standard coordinates (xi east, eta north) of unit vectors, in degrees.
-
-    These are the offsets a north-up TAN image centred on (ra0, dec0) measures in units of
-    its reference pixel scale, so they say how many pixels a field must span. Computed from
-    vectors, hence valid at the poles and across RA = 0.
-    """
-    v = np.asarray(vectors, float)
-    ra0, dec0 = np.radians(ra0_deg), np.radians(dec0_deg)
-    centre = np.array([np.cos(dec0) * np.cos(ra0), np.cos(dec0) * np.sin(ra0), np.sin(dec0)])
-    east = np.array([-np.sin(ra0), np.cos(ra0), 0.0])
-    north = np.array([-np.sin(dec0) * np.cos(ra0), -np.sin(dec0) * np.sin(ra0), np.cos(dec0)])
-    depth = v @ centre
-    if np.any(depth <= 0):
-        raise ValueError(f"points more than 90 deg from ({ra0_deg}, {dec0_deg}) have no tangent-plane position")
-    return np.degrees((v @ east) / depth), np.degrees((v @ north) / depth)
 
 
 # --------------------------------------------------------------------------------------
@@ -317,7 +277,8 @@ def _check_orders(*, tile_order: int, window_order: int) -> None:
         )
 
 
-def _check_tile(tile: int, *, tile_order: int) -> None:
+def check_tile(tile: int, *, tile_order: int) -> None:
+    """Raise BadInputError unless ``tile`` is a pixel index at ``tile_order``."""
     if not 0 <= tile < healpix.order2npix(tile_order):
         raise BadInputError(
             f"tile {tile_order}/{tile}", f"no such tile at order {tile_order} (0..{healpix.order2npix(tile_order) - 1})"
@@ -337,7 +298,7 @@ def windows_in_tile(
     index range ``[t << 2k, (t + 1) << 2k)`` with ``k = window_order - tile_order``.
     """
     _check_orders(tile_order=tile_order, window_order=window_order)
-    _check_tile(tile, tile_order=tile_order)
+    check_tile(tile, tile_order=tile_order)
     ipix = healpix.children(tile, order=tile_order, child_order=window_order)
     ra, dec = healpix.pix2ang(window_order, ipix)
     if region is not None:
@@ -459,41 +420,3 @@ def _human_duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-# --------------------------------------------------------------------------------------
-# Image fields for tiles
-# --------------------------------------------------------------------------------------
-
-
-def tile_field(
-    tile: int, *, tile_order: int = DEFAULT_TILE_ORDER, margin_deg: float = CUTOUT_MARGIN_DEG
-) -> tuple[float, float, float]:
-    """Centre and side (degrees) of the square north-up TAN field a tile's images must cover.
-
-    The side is twice the tile's largest tangent-plane offset from its centre, measured on
-    points along its curved HEALPix edges, plus twice ``margin_deg`` (default: half the
-    widest band's cut-out plus a pixel), so every window of the tile gets a full cut-out in
-    every band. Works from unit vectors, so tiles at the poles and across RA = 0 are right.
-
-    Returns
-    -------
-    ra_deg, dec_deg, width_deg : float
-    """
-    _check_tile(tile, tile_order=tile_order)
-    if margin_deg < 0:
-        raise BadInputError(f"tile {tile_order}/{tile}", f"margin_deg must be >= 0, got {margin_deg}")
-    ra, dec = (float(a[0]) for a in healpix.pix2ang(tile_order, [tile]))
-    # 16 points per edge: HEALPix edges bow by up to a few percent of the tile size.
-    edge = healpix.boundaries(tile_order, tile, step=16)[0].T
-    xi, eta = tangent_plane_deg(edge, ra0_deg=ra, dec0_deg=dec)
-    half = float(max(np.abs(xi).max(), np.abs(eta).max()))
-    return ra, dec, 2.0 * (half + margin_deg)
-
-
-def tile_request(
-    tile: int, *, tile_order: int = DEFAULT_TILE_ORDER, margin_deg: float = CUTOUT_MARGIN_DEG
-) -> FieldRequest:
-    """The FieldRequest an ImageSource must serve for ``tile`` (key ``"tile ORDER/ID"``)."""
-    ra, dec, width = tile_field(tile, tile_order=tile_order, margin_deg=margin_deg)
-    return FieldRequest(key=f"tile {tile_order}/{tile}", ra_deg=ra, dec_deg=dec, width_deg=width)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from survey.output import paths
 from survey.cli import build_parser, main
+from survey.output import paths
 from survey.output.schema import synthetic_table
 from survey.output.store import CatalogWriter
 from tests.survey.survey_helpers import local_ray, write_standin

@@ -8,12 +8,16 @@ import time
 
 import pytest
 import requests
-from tests.survey.fake_services import FakeServer, closed_port_url, silent_server
-from tests.survey.fake_services import _isolated_network_state  # noqa: F401  (autouse fixture)
 from pyvo.dal import DALServiceError
 
 from survey import remote
 from survey.exceptions import RemoteServiceError
+from tests.survey.fake_services import (
+    FakeServer,
+    _isolated_network_state,  # noqa: F401  (autouse fixture)
+    closed_port_url,
+    silent_server,
+)
 
 
 @pytest.fixture

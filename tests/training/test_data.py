@@ -40,7 +40,7 @@ def test_real_training_set_has_cutouts_groups_and_sides(sources):
 
 
 def test_side_positions_stay_on_ring_near_pole_and_ra_zero():
-    from survey.sky.tiling import angular_distance_deg
+    from survey.sky.geometry import angular_distance_deg
 
     for ra, dec in [(0.2, -30.0), (359.9, 10.0), (120.0, -82.0)]:
         positions = np.array(side_positions(ra, dec))

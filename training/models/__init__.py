@@ -16,8 +16,8 @@ dense      D           ``training.models.dense``          A5 (fully connected)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from survey.sky.bands import BANDS, CUTOUT_SIZE

@@ -11,8 +11,6 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import ascii, fits, votable
 from astropy.table import Table
-from tests.survey.fake_services import FakeServer, closed_port_url
-from tests.survey.fake_services import _isolated_network_state  # noqa: F401  (autouse fixture)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +29,12 @@ from survey.catalogs.registry import (
     vizier_payload,
 )
 from survey.exceptions import BadInputError, CatalogError, RemoteServiceError
-from survey.images.base import display_name, parse_band_filename
+from survey.images.naming import display_name, parse_band_filename
+from tests.survey.fake_services import (
+    FakeServer,
+    _isolated_network_state,  # noqa: F401  (autouse fixture)
+    closed_port_url,
+)
 
 
 def _table(names, ra, dec, z=None, catalog="demo"):

@@ -9,17 +9,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from survey.sky.bands import BAND_NAMES, BANDS
 from survey.exceptions import BadInputError, MissingBandError
-from survey.images.base import (
-    display_name,
-    find_source_files,
-    label_and_split,
-    load_source,
-    parse_band_filename,
-    read_band_file,
-    scan_directory,
-)
+from survey.images.base import read_band_file
+from survey.images.discovery import find_source_files, load_source, scan_directory
+from survey.images.naming import display_name, label_and_split, parse_band_filename
+from survey.sky.bands import BAND_NAMES, BANDS
 from survey.testing import make_wcs, write_band_fits, write_source_set
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from survey.sky.bands import BANDS
 from survey.exceptions import BadInputError, MissingBandError
 from survey.images.fitsdir import FitsDirectorySource, best_set, field_grid
-from survey.images.base import FieldRequest
+from survey.sky.bands import BANDS
+from survey.sky.fields import FieldRequest
 from survey.testing import make_noise_image, make_wcs, write_band_fits, write_source_set
 
 

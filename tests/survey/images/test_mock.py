@@ -7,11 +7,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from survey.sky import healpix
-
-from survey.images import mock
-from survey.sky.bands import BANDS, band_by_name
 from survey.exceptions import BadInputError
+from survey.images import mock
 from survey.images.mock import (
     COSMOLOGY,
     FWHM_PER_SIGMA,
@@ -20,8 +17,10 @@ from survey.images.mock import (
     MockSource,
     exponential_peak_per_flux,
 )
-from survey.images.base import FieldRequest
-from survey.sky.tiling import angular_distance_deg
+from survey.sky import healpix
+from survey.sky.bands import BANDS, band_by_name
+from survey.sky.fields import FieldRequest
+from survey.sky.geometry import angular_distance_deg
 
 SOURCES_PER_DEG2 = 12.6
 """Data README: the GLEAM EGC has ~12.6 sources per deg2 above ~50 mJy."""

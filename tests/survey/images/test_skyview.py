@@ -5,18 +5,22 @@ from __future__ import annotations
 import pickle
 import time
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
-from tests.survey.fake_services import FakeServer, Seen, closed_port_url, silent_server
-from tests.survey.fake_services import _isolated_network_state  # noqa: F401  (autouse fixture)
 
-from survey.sky.bands import BANDS, band_by_name
 from survey.exceptions import BadInputError, RemoteServiceError
 from survey.images.skyview import SkyViewSource, parse_skyview_fits, skyview_pixels, skyview_query
-from survey.images.base import FieldRequest
+from survey.sky.bands import BANDS, band_by_name
+from survey.sky.fields import FieldRequest
 from survey.testing import make_wcs, write_band_fits
+from tests.survey.fake_services import (
+    FakeServer,
+    Seen,
+    _isolated_network_state,  # noqa: F401  (autouse fixture)
+    closed_port_url,
+    silent_server,
+)
 
 FORM_PATH = "/current/cgi/basicform.pl"
 FIELD = FieldRequest("tile 5/1234", ra_deg=3.58, dec_deg=-30.39, width_deg=0.5)

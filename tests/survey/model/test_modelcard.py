@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from survey.sky.bands import BAND_NAMES
 from survey.exceptions import ModelCardError
 from survey.model.modelcard import (
     CARD_VERSION,
@@ -25,6 +24,7 @@ from survey.model.modelcard import (
     write_card,
 )
 from survey.model.preprocess import Normalisation
+from survey.sky.bands import BAND_NAMES
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from survey.sky.bands import BANDS, CUTOUT_SIZE
+from survey.images.base import BandImage
+from survey.images.discovery import scan_directory
 from survey.model.preprocess import (
     BADLY_CLIPPED_NONZERO,
     CLIPPED_TRUNCATION_BLOCK_PX,
@@ -21,7 +22,7 @@ from survey.model.preprocess import (
     estimate_noise,
     stack_cutouts,
 )
-from survey.images.base import BandImage, scan_directory
+from survey.sky.bands import BANDS, CUTOUT_SIZE
 from survey.testing import add_point_source, make_noise_image, make_wcs
 
 
@@ -235,8 +236,8 @@ def test_generative_normalisation_maps_to_symmetric_unit_range_and_back():
 
 def test_log_scale_matches_the_float64_formula_on_real_pixels(gleam_dir):
     """The fast float32 path (logarithm of surviving pixels only) is the documented formula."""
-    from survey.model.preprocess import clip_band, log_scale
     from survey.images.base import read_band_file
+    from survey.model.preprocess import clip_band, log_scale
 
     path = sorted(gleam_dir.rglob("*170-231*.fits"))[0]
     pixels = clip_band(read_band_file(path, "170-231").data).pixels

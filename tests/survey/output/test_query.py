@@ -14,13 +14,12 @@ from astropy.io.votable import parse_single_table
 from astropy.table import Table
 from hats.io.file_io import file_io as hats_file_io
 
-from survey.sky import healpix
-
-from survey.output import paths
 from survey.exceptions import BadInputError, CatalogError, NoDetectionsWarning
+from survey.output import paths
 from survey.output.query import format_candidates, normalise_name, query_command, read_candidates, write_candidates
 from survey.output.schema import SPATIAL_INDEX_COLUMN, empty_table, synthetic_table
 from survey.output.store import CatalogWriter
+from survey.sky import healpix
 
 ORDER = 4
 TILES = {1000: 30, 1001: 30, 1002: 30, 1003: 30, 2000: 25, 2500: 0, 3000: 20}

@@ -8,8 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from survey.sky import healpix
-from survey.sky.bands import BAND_NAMES
 from survey.exceptions import CatalogError
 from survey.output.schema import (
     CATALOGS,
@@ -24,6 +22,8 @@ from survey.output.schema import (
     synthetic_table,
     tile_of,
 )
+from survey.sky import healpix
+from survey.sky.bands import BAND_NAMES
 
 
 def test_candidate_columns_follow_the_bands_and_catalogues():

@@ -18,8 +18,8 @@ import pytest
 from astropy.coordinates import SkyCoord
 from hats.io.validation import is_valid_catalog
 
-from survey.output import paths
 from survey.exceptions import BadInputError, CatalogError, NoDetectionsWarning
+from survey.output import paths
 from survey.output.schema import SPATIAL_INDEX_COLUMN, candidate_schema, empty_table, synthetic_table
 from survey.output.store import PARQUET_COMPRESSION_LEVEL, SCRATCH_COMPRESSION_LEVEL, CatalogWriter, check_writable
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from survey.exceptions import HaloSurveyError
 from survey.run.pipeline import plan_scan, run_with_client
-from tests.survey.survey_helpers import free_cpus_within, local_ray
 from tests.survey.run.test_pipeline import FailingSource, survey_args
+from tests.survey.survey_helpers import free_cpus_within, local_ray
 
 
 def main(model: Path, output: Path, stages: str) -> None:

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from survey.sky import healpix
-from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
+from survey.catalogs.registry import make_catalog_table
+from survey.exceptions import CatalogError
+from survey.output.schema import CATALOGS, FLAG_NAMES, band_column, candidate_schema, score_schema
 from survey.run.candidates import (
     DEFAULT_NOISE_FACTOR,
     NOISE_RANGE_METRIC,
@@ -25,9 +26,8 @@ from survey.run.candidates import (
     score_rows,
     with_merge_and_matches,
 )
-from survey.catalogs.registry import make_catalog_table
-from survey.exceptions import CatalogError
-from survey.output.schema import CATALOGS, FLAG_NAMES, band_column, candidate_schema, score_schema
+from survey.sky import healpix
+from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
 from survey.sky.tiling import window_neighbours
 
 ORDER = 9

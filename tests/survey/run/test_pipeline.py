@@ -19,15 +19,15 @@ import pyarrow.parquet as pq
 import pytest
 from astropy.table import Table
 
-from survey.sky import healpix
-
+from survey.defaults import DEMO_REGION
+from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError, RemoteServiceError
+from survey.images.base import BandImage
+from survey.images.mock import MockSky, MockSource
+from survey.model.preprocess import Normalisation
 from survey.output import paths
 from survey.run.arguments import SurveyArguments, parse_source
 from survey.run.candidates import detections, merge_detections, neighbour_groups
-from survey.defaults import DEMO_REGION
-from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError, RemoteServiceError
 from survey.run.manifest import RunManifest, read_manifest
-from survey.images.mock import MockSky, MockSource
 from survey.run.pipeline import (
     CPU_ACTOR_THREADS,
     RunSummary,
@@ -39,9 +39,8 @@ from survey.run.pipeline import (
     plan_targets,
     run_with_client,
 )
-from survey.model.preprocess import Normalisation
-from survey.images.base import BandImage
 from survey.run.stages import IMAGE_COLUMN, Predictor, TileScorer, preprocess_batch, preprocess_tile, work_items
+from survey.sky import healpix
 from survey.sky.tiling import windows_in_tile
 from tests.survey.survey_helpers import NORMALISATION, expected_score, free_cpus_within, local_ray, write_standin
 

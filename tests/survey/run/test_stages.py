@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
 from survey.exceptions import BadInputError
+from survey.images.discovery import scan_directory
 from survey.images.mock import MockSky, MockSource
 from survey.model.preprocess import Normalisation, cutout_at_pixel
-from survey.images.base import FieldRequest, scan_directory
 from survey.run.stages import (
     IMAGE_COLUMN,
     NOISE_COLUMNS,
@@ -20,7 +19,9 @@ from survey.run.stages import (
     preprocess_parts,
     preprocess_tile,
 )
-from survey.sky.tiling import parse_region, tile_request, windows_in_tile
+from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
+from survey.sky.fields import FieldRequest, tile_request
+from survey.sky.tiling import parse_region, windows_in_tile
 
 
 def cut_one_by_one(field, ra_deg, dec_deg) -> dict[str, np.ndarray]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from survey.images.discovery import scan_directory
 from survey.sky.groups import DEFAULT_GROUP_RADIUS_DEG, group_members, overlap_groups
-from survey.images.base import scan_directory
 
 
 def test_groups_are_transitive_and_wrap_around_ra_zero():

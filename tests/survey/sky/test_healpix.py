@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from survey.sky import healpix
-from survey.sky.tiling import angular_distance_deg
+from survey.sky.geometry import angular_distance_deg
 
 ra_st = st.floats(min_value=0.0, max_value=360.0, exclude_max=True, allow_nan=False)
 dec_st = st.floats(min_value=-90.0, max_value=90.0, allow_nan=False)

@@ -7,22 +7,19 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from survey.exceptions import BadInputError, NoDetectionsWarning
 from survey.sky import healpix
 from survey.sky.bands import BANDS
-from survey.exceptions import BadInputError, NoDetectionsWarning
+from survey.sky.fields import CUTOUT_MARGIN_DEG, tile_field, tile_request
 from survey.sky.footprint import MAGELLANIC_CLOUDS, in_gleam_footprint
+from survey.sky.geometry import angular_distance_deg, tangent_plane_deg, unit_vectors
 from survey.sky.tiling import (
-    CUTOUT_MARGIN_DEG,
     AllSkyRegion,
     ConeRegion,
-    angular_distance_deg,
     format_plan,
     parse_region,
     plan,
-    tangent_plane_deg,
-    tile_field,
     tile_of,
-    tile_request,
     window_neighbours,
     windows_in_tile,
 )
@@ -245,7 +242,7 @@ def test_tile_field_covers_every_window_cutout(ra, dec, tile_order, gap, margin_
     tile = int(healpix.ang2pix(tile_order, ra, dec))
     ra0, dec0, width = tile_field(tile, tile_order=tile_order, margin_deg=margin_deg)
     windows = windows_in_tile(tile, tile_order=tile_order, window_order=tile_order + gap)
-    xi, eta = tangent_plane_deg(healpix.ang2vec(windows.ra_deg, windows.dec_deg), ra0_deg=ra0, dec0_deg=dec0)
+    xi, eta = tangent_plane_deg(unit_vectors(windows.ra_deg, windows.dec_deg), ra0_deg=ra0, dec0_deg=dec0)
     assert np.all(np.maximum(np.abs(xi), np.abs(eta)) + margin_deg <= width / 2)
     # ...and is not wastefully large: the tile reaches no further than its corner radius.
     half_tile = width / 2 - margin_deg

@@ -7,8 +7,8 @@ distorts it less than wall time; it still counts library threads, e.g. a BLAS po
 - mock sky: the sources and halos near the field, rendering four bands;
 - ``clip_field`` (noise fit and 3-sigma clip of four bands), ``cut_windows`` (normalise each
   band's field with the model card's normalisation, then cut every window into band
-  planes, as the pipeline does), and for comparison the cut-outs alone, normalising every
-  cut-out instead of the fields, and cutting into the card's NHWC;
+  planes, as the pipeline does), and for comparison the cut-outs alone and normalising every
+  cut-out instead of the fields;
 - pickling the preprocessed rows there and back (roughly what Ray's object store costs);
 - ``Predictor.__call__``: ONNX Runtime (one thread, fed band planes) and the columns around it;
 - the driver's write of the tile's detections (with their cut-outs) into the run's scratch
@@ -42,9 +42,10 @@ from bench_survey import nearest_full_tiles  # noqa: E402
 from survey.defaults import DEFAULT_MODEL, DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER  # noqa: E402
 from survey.images.mock import MockSky, MockSource, render_band  # noqa: E402
 from survey.model.modelcard import load_model_card  # noqa: E402
+from survey.model.preprocess import IMAGE_COLUMN, clip_field, cut_windows  # noqa: E402
 from survey.output.store import PARQUET_COMPRESSION_LEVEL, SCRATCH_COMPRESSION_LEVEL, CatalogWriter  # noqa: E402
 from survey.run.candidates import candidate_rows, detections, noise_max_jy  # noqa: E402
-from survey.run.stages import IMAGE_COLUMN, Predictor, _window_rows, clip_field, cut_windows  # noqa: E402
+from survey.run.stages import Predictor, window_rows  # noqa: E402
 from survey.sky.fields import tile_request  # noqa: E402
 from survey.sky.tiling import windows_in_tile  # noqa: E402
 
@@ -92,11 +93,9 @@ def profile(tiles: list[int], *, model: Path, scratch: Path, seed: int = 0) -> t
         field = timer("noise fit + clip (clip_field)", clip_field, images, key=request.key)
         raw = timer("(comparison) cut-outs alone, not normalised", cut_windows, field, found.ra_deg, found.dec_deg)
         timer("(comparison) normalising every cut-out instead", card.normalisation.apply, raw[IMAGE_COLUMN])
-        timer("(comparison) the same into NHWC, the card's layout", cut_windows, field, found.ra_deg,
-              found.dec_deg, normalisation=card.normalisation)
         cut = timer("normalise fields + cut-outs as band planes (cut_windows)", cut_windows, field, found.ra_deg,
-                    found.dec_deg, normalisation=card.normalisation, planes=True)
-        rows = _window_rows(tile, found.ipix, found.ra_deg, found.dec_deg, cut)
+                    found.dec_deg, normalisation=card.normalisation)
+        rows = window_rows(tile, found.ipix, found.ra_deg, found.dec_deg, cut)
         rows["tile_seconds"] = np.zeros(found.ipix.size)
         rows = timer("rows there and back (pickle, ~ object store)", lambda r: pickle.loads(pickle.dumps(r, 5)), rows)
         timer("ONNX Runtime alone (1 thread)", predictor.classifier.predict, rows[IMAGE_COLUMN])

@@ -32,8 +32,8 @@ from survey.defaults import DEFAULT_MODEL, DEFAULT_TILE_ORDER
 from survey.exceptions import NoDetectionsWarning
 from survey.images.discovery import GleamSource, scan_directory
 from survey.model.infer import OnnxClassifier
+from survey.model.preprocess import IMAGE_COLUMN, clip_field, cut_windows
 from survey.run.arguments import SurveyArguments
-from survey.run.stages import IMAGE_COLUMN, clip_field, cut_windows
 from survey.sky import healpix
 from survey.sky.geometry import angular_distance_deg
 from training.data import side_positions

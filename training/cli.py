@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from survey.config import data_dir
+from survey.exceptions import HaloSurveyError
 
 
 def _data_arg(p: argparse.ArgumentParser) -> None:
@@ -116,6 +117,15 @@ def _export(args) -> int:
     return 0
 
 
+def _upgrade_model(args) -> int:
+    from training.onnx_layout import upgrade_model
+
+    card = upgrade_model(Path(args.model), out_path=Path(args.out) if args.out else None)
+    print(f"wrote {args.out or args.model} and its card (version {card.card_version}, input "
+          f"{card.input_spec.layout} {card.input_spec.shape}, sha256 {card.onnx_sha256[:12]})")
+    return 0
+
+
 def _report(args) -> int:
     from training.report import write_report
 
@@ -170,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.95)
     p.set_defaults(func=_export)
 
+    p = sub.add_parser("upgrade-model", help="rewrite a model exported with an NHWC input (card version 1) to take "
+                       "band planes (card version 2), weights untouched")
+    p.add_argument("model", help="NAME.onnx with its version-1 card NAME.card.json beside it")
+    p.add_argument("--out", default=None, help="write the upgraded .onnx (and card) here instead of in place")
+    p.set_defaults(func=_upgrade_model)
+
     p = sub.add_parser("report", help="Markdown + PNG report of protocol runs")
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", required=True, help="Markdown file; PNGs go beside it")
@@ -189,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, HaloSurveyError) as exc:
         print(f"halo-train {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

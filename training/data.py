@@ -13,7 +13,7 @@ the eight rotations of each base cut-out are precomputed, so nothing like the pa
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,9 @@ from scipy import ndimage
 
 from survey.images.discovery import GleamSource, scan_directory
 from survey.model.modelcard import sha256_file
-from survey.model.preprocess import Normalisation, clip_band, cutout, stack_cutouts
-from survey.sky.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
+from survey.model.normalisation import Normalisation
+from survey.model.preprocess import IMAGE_COLUMN, channels_last, clip_field, cut_windows
+from survey.sky.bands import BAND_NAMES
 from survey.sky.groups import DEFAULT_GROUP_RADIUS_DEG, overlap_groups
 
 SIDE_OFFSET_DEG = 0.8
@@ -81,21 +82,21 @@ def side_positions(ra_deg: float, dec_deg: float, *, offset_deg: float = SIDE_OF
     return [(float((ra_deg + a) % 360.0), float(dec_deg + d)) for a, d in zip(dra, ddec)]
 
 
-def _cutout_stack(clipped: dict, source: GleamSource, ra: float, dec: float) -> np.ndarray:
-    return stack_cutouts([cutout(replace(source.images[b], data=clipped[b]), ra, dec) for b in BAND_NAMES])
-
-
 def source_cutouts(source: GleamSource, *, group: int, with_sides: bool) -> SourceCutouts:
-    """Clip each band with the shared preprocessing and cut the centre (and side) cut-outs."""
+    """The centre (and side) cut-outs of one source, through the survey's own input builder.
+
+    ``clip_field`` and ``cut_windows`` are what a survey tile goes through; the cut-outs are
+    kept in clipped Jy/beam (normalisation is fitted later, on each training fold) and with
+    the band axis last, the layout of the Keras models and of the augmentation below.
+    """
     if source.label is None:
         raise ValueError(f"source {source.name!r} has no class label: put it under a *_DATA_0 or *_DATA_1 folder")
-    clipped = {b: clip_band(source.images[b].data).pixels for b in BAND_NAMES}
+    field = clip_field(source.images, key=source.name)
     ra, dec = source.centre_radec
-    centre = _cutout_stack(clipped, source, ra, dec)
-    sides = [_cutout_stack(clipped, source, r, d) for r, d in side_positions(ra, dec)] if with_sides else []
-    sides_arr = np.stack(sides) if sides else np.zeros((0, CUTOUT_SIZE, CUTOUT_SIZE, len(BANDS)), np.float32)
+    positions = [(ra, dec), *(side_positions(ra, dec) if with_sides else [])]
+    stack = channels_last(cut_windows(field, *np.array(positions).T)[IMAGE_COLUMN])
     files = {b: {"path": str(p), "sha256": sha256_file(p)} for b, p in source.files.items()}
-    return SourceCutouts(source.name, source.label, source.split, group, ra, dec, centre, sides_arr, files)
+    return SourceCutouts(source.name, source.label, source.split, group, ra, dec, stack[0], stack[1:], files)
 
 
 def load_training_set(directory: str | Path, *, group_radius_deg: float = DEFAULT_GROUP_RADIUS_DEG) -> list[SourceCutouts]:

@@ -9,6 +9,12 @@ attention model's Gaussian noise is absent from the graph) and names the output 
 model's output layer, ``"probs"``. The names are checked after conversion anyway, because
 the survey finds the tensors by name.
 
+The Keras models are channels-last (N, 64, 64, 4), while the survey's input builder makes
+band planes (N, 4, 64, 64) and the card says so (``survey.model.preprocess.INPUT_LAYOUT``).
+``training.onnx_layout.planes_input`` therefore puts one Transpose in front of the converted graph, so the file
+takes exactly what the card describes; ONNX Runtime's optimiser cancels it against the
+transpose to NCHW that tf2onnx puts in front of a CNN's first convolution.
+
 ``export_with_card`` is what the CLI calls: ONNX file, parity check, then the model card.
 """
 
@@ -40,7 +46,8 @@ from survey.model.modelcard import (
     survey_input_spec,
     write_card,
 )
-from survey.model.preprocess import Normalisation
+from survey.model.normalisation import Normalisation
+from training.onnx_layout import LAYOUT_METADATA_KEY, planes_input
 
 DEFAULT_OPSET = 17
 """ONNX opset: 17 has LayerNormalization and is supported by every onnxruntime >= 1.13."""
@@ -54,9 +61,9 @@ class OnnxParityError(HaloSurveyError):
 
 
 def input_signature() -> list[tf.TensorSpec]:
-    """The survey's input as a TensorSpec with a dynamic (None) batch dimension."""
-    spec = survey_input_spec()
-    return [tf.TensorSpec((None, *spec.shape), tf.float32, name=INPUT_NAME)]
+    """The Keras models' input, channels-last, as a TensorSpec with a dynamic (None) batch dimension."""
+    bands, height, width = survey_input_spec().shape
+    return [tf.TensorSpec((None, height, width, bands), tf.float32, name=INPUT_NAME)]
 
 
 def provenance(*, architecture: str, normalisation_id: str | None, opset: int) -> dict[str, str]:
@@ -132,8 +139,9 @@ def to_onnx(
     architecture = _architecture_of(model, architecture)
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=input_signature(), opset=opset)
     _check_io_names(proto, out_path)
+    proto = planes_input(proto)
     stamp = provenance(architecture=architecture, normalisation_id=normalisation_id, opset=opset)
-    onnx.helper.set_model_props(proto, stamp)
+    onnx.helper.set_model_props(proto, {**stamp, LAYOUT_METADATA_KEY: survey_input_spec().layout})
     onnx.checker.check_model(proto)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(out_path))
@@ -150,7 +158,8 @@ def verify_onnx(
     """Largest |Keras - ONNX Runtime| difference of the softmax outputs on ``inputs``.
 
     Runs the ONNX file on the CPU provider (the reference implementation) and the Keras
-    model in inference mode on the same batch.
+    model in inference mode on the same batch: ``inputs`` channels-last for Keras, as band
+    planes for the file.
 
     Raises
     ------
@@ -159,7 +168,7 @@ def verify_onnx(
     """
     inputs = np.asarray(inputs, dtype=np.float32)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    (onnx_probs,) = session.run([OUTPUT_NAME], {INPUT_NAME: inputs})
+    (onnx_probs,) = session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(np.moveaxis(inputs, -1, 1))})
     keras_probs = keras.ops.convert_to_numpy(model(inputs, training=False))
     if onnx_probs.shape != keras_probs.shape:
         raise OnnxParityError(f"{onnx_path}: ONNX output shape {onnx_probs.shape} != Keras {keras_probs.shape}")
@@ -204,4 +213,3 @@ def export_with_card(
     )
     write_card(card, card_path_for(onnx_path))
     return card
-

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from survey.model.modelcard import ModelCard, TrainingFile, TrainingRecord, TrainingSource
-from survey.model.preprocess import Normalisation
+from survey.model.normalisation import Normalisation
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -70,7 +70,7 @@ def training_noise_range(data_dir: str | Path) -> dict[str, list[float]]:
     classifier has never seen such images.
     """
     from survey.images.discovery import scan_directory
-    from survey.model.preprocess import estimate_noise
+    from survey.model.noise import estimate_noise
 
     sigmas: dict[str, list[float]] = {}
     for source in scan_directory(data_dir).sources:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from survey.images.discovery import GleamSource, scan_directory
-from survey.model.preprocess import clip_band
+from survey.model.noise import clip_band
 from survey.sky.bands import BAND_NAMES
 
 

@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
 from survey.model.modelcard import HALO_CLASS, ModelCard, load_model_card
-from survey.model.preprocess import Normalisation
+from survey.model.normalisation import Normalisation
 
 logger = logging.getLogger(__name__)
 
@@ -70,45 +70,13 @@ def _session_options(intra_op_threads: int | None) -> ort.SessionOptions:
     return options
 
 
-def _create_session(
-    path: Path, providers: list[str], intra_op_threads: int | None, *, model: bytes | None = None
-) -> ort.InferenceSession:
-    """A session of the file at ``path``, or of ``model`` (a changed graph of that file) when given."""
+def _create_session(path: Path, providers: list[str], intra_op_threads: int | None) -> ort.InferenceSession:
+    """An ONNX Runtime session of the file at ``path``; its own errors become a HaloSurveyError naming the file."""
     options = _session_options(intra_op_threads)
     try:
-        return ort.InferenceSession(model if model is not None else str(path), options, providers=providers)
+        return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as err:  # onnxruntime raises its own untyped Fail/InvalidProtobuf errors
         raise HaloSurveyError(f"onnxruntime could not load {path}: {err}") from err
-
-
-CHANNELS_FIRST_SUFFIX = "_channels_first"
-"""Appended to the card's input name for the (N, C, H, W) input of ``channels_first_model``."""
-
-
-def channels_first_model(path: Path, *, input_name: str) -> bytes:
-    """The model at ``path`` taking (N, C, H, W) cut-outs: a Transpose to its (N, H, W, C) input goes first.
-
-    Why: the survey cuts each band as one contiguous plane, and interleaving four planes
-    into NHWC cost numpy about 17 us a window (a strided write of 64 MiB a tile), while a
-    Keras CNN's graph starts by transposing NHWC back to NCHW for ONNX's Conv. ONNX
-    Runtime's optimiser cancels the two transposes, so planes go in and neither copy is
-    made; graphs that need NHWC get one optimised transpose. The scores are those of the
-    file up to the order of float32 sums (within 2e-6, tested); the card still describes the file.
-    """
-    import onnx
-    from onnx import helper
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    (original,) = [value for value in graph.input if value.name == input_name]
-    batch, height, width, channels = (d.dim_param or d.dim_value for d in original.type.tensor_type.shape.dim)
-    planes = helper.make_tensor_value_info(input_name + CHANNELS_FIRST_SUFFIX, original.type.tensor_type.elem_type,
-                                           [batch or "N", channels, height, width])
-    graph.node.insert(0, helper.make_node("Transpose", [planes.name], [input_name], perm=[0, 2, 3, 1],
-                                          name=f"survey_{input_name}_to_nhwc"))
-    graph.input.remove(original)
-    graph.input.insert(0, planes)
-    return model.SerializeToString()
 
 
 class OnnxClassifier:
@@ -123,9 +91,6 @@ class OnnxClassifier:
         else the CPU; ``"cuda"`` raises if the session does not end up on CUDA.
     intra_op_threads : int, optional
         Threads onnxruntime may use inside one op; ``None`` keeps onnxruntime's default.
-    channels_first : bool
-        ``predict`` takes (N, 4, 64, 64) band planes instead of the card's (N, 64, 64, 4)
-        (``channels_first_model``; the survey's stages cut planes). Needs the ``onnx`` package.
 
     Attributes
     ----------
@@ -147,12 +112,10 @@ class OnnxClassifier:
         *,
         providers: ProviderChoice = None,
         intra_op_threads: int | None = None,
-        channels_first: bool = False,
     ):
         self.model_path = Path(model_path)
         self._providers_choice = providers
         self._intra_op_threads = intra_op_threads
-        self.channels_first = channels_first
         self.card: ModelCard = load_model_card(self.model_path)
         self._requested = requested_providers(providers)
         self._session = _create_session(self.model_path, self._requested, intra_op_threads)
@@ -161,10 +124,6 @@ class OnnxClassifier:
         self._check_io()
         self._check_metadata()
         self._input_name = self.card.input_spec.input_name
-        if channels_first:  # checked on the file as it is; then the session of the planes' graph
-            self._input_name += CHANNELS_FIRST_SUFFIX
-            planes = channels_first_model(self.model_path, input_name=self.card.input_spec.input_name)
-            self._session = _create_session(self.model_path, self._requested, intra_op_threads, model=planes)
         logger.info("model %s (%s) runs on %s", self.model_path.name, self.card.architecture, self.provider)
 
     # -- validation -----------------------------------------------------------------
@@ -220,8 +179,9 @@ class OnnxClassifier:
         Parameters
         ----------
         batch : numpy.ndarray
-            (N, 64, 64, 4) float32 (``channels_first``: (N, 4, 64, 64)), clipped and
-            normalised with ``self.normalisation``. Any N, including 0.
+            (N, 4, 64, 64) float32 band planes (the card's ``input_spec``), clipped and
+            normalised with ``self.normalisation``, as ``survey.model.preprocess.cut_windows``
+            makes them. Any N, including 0.
 
         Returns
         -------
@@ -237,9 +197,7 @@ class OnnxClassifier:
 
     def _check_batch(self, batch: Any) -> None:
         expected = tuple(self.card.input_spec.shape)
-        layout = "NHWC"
-        if self.channels_first:
-            expected, layout = (expected[2], *expected[:2]), "NCHW"
+        layout = self.card.input_spec.layout
         where = f"OnnxClassifier({self.model_path.name}).predict"
         if not isinstance(batch, np.ndarray):
             raise BadInputError(where, f"expected a numpy array, got {type(batch).__name__}")
@@ -258,14 +216,10 @@ class OnnxClassifier:
             "model_path": self.model_path,
             "providers": self._providers_choice,
             "intra_op_threads": self._intra_op_threads,
-            "channels_first": self.channels_first,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(
-            state["model_path"], providers=state["providers"], intra_op_threads=state["intra_op_threads"],
-            channels_first=state.get("channels_first", False),
-        )
+        self.__init__(state["model_path"], providers=state["providers"], intra_op_threads=state["intra_op_threads"])
 
     def __repr__(self) -> str:
         return (

@@ -9,14 +9,14 @@ but meaningless scores over the whole sky.
 
 No TensorFlow here (the survey never imports it); training builds cards with ``build_card``.
 
-JSON schema, ``card_version`` 1::
+JSON schema, ``card_version`` 2::
 
-    {"card_version": 1, "name": str, "architecture": "cnn" | "attention" | "dense",
+    {"card_version": 2, "name": str, "architecture": "cnn" | "attention" | "dense",
      "onnx_sha256": hex str,
      "training": {"sources": [{"name", "label", "split_or_group",
                                "files": [{"path" (relative), "sha256"}]}],
                   "protocol": str, "seed": int, "epochs": int, "augment": {...}},
-     "normalisation": {"kind", "min", "max", "log_scale", "id"},   # survey.model.preprocess.Normalisation
+     "normalisation": {"kind", "min", "max", "log_scale", "id"},   # survey.model.normalisation.Normalisation
      "input_spec": {"bands", "pixel_arcsec", "cutout_size", "layout", "dtype", "clip",
                     "input_name", "output_name"},
      "metrics": {"paper_protocol": {...}, "grouped_protocol": {...}},
@@ -34,17 +34,22 @@ from pathlib import Path
 from typing import Any
 
 from survey.exceptions import ModelCardError
-from survey.model.preprocess import Normalisation
+from survey.model.normalisation import Normalisation
+from survey.model.preprocess import INPUT_LAYOUT
 from survey.sky.bands import BANDS, CUTOUT_SIZE
 
-CARD_VERSION = 1
-"""Schema version written into every card; a card with another version is refused."""
+CARD_VERSION = 2
+"""Schema version written into every card; a card with another version is refused.
+
+Version 1 described an NHWC (N, 64, 64, 4) input; version 2 describes the band planes
+(N, 4, 64, 64) that the survey actually feeds (``survey.model.preprocess``).
+``halo-train upgrade-model`` turns a version-1 model and card into version 2."""
 
 CARD_SUFFIX = ".card.json"
 """``NAME.onnx`` has its card at ``NAME.card.json``."""
 
 INPUT_NAME = "image"
-"""Name of the ONNX input: a (N, 64, 64, 4) float32 batch of normalised cut-outs."""
+"""Name of the ONNX input: a (N, 4, 64, 64) float32 batch of normalised band planes."""
 
 OUTPUT_NAME = "probs"
 """Name of the ONNX output: (N, 2) softmax probabilities, column 1 = halo."""
@@ -112,7 +117,7 @@ class InputSpec:
     cutout_size : int
         Side of the square cut-out in pixels.
     layout : str
-        Axis order of a batch; ``"NHWC"`` (batch, y, x, band).
+        Axis order of a batch; ``"NCHW"`` (batch, band, y, x): ``survey.model.preprocess.INPUT_LAYOUT``.
     dtype : str
         Element type of a batch, ``"float32"``.
     clip : str
@@ -132,8 +137,8 @@ class InputSpec:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """Shape of one cut-out, (cutout_size, cutout_size, n_bands)."""
-        return (self.cutout_size, self.cutout_size, len(self.bands))
+        """Shape of one model input, (n_bands, cutout_size, cutout_size): band planes."""
+        return (len(self.bands), self.cutout_size, self.cutout_size)
 
     def differences(self, other: InputSpec) -> list[str]:
         """Human-readable ``field: mine != other`` lines, empty when the specs agree."""
@@ -149,13 +154,13 @@ def survey_input_spec() -> InputSpec:
 
     >>> spec = survey_input_spec()
     >>> spec.bands, spec.pixel_arcsec, spec.shape
-    (('72-103', '103-134', '139-170', '170-231'), (56.0, 44.0, 34.0, 28.0), (64, 64, 4))
+    (('72-103', '103-134', '139-170', '170-231'), (56.0, 44.0, 34.0, 28.0), (4, 64, 64))
     """
     return InputSpec(
         bands=tuple(band.name for band in BANDS),
         pixel_arcsec=tuple(round(band.pixel_arcsec, 1) for band in BANDS),
         cutout_size=CUTOUT_SIZE,
-        layout="NHWC",
+        layout=INPUT_LAYOUT,
         dtype="float32",
         clip="symmetric_3sigma",
         input_name=INPUT_NAME,
@@ -241,7 +246,7 @@ class ModelCard:
         Hex sha256 of the ONNX file this card describes.
     training : TrainingRecord
         Data, protocol, seed, epochs and augmentation of the run.
-    normalisation : survey.model.preprocess.Normalisation
+    normalisation : survey.model.normalisation.Normalisation
         The global min-max fitted on the training cut-outs, applied unchanged at inference.
     input_spec : InputSpec
         The input the model expects (must equal ``survey_input_spec()``).
@@ -380,6 +385,12 @@ def _parse_normalisation(data: Any, where: str) -> Normalisation:
 def _parse_card(data: Any, where: str) -> ModelCard:
     """Validate every key of a card dict and build the ModelCard."""
     version = _get(data, "card_version", int, where)
+    if version == 1:
+        raise ModelCardError(
+            f"{where}: card_version 1 describes an (N, 64, 64, 4) input, but the survey feeds band planes "
+            f"(N, 4, 64, 64) and reads card_version {CARD_VERSION}; upgrade the model and its card with "
+            "`halo-train upgrade-model MODEL.onnx`"
+        )
     if version != CARD_VERSION:
         raise ModelCardError(f"{where}: card_version {version} is not supported (this survey reads {CARD_VERSION})")
     _check_keys(data, {f.name for f in fields(ModelCard)}, where)

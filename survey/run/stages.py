@@ -32,17 +32,17 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
-from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
-from survey.images.base import BandImage, ImageSource
+from survey.exceptions import HaloSurveyError, ModelCardError
+from survey.images.base import ImageSource
 from survey.model.infer import OnnxClassifier, ProviderChoice
-from survey.model.preprocess import ClippedBand, Normalisation, clip_band, cutouts_at_pixels
+from survey.model.normalisation import Normalisation
+from survey.model.preprocess import IMAGE_COLUMN, ClippedField, channels_last, clip_field, cut_windows
 from survey.output.schema import band_column
 from survey.sky import healpix
 from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
@@ -50,15 +50,6 @@ from survey.sky.fields import target_request, tile_request
 from survey.sky.tiling import Region, windows_in_tile
 
 logger = logging.getLogger(__name__)
-
-IMAGE_COLUMN = "image"
-"""The cut-outs, bands in ``BANDS`` order: clipped Jy/beam, or the model's input when
-``cut_windows`` is given the card's normalisation (as the pipeline does). (N, 64, 64, 4) from
-``cut_windows`` by default. Between the stages, (N, 4, 64, 64) band planes, which the
-Predictor feeds to a planes session of the model (``survey.model.infer.channels_first_model``):
-interleaving the planes into the card's NHWC cost a preprocessing worker about 17 us a
-window, and a CNN's graph transposes NHWC straight back to planes (ONNX Runtime cancels the
-two). The cut-outs the Predictor hands back for the catalogue are (64, 64, 4) again."""
 
 NOISE_COLUMNS = tuple(band_column("noise", b) for b in BAND_NAMES)
 PEAK_COLUMNS = tuple(band_column("peak", b) for b in BAND_NAMES)
@@ -104,88 +95,11 @@ def _targets_of(payload: str) -> list[Target]:
 
 
 # --------------------------------------------------------------------------------------
-# Preprocessing (pure numpy once the pixels are read)
+# Rows of a tile (pure numpy once the pixels are read)
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class ClippedField:
-    """The four clipped band images of one field, with their no-data masks and noise."""
-
-    images: dict[str, BandImage]
-    clipped: dict[str, ClippedBand]
-    _normalised: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
-
-    def band_pixels(self, band: str, normalisation: Normalisation | None) -> tuple[np.ndarray, float]:
-        """One band's pixels as cut-outs take them, and the value of pixels outside the image.
-
-        The normalised field is kept, so cutting a tile's windows part by part normalises once.
-        """
-        clipped = self.clipped[band]
-        if normalisation is None:
-            return clipped.pixels, 0.0
-        key = (band, normalisation.id)
-        if key not in self._normalised:
-            self._normalised[key] = normalisation.apply(clipped.pixels)
-        return self._normalised[key], normalisation.zero_level
-
-
-def clip_field(images: Mapping[str, BandImage], *, key: str) -> ClippedField:
-    """Clip every band of a field with the shared ``clip_band``; name the band file on failure."""
-    missing = [b for b in BAND_NAMES if b not in images]
-    if missing:
-        raise BadInputError(key, f"the image source returned no {', '.join(missing)} MHz image")
-    clipped = {}
-    for band in BAND_NAMES:
-        image = images[band]
-        try:
-            clipped[band] = clip_band(image.data)
-        except ValueError as exc:  # no finite, non-zero pixels to estimate the noise from
-            raise BadInputError(f"{key} ({image.origin})", f"unusable {band} MHz image: {exc}") from exc
-    return ClippedField(dict(images), clipped)
-
-
-def cut_windows(
-    field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, normalisation: Normalisation | None = None,
-    planes: bool = False,
-) -> dict[str, np.ndarray]:
-    """Cut-outs of all windows from one clipped field, with their per-band statistics.
-
-    With ``normalisation`` each band is normalised once, before cutting (module docstring),
-    and pixels outside the image read its ``zero_level``, as a zero would after normalising.
-
-    Returns
-    -------
-    dict
-        ``image`` (N, 64, 64, 4) float32 (``planes``: (N, 4, 64, 64)): clipped Jy/beam, or
-        normalised with ``normalisation``; ``outside_fraction`` and ``zero_fraction`` (N,)
-        float32, the worst band; ``noise_<band>`` and ``peak_<band>`` (N,) float32 Jy/beam
-        (noise sigma of the band image, brightest pixel of the cut-out).
-    """
-    ra = np.atleast_1d(np.asarray(ra_deg, float))
-    dec = np.atleast_1d(np.asarray(dec_deg, float))
-    n = ra.size
-    planes_stack = np.empty((n, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
-    outside = np.zeros((n, len(BAND_NAMES)), np.float32)
-    zero = np.zeros((n, len(BAND_NAMES)), np.float32)
-    columns: dict[str, np.ndarray] = {}
-    for channel, band in enumerate(BAND_NAMES):
-        clipped = field.clipped[band]
-        # One WCS call and one gather per band: no per-window Python work.
-        x, y = field.images[band].wcs.all_world2pix(ra, dec, 0)
-        pixels, fill = field.band_pixels(band, normalisation)
-        pieces = cutouts_at_pixels(pixels, x, y, zero_mask=clipped.no_data, fill=fill)
-        planes_stack[:, channel] = pieces.pixels
-        outside[:, channel], zero[:, channel] = pieces.outside_fraction, pieces.zero_fraction
-        columns[band_column("noise", band)] = np.full(n, clipped.noise.sigma, np.float32)
-        # The normalisation rises monotonically, so the brightest normalised pixel is the brightest one.
-        peak = pieces.pixels.reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
-        columns[band_column("peak", band)] = peak if normalisation is None else normalisation.invert(peak)
-    stack = planes_stack if planes else np.ascontiguousarray(np.moveaxis(planes_stack, 1, -1))
-    return {IMAGE_COLUMN: stack, "outside_fraction": outside.max(axis=1), "zero_fraction": zero.max(axis=1), **columns}
-
-
-def _window_rows(
+def window_rows(
     tile: int, ipix: np.ndarray, ra: np.ndarray, dec: np.ndarray, cut: dict[str, np.ndarray], *, names=None, catalogs=None,
     tile_rows: int | None = None,
 ) -> dict[str, np.ndarray]:
@@ -215,7 +129,7 @@ def failed_rows(tile: int, message: str) -> dict[str, np.ndarray]:
         **{band_column(kind, band): np.full(1, np.nan, np.float32)
            for band in BAND_NAMES for kind in ("noise", "peak")},
     }
-    rows = _window_rows(tile, np.full(1, -1), np.full(1, np.nan), np.full(1, np.nan), cut)
+    rows = window_rows(tile, np.full(1, -1), np.full(1, np.nan), np.full(1, np.nan), cut)
     rows["error"] = np.array([message], dtype=object)
     return rows
 
@@ -239,8 +153,8 @@ def _cut_parts(tile: int, windows, field: ClippedField, *, normalisation, max_ro
     for start in range(0, max(len(windows), 1), max_rows):  # a tile without windows: one empty part
         part = slice(start, start + max_rows)
         ra, dec = windows.ra_deg[part], windows.dec_deg[part]
-        cut = cut_windows(field, ra, dec, normalisation=normalisation, planes=True)
-        yield _window_rows(tile, windows.ipix[part], ra, dec, cut, tile_rows=len(windows))
+        cut = cut_windows(field, ra, dec, normalisation=normalisation)
+        yield window_rows(tile, windows.ipix[part], ra, dec, cut, tile_rows=len(windows))
 
 
 def target_tile(
@@ -253,12 +167,12 @@ def target_tile(
         key = f"tile {tile_order}/{tile} target {target.name!r} ({target.catalog})"
         request = target_request(key, ra_deg=target.ra_deg, dec_deg=target.dec_deg)
         field = clip_field(source.read_field(request), key=key)
-        parts.append(cut_windows(field, target.ra_deg, target.dec_deg, normalisation=normalisation, planes=True))
+        parts.append(cut_windows(field, target.ra_deg, target.dec_deg, normalisation=normalisation))
     cut = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     ra = np.array([t.ra_deg for t in targets])
     dec = np.array([t.dec_deg for t in targets])
     ipix = healpix.ang2pix(window_order, ra, dec)
-    return _window_rows(tile, ipix, ra, dec, cut, names=[t.name for t in targets], catalogs=[t.catalog for t in targets])
+    return window_rows(tile, ipix, ra, dec, cut, names=[t.name for t in targets], catalogs=[t.catalog for t in targets])
 
 
 def preprocess_parts(
@@ -353,8 +267,7 @@ class Predictor:
         intra_op_threads: int | None = None,
         keep_above: float | None = None,
     ):
-        self.classifier = OnnxClassifier(model_path, providers=providers, intra_op_threads=intra_op_threads,
-                                         channels_first=True)
+        self.classifier = OnnxClassifier(model_path, providers=providers, intra_op_threads=intra_op_threads)
         if input_normalisation.id != self.classifier.normalisation.id:
             raise ModelCardError(
                 f"{model_path}: the windows were normalised with {input_normalisation} but the model's card "
@@ -376,7 +289,7 @@ class Predictor:
         columns["score"] = pa.array(scores)
         columns["provider"] = pa.array([self.classifier.provider] * len(valid), type=pa.string())
         kept = self.classifier.normalisation.invert(images[keep])
-        columns[IMAGE_COLUMN] = ragged_images(np.moveaxis(kept, 1, -1), keep)  # planes -> the catalogue's NHWC
+        columns[IMAGE_COLUMN] = ragged_images(channels_last(kept), keep)  # the catalogue stores (64, 64, 4)
         return pa.table(columns)
 
 

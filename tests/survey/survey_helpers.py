@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from survey.model.modelcard import TrainingRecord, build_card, card_path_for, write_card
-from survey.model.preprocess import Normalisation
+from survey.model.normalisation import Normalisation
 
 onnx = pytest.importorskip("onnx", reason="building the stand-in model needs the onnx package")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -34,7 +34,7 @@ def standin_graph(*, gain: float = GAIN, offset_jy: float = OFFSET_JY, input_nam
                   normalisation: Normalisation = NORMALISATION):
     """``probs = [1 - p, p]``, ``p = sigmoid(gain * (max over the 170-231 MHz cut-out - offset))``."""
     constants = {
-        "starts": np.array([3], np.int64), "ends": np.array([4], np.int64), "axes": np.array([3], np.int64),
+        "starts": np.array([3], np.int64), "ends": np.array([4], np.int64), "axes": np.array([1], np.int64),
         "gain": np.array(gain, np.float32), "offset": np.array(offset_jy, np.float32),
         "one": np.array(1.0, np.float32), "unsqueeze_axes": np.array([1], np.int64),
     }
@@ -51,7 +51,7 @@ def standin_graph(*, gain: float = GAIN, offset_jy: float = OFFSET_JY, input_nam
     graph = helper.make_graph(
         nodes,
         "standin",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 64, 64, 4])],
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 4, 64, 64])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 2])],
         initializer=[numpy_helper.from_array(v, k) for k, v in constants.items()],
     )
@@ -62,9 +62,9 @@ def standin_graph(*, gain: float = GAIN, offset_jy: float = OFFSET_JY, input_nam
     return model
 
 
-def expected_score(stack: np.ndarray, *, gain: float = GAIN, offset_jy: float = OFFSET_JY) -> np.ndarray:
-    """The stand-in's halo probability computed with numpy, for (N, 64, 64, 4) clipped stacks."""
-    peak = stack[..., 3].reshape(len(stack), -1).max(axis=1)
+def expected_score(planes: np.ndarray, *, gain: float = GAIN, offset_jy: float = OFFSET_JY) -> np.ndarray:
+    """The stand-in's halo probability computed with numpy, for (N, 4, 64, 64) clipped band planes."""
+    peak = planes[:, 3].reshape(len(planes), -1).max(axis=1)
     return 1.0 / (1.0 + np.exp(-gain * (peak - offset_jy)))
 
 

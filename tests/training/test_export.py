@@ -23,7 +23,7 @@ from astropy.io import fits  # noqa: E402
 
 from survey.model.infer import CPU, OnnxClassifier  # noqa: E402
 from survey.model.modelcard import ARCHITECTURES, TrainingRecord, card_path_for, load_model_card  # noqa: E402
-from survey.model.preprocess import Normalisation  # noqa: E402
+from survey.model.normalisation import Normalisation  # noqa: E402
 from survey.sky.bands import BAND_NAMES  # noqa: E402
 from training.export import OnnxParityError, export_with_card, to_onnx, verify_onnx  # noqa: E402
 from training.models import ClassifierConfig, build_classifier  # noqa: E402
@@ -93,6 +93,18 @@ def test_real_batch_is_real(real_batch):
     assert len({x[i].tobytes() for i in range(len(x))}) == len(x)
 
 
+def channels_first(x: np.ndarray) -> np.ndarray:
+    """Keras's (N, 64, 64, 4) cut-outs as the file's (N, 4, 64, 64) band planes."""
+    return np.ascontiguousarray(np.moveaxis(x, -1, 1))
+
+
+def test_the_exported_file_takes_the_band_planes_its_card_describes(exported):
+    session = ort.InferenceSession(str(exported[1]), providers=[CPU])
+    (image,) = session.get_inputs()
+    assert image.name == "image" and image.shape[1:] == [4, 64, 64]
+    assert load_model_card(exported[1]).input_spec.layout == "NCHW"
+
+
 def test_parity_with_keras_on_real_cutouts(exported, real_batch):
     model, onnx_path = exported
     x, _, _ = real_batch
@@ -107,7 +119,7 @@ def test_batch_dimension_is_dynamic(exported, real_batch, n):
     session = ort.InferenceSession(str(onnx_path), providers=[CPU])
     assert not isinstance(session.get_inputs()[0].shape[0], int)
     x = real_batch[0][:n]
-    (probs,) = session.run(["probs"], {"image": x})
+    (probs,) = session.run(["probs"], {"image": channels_first(x)})
     assert probs.shape == (n, 2)
     np.testing.assert_allclose(probs, keras_probs(model, x), atol=1e-4)
 
@@ -117,7 +129,7 @@ def test_onnx_carries_provenance(exported, real_batch):
     props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
     assert props["architecture"] == model.name
     assert props["normalisation_id"] == real_batch[2].id
-    assert props["halo_survey_version"] and props["opset"] == "17"
+    assert props["halo_survey_version"] and props["opset"] == "17" and props["input_layout"] == "NCHW"
 
 
 def test_graph_has_no_random_op(exported):
@@ -133,7 +145,7 @@ def test_survey_classifier_runs_the_export(exported, real_batch):
     assert classifier.provider == CPU
     assert classifier.card == load_model_card(onnx_path) and classifier.card.architecture == model.name
     assert classifier.normalisation == normalisation
-    np.testing.assert_allclose(classifier.predict(x), keras_probs(model, x)[:, 1], atol=1e-4)
+    np.testing.assert_allclose(classifier.predict(channels_first(x)), keras_probs(model, x)[:, 1], atol=1e-4)
     assert card_path_for(onnx_path).is_file()
 
 

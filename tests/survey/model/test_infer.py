@@ -21,7 +21,7 @@ import pytest
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
 from survey.model.infer import CPU, CUDA, OnnxClassifier, requested_providers
 from survey.model.modelcard import TrainingRecord, build_card, card_path_for, write_card
-from survey.model.preprocess import Normalisation
+from survey.model.normalisation import Normalisation
 
 onnx = pytest.importorskip("onnx", reason="building test graphs needs the onnx package")
 from onnx import TensorProto, helper  # noqa: E402
@@ -32,9 +32,9 @@ BIAS = np.array([0.1, -0.2], dtype=np.float32)
 
 
 def tiny_classifier(*, input_name: str = "image", metadata: dict[str, str] | None = None) -> onnx.ModelProto:
-    """probs = softmax(mean over pixels of each band @ WEIGHTS + BIAS), input (N, 64, 64, 4)."""
+    """probs = softmax(mean over pixels of each band @ WEIGHTS + BIAS), input (N, 4, 64, 64) band planes."""
     nodes = [
-        helper.make_node("ReduceMean", [input_name], ["band_means"], axes=[1, 2], keepdims=0),
+        helper.make_node("ReduceMean", [input_name], ["band_means"], axes=[2, 3], keepdims=0),
         helper.make_node("MatMul", ["band_means", "weights"], ["logits_nobias"]),
         helper.make_node("Add", ["logits_nobias", "bias"], ["logits"]),
         helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
@@ -42,7 +42,7 @@ def tiny_classifier(*, input_name: str = "image", metadata: dict[str, str] | Non
     graph = helper.make_graph(
         nodes,
         "tiny",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 64, 64, 4])],
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 4, 64, 64])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 2])],
         initializer=[onnx.numpy_helper.from_array(WEIGHTS, "weights"), onnx.numpy_helper.from_array(BIAS, "bias")],
     )
@@ -54,7 +54,7 @@ def tiny_classifier(*, input_name: str = "image", metadata: dict[str, str] | Non
 
 
 def expected_halo_probability(batch: np.ndarray) -> np.ndarray:
-    logits = batch.mean(axis=(1, 2)) @ WEIGHTS + BIAS
+    logits = batch.mean(axis=(2, 3)) @ WEIGHTS + BIAS
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return (exp / exp.sum(axis=1, keepdims=True))[:, 1]
 
@@ -74,7 +74,7 @@ def model_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def batch() -> np.ndarray:
-    return np.random.default_rng(3).random((7, 64, 64, 4), dtype=np.float32)
+    return np.random.default_rng(3).random((7, 4, 64, 64), dtype=np.float32)
 
 
 def test_predict_returns_the_halo_column(model_path, batch):
@@ -95,10 +95,10 @@ def test_predict_takes_any_batch_size(model_path, batch, n):
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (np.zeros((2, 64, 64, 3), np.float32), r"expected shape \(N, 64, 64, 4\) \(NHWC\), got \(2, 64, 64, 3\)"),
-        (np.zeros((64, 64, 4), np.float32), r"expected shape .* got \(64, 64, 4\)"),
-        (np.zeros((2, 4, 64, 64), np.float32), r"got \(2, 4, 64, 64\)"),
-        (np.zeros((2, 64, 64, 4), np.float64), r"expected float32 normalised cut-outs, got float64"),
+        (np.zeros((2, 3, 64, 64), np.float32), r"expected shape \(N, 4, 64, 64\) \(NCHW\), got \(2, 3, 64, 64\)"),
+        (np.zeros((4, 64, 64), np.float32), r"expected shape .* got \(4, 64, 64\)"),
+        (np.zeros((2, 64, 64, 4), np.float32), r"got \(2, 64, 64, 4\)"),  # channels-last: not the card's layout
+        (np.zeros((2, 4, 64, 64), np.float64), r"expected float32 normalised cut-outs, got float64"),
         ([[0.0]], r"expected a numpy array, got list"),
     ],
 )
@@ -175,52 +175,25 @@ def test_refuses_a_model_without_card(tmp_path):
 
 
 def test_pickles_by_arguments_for_ray_actors(model_path, batch):
-    classifier = OnnxClassifier(model_path, providers="cpu", intra_op_threads=1, channels_first=True)
+    classifier = OnnxClassifier(model_path, providers="cpu", intra_op_threads=1)
     clone = pickle.loads(pickle.dumps(classifier))
-    assert clone.provider == CPU and clone.card == classifier.card and clone.channels_first
-    planes = np.ascontiguousarray(np.moveaxis(batch, -1, 1))
-    np.testing.assert_array_equal(clone.predict(planes), classifier.predict(planes))
+    assert clone.provider == CPU and clone.card == classifier.card
+    np.testing.assert_array_equal(clone.predict(batch), classifier.predict(batch))
 
 
-def shipped_model() -> Path:
+def test_the_shipped_model_takes_band_planes_and_scores_a_brighter_central_source_higher():
+    """The shipped card says NCHW and the file takes exactly that: no graph is rewritten at load."""
     from survey.defaults import DEFAULT_MODEL
 
-    return DEFAULT_MODEL
-
-
-def blobs(classifier: OnnxClassifier) -> np.ndarray:
-    """Normalised (9, 64, 64, 4) cut-outs of a central source from 0 to 2 Jy/beam in clipped noise: scores spread out."""
+    classifier = OnnxClassifier(DEFAULT_MODEL, providers="cpu")
+    assert classifier.card.input_spec.layout == "NCHW" and classifier.card.input_spec.shape == (4, 64, 64)
     yy, xx = np.mgrid[:64, :64]
     blob = np.exp(-((xx - 31.5) ** 2 + (yy - 31.5) ** 2) / (2 * 3.0**2))
-    noise = 0.02 * np.random.default_rng(5).standard_normal((9, 64, 64, 4))
-    jy = (noise + np.linspace(0, 2, 9)[:, None, None, None] * blob[None, :, :, None]).astype(np.float32)
+    noise = 0.02 * np.random.default_rng(5).standard_normal((9, 4, 64, 64))
+    jy = (noise + np.linspace(0, 2, 9)[:, None, None, None] * blob[None, None]).astype(np.float32)
     jy[np.abs(jy) < 0.06] = 0
-    return classifier.normalisation.apply(jy).astype(np.float32)
-
-
-@pytest.mark.parametrize("which", ["tiny", "shipped CNN"])
-def test_band_planes_score_as_the_cards_nhwc_cut_outs(model_path, which):
-    path = model_path if which == "tiny" else shipped_model()
-    classifier = OnnxClassifier(path, providers="cpu")
-    cutouts = blobs(classifier)
-    nhwc = classifier.predict(cutouts)
-    planes_classifier = OnnxClassifier(path, providers="cpu", channels_first=True)
-    planes = planes_classifier.predict(np.ascontiguousarray(np.moveaxis(cutouts, -1, 1)))
-    # The same arithmetic up to the order of float32 sums (ONNX Runtime's kernels differ by layout).
-    np.testing.assert_allclose(planes, nhwc, rtol=0, atol=2e-6)
-    assert np.ptp(nhwc) > 1e-4  # not a constant
-
-
-def test_a_planes_classifier_refuses_nhwc_cut_outs(model_path, batch):
-    with pytest.raises(BadInputError, match=r"expected shape \(N, 4, 64, 64\) \(NCHW\), got \(7, 64, 64, 4\)"):
-        OnnxClassifier(model_path, channels_first=True).predict(batch)
-
-
-def test_a_planes_classifier_still_checks_the_file_against_its_card(tmp_path):
-    path = save_with_card(tiny_classifier(), tmp_path / "renamed.onnx")
-    onnx.save(tiny_classifier(input_name="pixels"), str(path))  # the card now describes another graph
-    with pytest.raises(ModelCardError):
-        OnnxClassifier(path, channels_first=True)
+    scores = classifier.predict(classifier.normalisation.apply(jy).astype(np.float32))
+    assert np.ptp(scores) > 1e-4 and scores[-1] > scores[0]
 
 
 def test_survey_side_never_imports_tensorflow():

@@ -23,7 +23,7 @@ from survey.model.modelcard import (
     survey_input_spec,
     write_card,
 )
-from survey.model.preprocess import Normalisation
+from survey.model.normalisation import Normalisation
 from survey.sky.bands import BAND_NAMES
 
 
@@ -68,7 +68,7 @@ def test_survey_input_spec_follows_the_bands_and_the_data_readme():
     assert spec.bands == ("72-103", "103-134", "139-170", "170-231")
     # Native pixel scales from the data README (56", 44", 34", 28"), rounded to 0.1".
     assert spec.pixel_arcsec == (56.0, 44.0, 34.0, 28.0)
-    assert (spec.shape, spec.layout, spec.dtype) == ((64, 64, 4), "NHWC", "float32")
+    assert (spec.shape, spec.layout, spec.dtype) == ((4, 64, 64), "NCHW", "float32")
     assert (spec.input_name, spec.output_name, spec.clip) == ("image", "probs", "symmetric_3sigma")
 
 
@@ -119,7 +119,7 @@ def test_refuses_a_card_of_another_model(model_files):
         ("bands", ["170-231", "139-170", "103-134", "72-103"], r"bands: .*170-231.* != .*72-103"),
         ("pixel_arcsec", [28.0, 28.0, 28.0, 28.0], r"pixel_arcsec: \(28\.0"),
         ("cutout_size", 128, r"cutout_size: 128 != 64"),
-        ("layout", "NCHW", r"layout: 'NCHW' != 'NHWC'"),
+        ("layout", "NHWC", r"layout: 'NHWC' != 'NCHW'"),
     ],
 )
 def test_refuses_a_card_whose_input_spec_differs_from_the_survey(model_files, key, value, message):
@@ -133,7 +133,9 @@ def test_refuses_a_card_whose_input_spec_differs_from_the_survey(model_files, ke
     ("edit", "message"),
     [
         (lambda d: d.pop("onnx_sha256"), r"missing key 'onnx_sha256'"),
-        (lambda d: d.__setitem__("card_version", 2), r"card_version 2 is not supported"),
+        (lambda d: d.__setitem__("card_version", 3), r"card_version 3 is not supported"),
+        (lambda d: d.__setitem__("card_version", 1), r"card_version 1 describes an \(N, 64, 64, 4\) input.*"
+                                                     r"`halo-train upgrade-model MODEL\.onnx`"),
         (lambda d: d.__setitem__("colour", "blue"), r"unknown keys \['colour'\]"),
         (lambda d: d.__setitem__("architecture", "vit"), r"architecture 'vit' is not one of"),
         (lambda d: d.__setitem__("threshold", 1.5), r"threshold 1\.5 must lie strictly between 0 and 1"),

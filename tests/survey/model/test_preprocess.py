@@ -1,247 +1,185 @@
-"""The shared preprocessing: noise, clipping, cut-outs, normalisation."""
+"""The one model-input builder (survey.model.preprocess): clip a field, cut its windows as band planes.
+
+Every cut-out is checked against the one-window reference ``cutout_at_pixel``, on the mock
+sky and on the real files, and normalising a field before cutting against normalising
+every cut-out.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy import ndimage
 
-from survey.images.base import BandImage
+from survey.exceptions import BadInputError
+from survey.images.base import BandImage, world_to_pixel
 from survey.images.discovery import scan_directory
-from survey.model.preprocess import (
-    BADLY_CLIPPED_NONZERO,
-    CLIPPED_TRUNCATION_BLOCK_PX,
-    Normalisation,
-    clip_band,
-    clip_symmetric,
-    cutout,
-    cutout_at_pixel,
-    cutouts_at_pixels,
-    estimate_noise,
-    stack_cutouts,
-)
-from survey.sky.bands import BANDS, CUTOUT_SIZE
+from survey.images.mock import MockSky, MockSource
+from survey.model.cutouts import cutout_at_pixel
+from survey.model.noise import clip_band
+from survey.model.normalisation import Normalisation
+from survey.model.preprocess import IMAGE_COLUMN, INPUT_LAYOUT, channels_last, clip_field, cut_windows
+from survey.run.stages import NOISE_COLUMNS, PEAK_COLUMNS
+from survey.sky.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
+from survey.sky.fields import FieldRequest, tile_request
+from survey.sky.tiling import windows_in_tile
 from survey.testing import add_point_source, make_noise_image, make_wcs
 
 
-@pytest.fixture(scope="module")
-def real_sources(gleam_dir):
-    return scan_directory(gleam_dir).sources
-
-
-def test_noise_fit_ignores_positive_sources():
-    rng = np.random.default_rng(3)
-    image = rng.normal(0, 0.02, (300, 300)).astype(np.float32)
-    sources = rng.random(image.shape) < 0.05
-    image[sources] += rng.exponential(0.3, sources.sum()).astype(np.float32)  # sources only add flux
-    estimate = estimate_noise(image)
-    assert not estimate.already_clipped
-    assert estimate.sigma == pytest.approx(0.02, rel=0.05)
-    assert estimate.clip_threshold == pytest.approx(3 * estimate.sigma)
-
-
-def test_clip_is_symmetric_and_keeps_negative_tail():
-    x = np.array([-0.5, -0.03, -0.01, 0.0, 0.01, 0.03, 0.5], np.float32)
-    assert clip_symmetric(x, 0.03).tolist() == pytest.approx([-0.5, -0.03, 0, 0, 0, 0.03, 0.5])
-
-
-def test_clipped_input_reports_its_threshold_instead_of_fitting_zeros():
-    raw = make_noise_image((200, 200), sigma=0.01, seed=1)
-    clipped = clip_symmetric(raw, 0.031)
-    estimate = estimate_noise(clipped)
-    assert estimate.already_clipped and estimate.method == "clip-threshold"
-    assert estimate.clip_threshold == pytest.approx(0.031, rel=1e-3)
-
-
-def test_raw_image_with_missing_data_zeros_is_not_mistaken_for_clipped():
-    raw = make_noise_image((200, 200), sigma=0.01, seed=2)
-    raw[:, :60] = 0.0  # SkyView's zero-filled edge: 30 % of the pixels
-    result = clip_band(raw)
-    assert not result.noise.already_clipped
-    assert result.noise.sigma == pytest.approx(0.01, rel=0.05)
-    assert result.no_data[:, :60].all() and not result.no_data[:, 60:].any()
-
-
-images = st.builds(
-    lambda seed, offset, zero_cols, n_src: _synthetic(seed, offset, zero_cols, n_src),
-    st.integers(0, 10_000), st.floats(-0.03, 0.03), st.integers(0, 40), st.integers(0, 30),
-)
-
-
-def _synthetic(seed, offset, zero_cols, n_src):
-    rng = np.random.default_rng(seed)
-    image = rng.normal(offset, 0.01, (96, 96)).astype(np.float32)
-    ys, xs = rng.integers(0, 96, (2, n_src))
-    image[ys, xs] += rng.exponential(0.2, n_src).astype(np.float32)
-    image[:, :zero_cols] = 0.0
-    return image
-
-
-@settings(max_examples=60, deadline=None)
-@given(images)
-def test_clip_band_is_idempotent(image):
-    once = clip_band(image).pixels
-    twice = clip_band(once).pixels
-    np.testing.assert_array_equal(once, twice)
-
-
-def test_clip_band_is_idempotent_on_every_real_file(real_sources):
-    for source in real_sources:
-        for image in source.images.values():
-            once = clip_band(image.data)
-            np.testing.assert_array_equal(clip_band(once.pixels).pixels, once.pixels)
-
-
-def test_real_files_keep_their_clip_and_badly_clipped_ones_are_flagged(real_sources):
-    """The data README's list of badly / not clipped files is exactly what gets flagged."""
-    flagged = {
-        (s.name, band)
-        for s in real_sources
-        for band, image in s.images.items()
-        if {"unclipped", "badly-clipped"} & set(estimate_noise(image.data).flags)
-    }
-    assert flagged == {
-        ("A2254", "103-134"), ("ORC 4", "72-103"), ("ORC 4", "103-134"), ("3C 315", "103-134"),
-        ("PSZ1 G287.95-32.98", "139-170"), ("PSZ1 G287.95-32.98", "170-231"), ("A0122", "170-231"),
-        ("GMBCG J357.91841-08.97978", "72-103"),
-    }
-    assert BADLY_CLIPPED_NONZERO == 0.4
-
-
-def test_no_real_file_is_mistaken_for_truncated(real_sources):
-    """Clipping alone empties blocks up to 96 px; the clipped-image block is larger than any."""
-    largest = 0
-    for source in real_sources:
-        for image in source.images.values():
-            assert not clip_band(image.data).no_data.any(), (source.name, image.band.name)
-            empty = (image.data == 0).astype(np.float32)
-            for size in range(largest + 8, CLIPPED_TRUNCATION_BLOCK_PX, 8):
-                if (ndimage.uniform_filter(empty, size=size, mode="constant") > 1 - 1e-6).any():
-                    largest = size
-    assert largest < CLIPPED_TRUNCATION_BLOCK_PX
-
-
 def test_central_cutout_of_training_file_is_the_papers_slice(real_sources):
-    source = real_sources[0]
-    ra, dec = source.centre_radec
-    for image in source.images.values():
-        cut = cutout(image, ra, dec)
-        np.testing.assert_array_equal(cut.pixels, image.data[118:182, 118:182])
-        assert cut.outside_fraction == 0.0
+    """At a training file's centre, each band plane is the paper's ``data[118:182, 118:182]`` after the clip."""
+    for source in real_sources[:4]:
+        cut = cut_windows(clip_field(source.images, key=source.name), *source.centre_radec)
+        assert cut["outside_fraction"][0] == 0.0
+        for channel, band in enumerate(BAND_NAMES):
+            clipped = clip_band(source.images[band].data).pixels
+            np.testing.assert_array_equal(cut[IMAGE_COLUMN][0, channel], clipped[118:182, 118:182])
 
 
 def test_point_source_lands_at_cutout_centre_in_all_four_bands():
     """Each band has its own WCS (scale, centre, reference pixel); the source is off-centre."""
     ra, dec = 150.3, -12.7
-    cuts = []
+    images = {}
     for i, band in enumerate(BANDS):
         shape = (180 + 10 * i, 200 - 10 * i)
         wcs = make_wcs(ra_deg=150.0 + 0.05 * i, dec_deg=-12.5, pixel_deg=band.pixel_deg, shape=shape, crpix=(70.0 + i, 90.0 - i))
         data = make_noise_image(shape, sigma=0.001, seed=i)
         add_point_source(data, wcs, ra_deg=ra, dec_deg=dec, flux=1.0, fwhm_px=2.5)
-        cuts.append(cutout(BandImage(band, data, wcs, f"synthetic {band.name}"), ra, dec))
-    stack = stack_cutouts(cuts)
-    assert stack.shape == (CUTOUT_SIZE, CUTOUT_SIZE, 4)
+        images[band.name] = BandImage(band, data, wcs, f"synthetic {band.name}")
+    planes = cut_windows(clip_field(images, key="synthetic"), ra, dec)[IMAGE_COLUMN]
+    assert planes.shape == (1, 4, CUTOUT_SIZE, CUTOUT_SIZE)
     for channel in range(4):
-        y, x = np.unravel_index(np.argmax(stack[..., channel]), stack.shape[:2])
+        y, x = np.unravel_index(np.argmax(planes[0, channel]), planes.shape[2:])
         assert y in (31, 32) and x in (31, 32), (channel, y, x)
 
 
-def test_cutout_reports_outside_and_zero_filled_fractions():
-    data = np.ones((100, 100), np.float32)
-    mask = np.zeros_like(data, bool)
-    mask[:, 50:] = True
-    cut = cutout_at_pixel(data, 10.0, 50.0, zero_mask=mask)  # x from -21 to 42: 21 columns outside
-    assert cut.outside_fraction == pytest.approx(21 / 64)
-    assert cut.zero_fraction == pytest.approx(21 / 64)
-    cut = cutout_at_pixel(data, 60.0, 50.0, zero_mask=mask)  # x from 29 to 92: 43 columns in the mask
-    assert cut.outside_fraction == 0.0 and cut.zero_fraction == pytest.approx(43 / 64)
+
+def cut_one_by_one(field, ra_deg, dec_deg) -> dict[str, np.ndarray]:
+    """The columns ``cut_windows`` must give, cut window by window with ``cutout_at_pixel``."""
+    n = len(ra_deg)
+    planes = np.zeros((n, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
+    outside, zero = np.zeros((n, len(BAND_NAMES)), np.float32), np.zeros((n, len(BAND_NAMES)), np.float32)
+    for channel, band in enumerate(BAND_NAMES):
+        clipped = field.clipped[band]
+        x, y = world_to_pixel(field.images[band].wcs, ra_deg, dec_deg)
+        for i in range(n):
+            piece = cutout_at_pixel(clipped.pixels, float(x[i]), float(y[i]), zero_mask=clipped.no_data)
+            planes[i, channel] = piece.pixels
+            outside[i, channel], zero[i, channel] = piece.outside_fraction, piece.zero_fraction
+    columns = {IMAGE_COLUMN: planes, "outside_fraction": outside.max(axis=1), "zero_fraction": zero.max(axis=1)}
+    for channel, band in enumerate(BAND_NAMES):
+        columns[NOISE_COLUMNS[channel]] = np.full(n, field.clipped[band].noise.sigma, np.float32)
+        columns[PEAK_COLUMNS[channel]] = planes[:, channel].reshape(n, -1).max(axis=1)
+    return columns
 
 
-
-def assert_batch_matches_single_cutouts(pixels, x, y, zero_mask):
-    """Every cut-out of the batched kernel equals ``cutout_at_pixel`` at the same centre, exactly."""
-    batch = cutouts_at_pixels(pixels, x, y, zero_mask=zero_mask)
-    assert batch.pixels.shape == (len(x), CUTOUT_SIZE, CUTOUT_SIZE) and batch.pixels.dtype == np.float32
-    for i, (xi, yi) in enumerate(zip(x, y)):
-        single = cutout_at_pixel(pixels, float(xi), float(yi), zero_mask=zero_mask)
-        np.testing.assert_array_equal(batch.pixels[i], single.pixels, err_msg=f"centre ({xi}, {yi})")
-        assert (batch.outside_fraction[i], batch.zero_fraction[i]) == (single.outside_fraction, single.zero_fraction)
+def assert_same_columns(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    assert list(got) == list(expected)
+    for name, values in expected.items():
+        assert got[name].dtype == values.dtype, name
+        np.testing.assert_array_equal(got[name], values, err_msg=name)
 
 
-def edge_centres(shape, *, seed):
-    """Centres all over an image and past its edges: corners, half-pixels, wholly outside."""
-    ny, nx = shape
-    rng = np.random.default_rng(seed)
-    x = np.concatenate([rng.uniform(-80, nx + 80, 40), [-0.5, 31.5, 32.0, nx - 32.5, nx - 1.0, nx + 100.0, -200.0]])
-    y = np.concatenate([rng.uniform(-80, ny + 80, 40), [31.5, -0.5, ny - 32.5, 32.0, ny + 31.4, 5.0, ny / 2]])
-    return x, y
+def test_a_mock_tile_is_cut_exactly_as_window_by_window():
+    tile = 6000
+    request = tile_request(tile)
+    field = clip_field(MockSource(MockSky(seed=2)).read_field(request), key=request.key)
+    windows = windows_in_tile(tile)
+    assert_same_columns(cut_windows(field, windows.ra_deg, windows.dec_deg),
+                        cut_one_by_one(field, windows.ra_deg, windows.dec_deg))
 
 
-def test_batched_cutouts_equal_single_cutouts_on_real_files_with_a_truncated_corner(real_sources):
-    """Real clipped bands, a zero-filled corner (SkyView truncation) and NaNs, windows past every edge."""
-    for source in real_sources[:6]:
-        for image in source.images.values():
-            data = image.data.astype(np.float32, copy=True)
-            data[: data.shape[0] // 2, : data.shape[1] // 2] = 0.0
-            data[-3:, -5:] = np.nan
-            clipped = clip_band(data)
-            assert clipped.no_data.any()
-            x, y = edge_centres(data.shape, seed=len(source.name))
-            assert_batch_matches_single_cutouts(data, x, y, clipped.no_data)
-            assert_batch_matches_single_cutouts(clipped.pixels, x, y, clipped.no_data)
+def test_the_model_input_is_contiguous_band_planes_in_band_order():
+    """(N, 4, 64, 64), C-contiguous, as the card's input spec says; ``channels_last`` is the same pixels as NHWC."""
+    request = tile_request(6000)
+    field = clip_field(MockSource(MockSky(seed=2)).read_field(request), key=request.key)
+    windows = windows_in_tile(6000, window_order=8)
+    planes = cut_windows(field, windows.ra_deg, windows.dec_deg)[IMAGE_COLUMN]
+    assert INPUT_LAYOUT == "NCHW"
+    assert planes.shape == (64, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE) and planes.flags.c_contiguous
+    nhwc = channels_last(planes)
+    assert nhwc.shape == (64, CUTOUT_SIZE, CUTOUT_SIZE, len(BAND_NAMES)) and nhwc.flags.c_contiguous
+    for channel in range(len(BAND_NAMES)):
+        np.testing.assert_array_equal(nhwc[..., channel], planes[:, channel])
 
 
-@settings(max_examples=40, deadline=None)
-@given(images, st.integers(0, 10_000), st.booleans())
-def test_batched_cutouts_equal_single_cutouts_anywhere(image, seed, with_mask):
-    image = image.astype(np.float64)
-    image[::17, ::13] = np.inf  # float64 and non-finite input: converted the same way
-    mask = clip_band(image).no_data if with_mask else None
-    assert_batch_matches_single_cutouts(image, *edge_centres(image.shape, seed=seed), mask)
+def test_windows_across_the_edges_of_a_small_mock_field_are_cut_exactly():
+    """A field narrower than its windows' spread: cut-outs partly and wholly outside the images."""
+    field = clip_field(MockSource(MockSky(seed=4)).read_field(FieldRequest("edge", 40.0, -30.0, 1.2)), key="edge")
+    rng = np.random.default_rng(0)
+    ra = 40.0 + rng.uniform(-1.5, 1.5, 60) / np.cos(np.radians(30.0))
+    dec = -30.0 + rng.uniform(-1.5, 1.5, 60)
+    got = cut_windows(field, ra, dec)
+    assert 0 < got["outside_fraction"].min() < 1 and got["outside_fraction"].max() == 1.0
+    assert_same_columns(got, cut_one_by_one(field, ra, dec))
 
 
-def test_batched_cutouts_of_no_centres_and_of_bad_centres():
-    data = np.ones((100, 100), np.float32)
-    empty = cutouts_at_pixels(data, [], [])
-    assert empty.pixels.shape == (0, CUTOUT_SIZE, CUTOUT_SIZE) and empty.zero_fraction.shape == (0,)
-    far = cutouts_at_pixels(data, [1e6], [50.0])
-    assert far.outside_fraction[0] == 1.0 and not far.pixels.any()
-    with pytest.raises(ValueError, match="finite pixel positions"):
-        cutouts_at_pixels(data, [10.0, np.nan], [10.0, 10.0])
+def test_real_sources_are_cut_exactly_as_window_by_window(gleam_dir):
+    """Each real source's four bands at its centre and at offsets reaching past the file edges."""
+    for source in scan_directory(gleam_dir).sources[:8]:
+        field = clip_field(source.images, key=source.name)
+        ra0, dec0 = source.centre_radec
+        offsets = np.linspace(-1.6, 1.6, 9)  # the 300-px files at 28" span 2.3 deg
+        ra = ra0 + np.repeat(offsets, 9) / np.cos(np.radians(dec0))
+        dec = dec0 + np.tile(offsets, 9)
+        got = cut_windows(field, ra, dec)
+        assert_same_columns(got, cut_one_by_one(field, ra, dec))
+        assert got["outside_fraction"][len(ra) // 2] == 0.0 and got["outside_fraction"].max() == 1.0
 
 
-def test_minmax_normalisation_is_fitted_once_and_applied_unchanged():
-    train = np.array([[-0.2, 0.0], [0.5, 1.8]], np.float32)
-    norm = Normalisation.fit(train)
-    assert norm.apply(train).min() == 0.0 and norm.apply(train).max() == 1.0
-    brighter = norm.apply(np.array([3.8], np.float32))
-    assert brighter[0] == pytest.approx(2.0)  # not refitted per image
-    np.testing.assert_allclose(norm.invert(norm.apply(train)), train, atol=1e-6)
-    again = Normalisation.from_dict(norm.to_dict())
-    assert again == norm and again.id == norm.id
-    with pytest.raises(ValueError, match="does not match"):
-        Normalisation.from_dict({**norm.to_dict(), "max": 2.0})
+@pytest.mark.parametrize("n", [0, 1])
+def test_no_and_one_window(n):
+    field = clip_field(MockSource(MockSky(seed=1)).read_field(FieldRequest("small", 10.0, -20.0, 1.1)), key="small")
+    got = cut_windows(field, np.full(n, 10.0), np.full(n, -20.0))
+    assert got[IMAGE_COLUMN].shape == (n, 4, CUTOUT_SIZE, CUTOUT_SIZE)
+    assert all(values.shape[0] == n for values in got.values())
 
 
-def test_generative_normalisation_maps_to_symmetric_unit_range_and_back():
-    train = np.array([-0.3, 0.0, 0.05, 2.0], np.float32)
-    norm = Normalisation.fit(train, kind="log-minmax-sym", log_scale_value=0.05)
-    y = norm.apply(train)
-    assert y.min() == pytest.approx(-1.0) and y.max() == pytest.approx(1.0)
-    np.testing.assert_allclose(norm.invert(y), train, rtol=1e-4, atol=1e-6)
+SHIPPED_LIKE = Normalisation("log-minmax-sym", -1.2, 2.9, log_scale=0.054)
+"""The shipped model's kind of scaling (signed log, then min-max to [-1, 1])."""
 
 
-def test_log_scale_matches_the_float64_formula_on_real_pixels(gleam_dir):
-    """The fast float32 path (logarithm of surviving pixels only) is the documented formula."""
-    from survey.images.base import read_band_file
-    from survey.model.preprocess import clip_band, log_scale
+PAPER_LIKE = Normalisation("minmax", -0.4, 36.0)
+"""The paper's global min-max."""
 
-    path = sorted(gleam_dir.rglob("*170-231*.fits"))[0]
-    pixels = clip_band(read_band_file(path, "170-231").data).pixels
-    reference = np.sign(pixels.astype(np.float64)) * np.log10(1.0 + np.abs(pixels.astype(np.float64)) / 0.054)
-    fast = log_scale(pixels, scale=0.054)
-    assert fast.dtype == np.float32 and (pixels != 0).any() and (pixels == 0).any()
-    np.testing.assert_allclose(fast, reference, rtol=1e-6, atol=1e-7)
+
+def assert_normalised_before_cutting_is_normalised_after(field, ra, dec, normalisation) -> dict[str, np.ndarray]:
+    """The model input and peaks of ``cut_windows(normalisation=...)`` against normalising each cut-out."""
+    raw = cut_windows(field, ra, dec)
+    got = cut_windows(field, ra, dec, normalisation=normalisation)
+    np.testing.assert_array_equal(got[IMAGE_COLUMN], normalisation.apply(raw[IMAGE_COLUMN]))
+    for name in PEAK_COLUMNS:
+        np.testing.assert_allclose(got[name], raw[name], rtol=2e-6, atol=0, err_msg=name)
+        assert ((got[name] == 0) == (raw[name] == 0)).all(), name
+    for name in ("outside_fraction", "zero_fraction", *NOISE_COLUMNS):
+        np.testing.assert_array_equal(got[name], raw[name], err_msg=name)
+    return got
+
+
+@pytest.mark.parametrize("normalisation", [SHIPPED_LIKE, PAPER_LIKE], ids=["log", "minmax"])
+def test_normalising_a_field_then_cutting_equals_normalising_every_cut_out(normalisation):
+    """Including windows partly and wholly outside the images, which read the normalised zero."""
+    field = clip_field(MockSource(MockSky(seed=4)).read_field(FieldRequest("edge", 40.0, -30.0, 1.2)), key="edge")
+    rng = np.random.default_rng(1)
+    ra = 40.0 + rng.uniform(-1.5, 1.5, 60) / np.cos(np.radians(30.0))
+    dec = -30.0 + rng.uniform(-1.5, 1.5, 60)
+    got = assert_normalised_before_cutting_is_normalised_after(field, ra, dec, normalisation)
+    assert got["outside_fraction"].max() == 1.0  # some window lies wholly outside a band's image
+
+
+def test_real_fields_normalised_before_cutting_give_the_model_input_of_training(gleam_dir):
+    for source in scan_directory(gleam_dir).sources[:6]:
+        field = clip_field(source.images, key=source.name)
+        ra0, dec0 = source.centre_radec
+        offsets = np.linspace(-1.0, 1.0, 5)
+        ra = ra0 + np.repeat(offsets, 5) / np.cos(np.radians(dec0))
+        dec = dec0 + np.tile(offsets, 5)
+        assert_normalised_before_cutting_is_normalised_after(field, ra, dec, SHIPPED_LIKE)
+
+
+def test_a_missing_band_and_an_empty_band_name_the_field_and_the_file():
+    images = MockSource(MockSky(seed=1)).read_field(FieldRequest("small", 10.0, -20.0, 1.1))
+    with pytest.raises(BadInputError, match=r"small: the image source returned no 72-103 MHz image"):
+        clip_field({k: v for k, v in images.items() if k != "72-103"}, key="small")
+    empty = {**images, "139-170": BandImage(BANDS[2], np.zeros((40, 40), np.float32), images["139-170"].wcs, "empty.fits")}
+    with pytest.raises(BadInputError, match=r"small \(empty.fits\): unusable 139-170 MHz image"):
+        clip_field(empty, key="small")

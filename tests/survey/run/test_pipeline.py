@@ -23,7 +23,8 @@ from survey.defaults import DEMO_REGION
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError, RemoteServiceError
 from survey.images.base import BandImage
 from survey.images.mock import MockSky, MockSource
-from survey.model.preprocess import Normalisation
+from survey.model.normalisation import Normalisation
+from survey.model.preprocess import IMAGE_COLUMN
 from survey.output import paths
 from survey.run.arguments import SurveyArguments, parse_source
 from survey.run.candidates import detections, merge_detections, neighbour_groups
@@ -39,7 +40,7 @@ from survey.run.pipeline import (
     plan_targets,
     run_with_client,
 )
-from survey.run.stages import IMAGE_COLUMN, Predictor, TileScorer, preprocess_batch, preprocess_tile, work_items
+from survey.run.stages import Predictor, TileScorer, preprocess_batch, preprocess_tile, work_items
 from survey.sky import healpix
 from survey.sky.tiling import windows_in_tile
 from tests.survey.survey_helpers import NORMALISATION, expected_score, free_cpus_within, local_ray, write_standin
@@ -220,7 +221,7 @@ def test_predictor_scores_a_plain_batch_and_keeps_only_detections_cutouts(small_
     batch = tile_rows(args, int(work.tiles[2]))
     batch["error"][0] = "tile 5/0: pretend this row failed"
     table = Predictor(model, input_normalisation=NORMALISATION, providers="cpu", keep_above=0.95)(batch)
-    expected = expected_score(np.moveaxis(batch[IMAGE_COLUMN], 1, -1))
+    expected = expected_score(batch[IMAGE_COLUMN])
     scores = table.column("score").to_numpy()
     np.testing.assert_allclose(scores[1:], expected[1:], atol=1e-5)
     assert scores[0] == 0.0

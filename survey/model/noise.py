@@ -1,0 +1,234 @@
+"""Noise and the 3-sigma clip: the first step of the model input, the same for training and survey.
+
+1. ``estimate_noise`` - sigma by a Gaussian fit to the lower part of the pixel histogram
+   (the paper's method, section 3), or, for an image that is already clipped, the clip
+   threshold T read off the data instead of fitting the zeros.
+2. ``clip_symmetric`` - what the training files actually contain: pixels with |x| < 3 sigma
+   are set to 0 and both tails survive (pixels <= -T are kept).
+3. ``clip_band`` - both, per band image, plus the mask of zero-filled (truncated) regions:
+   the single entry point that makes raw survey images and the clipped training files alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage, optimize
+
+CLIP_NSIGMA = 3.0
+"""Pixels with |x| < CLIP_NSIGMA * sigma are set to zero (paper section 3)."""
+
+CLIPPED_MIN_ZERO_FRACTION = 0.01
+"""An already-clipped image has at least this fraction of exact zeros (raw noise has none)."""
+
+CLIPPED_GAP_RATIO = 0.5
+"""Clipped iff the smallest non-zero |x| is at least this fraction of the 1st percentile of |x|.
+
+Clipping leaves an empty gap (-T, T): the smallest surviving |x| sits just below the 1st
+percentile. In raw noise whose zeros are missing data, the smallest |x| is ~1e-4 of it.
+"""
+
+BADLY_CLIPPED_NONZERO = 0.4
+"""A clipped image with more non-zero pixels than this was clipped badly (or carries an offset).
+
+Measured on the 184 real files: well-clipped bands keep 2-26 % of their pixels, the
+data README's badly clipped ones 47-100 % (mostly negative: a background offset below zero).
+"""
+
+CLIPPED_TRUNCATION_BLOCK_PX = 128
+"""In an already-clipped image, zeros count as 'no data' only inside an all-zero square this big.
+
+Clipping alone empties large areas: the largest all-zero square in the 184 real clipped
+files is 96 px (A2254, 139-170 MHz; tests/survey/test_preprocess.py re-measures it). In a raw
+(unclipped) image any exact zero or NaN is missing data.
+"""
+
+ArrayF = npt.NDArray[np.floating]
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """What ``estimate_noise`` found in one band image.
+
+    Attributes
+    ----------
+    sigma : float
+        Noise standard deviation (Jy/beam). For an already-clipped image, T / CLIP_NSIGMA.
+    clip_threshold : float
+        The threshold T that ``clip_symmetric`` uses (or the one already applied).
+    already_clipped : bool
+        The input had been clipped before: T was read off the data, not fitted.
+    nonzero_fraction : float
+        Fraction of finite pixels that are not exactly zero.
+    method : str
+        ``"gaussian-fit"`` or ``"clip-threshold"``.
+    background : float
+        Mean of the fitted Gaussian (Jy/beam); NaN for already-clipped images. A value far
+        from zero in units of sigma means a background offset that a clip about zero keeps.
+    """
+
+    sigma: float
+    clip_threshold: float
+    already_clipped: bool
+    nonzero_fraction: float
+    method: str
+    background: float = float("nan")
+
+    @property
+    def badly_clipped(self) -> bool:
+        """Clipped, but far more pixels survive than in a 3-sigma clip of noise."""
+        return self.already_clipped and self.nonzero_fraction > BADLY_CLIPPED_NONZERO
+
+    @property
+    def flags(self) -> list[str]:
+        """Human-readable state: ``clipped``/``unclipped``, ``badly-clipped``, ``offset``."""
+        flags = ["clipped" if self.already_clipped else "unclipped"]
+        if self.badly_clipped:
+            flags.append("badly-clipped")
+        if np.isfinite(self.background) and abs(self.background) > self.sigma:
+            flags.append("offset")
+        return flags
+
+
+def _gaussian(x: ArrayF, amplitude: float, mu: float, sigma: float) -> ArrayF:
+    return amplitude * np.exp(-0.5 * ((x - mu) / sigma) ** 2)
+
+
+def fit_noise(values: ArrayF, *, bins: int = 200) -> tuple[float, float]:
+    """(sigma, mean) of the noise by a Gaussian fit to the lower part of the histogram.
+
+    Real sources only add positive flux, so the part of the histogram below the mode is
+    noise alone; fitting a Gaussian there (mean, width and height free) ignores the
+    sources. The robust MAD width seeds the fit and bounds the histogram range.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size < 50:
+        raise ValueError(f"too few pixels ({values.size}) to fit the noise")
+    median = float(np.median(values))
+    mad_sigma = 1.4826 * float(np.median(np.abs(values - median)))
+    if mad_sigma <= 0:
+        raise ValueError("pixel values have no spread: cannot fit the noise")
+    counts, edges = np.histogram(values, bins=bins, range=(median - 6 * mad_sigma, median + 2 * mad_sigma))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    peak = int(np.argmax(counts))
+    # The lower side of the histogram up to a little past its peak.
+    lower = slice(0, min(peak + max(3, bins // 40), bins))
+    guess = (float(counts[peak]), float(centres[peak]), mad_sigma)
+    try:
+        params, _ = optimize.curve_fit(_gaussian, centres[lower], counts[lower], p0=guess, maxfev=5000)
+    except (RuntimeError, optimize.OptimizeWarning):
+        return mad_sigma, median
+    sigma = abs(float(params[2]))
+    # A fit that wandered off (e.g. a histogram with no lower tail) falls back to the MAD.
+    if not 0.2 * mad_sigma < sigma < 5 * mad_sigma:
+        return mad_sigma, median
+    return sigma, float(params[1])
+
+
+def clip_threshold_of(pixels: ArrayF) -> float | None:
+    """The threshold T of an already-clipped image, or None if it does not look clipped.
+
+    A clipped image has exact zeros and an empty gap around zero: no non-zero value with
+    |x| < T, where T is the smallest non-zero |x|.
+    """
+    finite = pixels[np.isfinite(pixels)]
+    if finite.size == 0:
+        return None
+    zero = finite == 0
+    if zero.mean() < CLIPPED_MIN_ZERO_FRACTION or zero.all():
+        return None
+    magnitudes = np.abs(finite[~zero])
+    threshold = float(magnitudes.min())
+    return threshold if threshold >= CLIPPED_GAP_RATIO * float(np.percentile(magnitudes, 1)) else None
+
+
+def estimate_noise(pixels: ArrayF) -> NoiseEstimate:
+    """Noise sigma and clip threshold of one band image, robust to already-clipped input.
+
+    >>> rng = np.random.default_rng(1)
+    >>> est = estimate_noise(rng.normal(0, 0.01, (200, 200)))
+    >>> est.already_clipped, round(est.sigma, 3)
+    (False, 0.01)
+    >>> again = estimate_noise(clip_symmetric(rng.normal(0, 0.01, (200, 200)), est.clip_threshold))
+    >>> again.already_clipped, round(again.sigma, 3)
+    (True, 0.01)
+    """
+    pixels = np.asarray(pixels)
+    finite = pixels[np.isfinite(pixels)]
+    nonzero_fraction = float(np.count_nonzero(finite) / max(finite.size, 1))
+    threshold = clip_threshold_of(pixels)
+    if threshold is not None:
+        return NoiseEstimate(threshold / CLIP_NSIGMA, threshold, True, nonzero_fraction, "clip-threshold")
+    sigma, background = fit_noise(finite[finite != 0])
+    return NoiseEstimate(sigma, CLIP_NSIGMA * sigma, False, nonzero_fraction, "gaussian-fit", background)
+
+
+def clip_symmetric(pixels: ArrayF, threshold: float) -> np.ndarray:
+    """Set pixels with |x| < threshold to zero, keeping both tails (as the training files do).
+
+    Non-finite pixels (no data) become zero too. Idempotent: clipping a clipped image at
+    the same or a lower threshold changes nothing.
+    """
+    out = np.array(pixels, dtype=np.float32, copy=True)
+    out[~np.isfinite(out)] = 0.0
+    out[np.abs(out) < threshold] = 0.0
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class ClippedBand:
+    """A band image after the shared clipping step.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        Clipped float32 pixels (no-data pixels are zero).
+    noise : NoiseEstimate
+        What ``estimate_noise`` found on the input.
+    no_data : numpy.ndarray
+        Boolean mask of zero-filled / non-finite (truncated) regions of the input.
+    """
+
+    pixels: np.ndarray
+    noise: NoiseEstimate
+    no_data: np.ndarray
+
+
+def clip_band(pixels: ArrayF) -> ClippedBand:
+    """Estimate the noise of one band image and clip it at 3 sigma (or leave it, if clipped).
+
+    The single entry point both training and survey call per band image, so raw survey
+    images and the clipped training files end up in the same state. Applying it to its
+    own output changes nothing.
+    """
+    pixels = np.asarray(pixels)
+    estimate = estimate_noise(pixels)
+    return ClippedBand(
+        clip_symmetric(pixels, estimate.clip_threshold), estimate, no_data_mask(pixels, already_clipped=estimate.already_clipped)
+    )
+
+
+def no_data_mask(pixels: ArrayF, *, already_clipped: bool) -> np.ndarray:
+    """True where a pixel holds no data (zero-filled or non-finite: a truncated image).
+
+    Raw images have noise everywhere, so any exact zero or NaN is missing data. Clipped
+    images are mostly zeros, so there only zeros inside an all-zero square of side
+    ``CLIPPED_TRUNCATION_BLOCK_PX`` count.
+    """
+    if not already_clipped:
+        return ~np.isfinite(pixels) | (pixels == 0)
+    return zero_filled_mask(pixels, block_px=CLIPPED_TRUNCATION_BLOCK_PX)
+
+
+def zero_filled_mask(pixels: ArrayF, *, block_px: int) -> np.ndarray:
+    """True where a zero or non-finite pixel lies inside an all-zero square of side ``block_px``."""
+    empty = ~np.isfinite(pixels) | (pixels == 0)
+    if min(empty.shape) < block_px:
+        return empty & empty.all()
+    # Mean of the 'empty' indicator over each block: 1 exactly where the block is all empty.
+    full = ndimage.uniform_filter(empty.astype(np.float32), size=block_px, mode="constant") > 1 - 1e-6
+    # Grow each all-empty block centre back to the whole block it certifies.
+    return empty & ndimage.maximum_filter(full, size=block_px, mode="constant")

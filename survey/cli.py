@@ -228,7 +228,7 @@ def _add_plot(sub) -> None:
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from survey.catalogs.registry import catalog_command
+    from survey.catalogs.load import catalog_command
 
     sys.stdout.write(catalog_command(args.name, footprint=args.footprint, fmt=args.format, online=args.online))
     return 0

@@ -25,7 +25,7 @@ from astropy.table import Table
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from survey.catalogs.registry import nearest_clusters
+from survey.catalogs.crossmatch import nearest_clusters
 from survey.exceptions import CatalogError
 from survey.model.modelcard import ModelCard
 from survey.output.schema import (

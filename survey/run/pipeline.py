@@ -44,7 +44,7 @@ from astropy.table import Table
 from hats.io.file_io import remove_directory
 from upath import UPath
 
-from survey.catalogs.registry import load_catalog
+from survey.catalogs.load import load_catalog
 from survey.defaults import IMAGES_CATALOG
 from survey.exceptions import BadInputError, CatalogError, HaloSurveyError
 from survey.images.base import ImageSource

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from survey.catalogs.registry import make_catalog_table
+from survey.catalogs.table import make_catalog_table
 from survey.exceptions import CatalogError
 from survey.output.schema import CATALOGS, FLAG_NAMES, band_column, candidate_schema, score_schema
 from survey.run.candidates import (

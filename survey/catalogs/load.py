@@ -1,0 +1,59 @@
+"""Loading a catalogue by name, from its local file or from VizieR, and the ``halo-survey catalog`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from astropy.table import Table
+
+from survey.catalogs.readers import read_psz2_fits
+from survey.catalogs.registry import catalog_spec, default_catalog_path
+from survey.catalogs.table import check_format, filter_footprint, format_catalog
+from survey.catalogs.vizier import fetch_vizier
+from survey.exceptions import BadInputError
+
+
+def load_catalog(name: str, *, path: str | Path | None = None, online: bool = False) -> Table:
+    """Load cluster catalogue ``name`` (psz2, mgcls, mcxc, cosmos) in the common table form.
+
+    Parameters
+    ----------
+    name : str
+        Catalogue key, case-insensitive.
+    path : path-like, optional
+        Local file; default ``default_catalog_path(name)``. For PSZ2 a ``.fits`` path is
+        read as Planck's union FITS table, anything else as CDS text with its ReadMe.
+    online : bool
+        Fetch from VizieR instead (``fetch_vizier``: cached, with timeout and retries).
+
+    Raises
+    ------
+    CatalogError
+        Unknown name, or a missing / unparseable file (the message names it).
+    RemoteServiceError
+        ``online=True`` and VizieR cannot be reached or answers badly.
+    """
+    spec = catalog_spec(name)
+    if online and path is not None:
+        raise BadInputError("path", f"{path} was given with online=True; choose the local file or VizieR, not both")
+    if online:
+        return fetch_vizier(spec.key)
+    file = Path(path) if path is not None else default_catalog_path(spec.key)
+    reader = read_psz2_fits if spec.key == "psz2" and file.suffix.lower() in (".fits", ".fit") else spec.reader
+    table = reader(file)
+    table.meta["reference"] = spec.reference
+    return table
+
+
+def catalog_command(name: str, *, footprint: str | None = None, fmt: str = "table", online: bool = False) -> str:
+    """What ``halo-survey catalog NAME [--footprint gleam] [--format F] [--online]`` prints.
+
+    ``footprint="gleam"`` keeps the clusters inside the GLEAM extragalactic footprint,
+    Magellanic Clouds masked as in the survey's tiling (``filter_footprint``).
+    A bad format fails before the catalogue is read.
+    """
+    check_format(fmt)
+    table = load_catalog(name, online=online)
+    if footprint is not None:
+        table = filter_footprint(table, footprint=footprint)
+    return format_catalog(table, fmt)

@@ -1,0 +1,157 @@
+"""Local catalogue files: one reader per format, each returning the common table form.
+
+PSZ2 as CDS fixed-width text with its ReadMe or as Planck's union FITS table, MGCLS's
+Table 1, MCXC's FITS table and the COSMOS X-ray groups' CSV. A missing or unparseable file
+raises CatalogError naming it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import astropy.units as u
+from astropy.io import ascii, fits
+from astropy.table import Table
+
+from survey.catalogs.table import as_float, as_strings, join_alt_names, make_catalog_table, mcxc_style
+from survey.exceptions import CatalogError
+
+
+def read_psz2_cds(path: str | Path, *, readme: str | Path | None = None) -> Table:
+    """PSZ2 from the CDS fixed-width text and its ReadMe (J/A+A/594/A27 ``psz2.dat``).
+
+    Parameters
+    ----------
+    path : path-like
+        ``psz2.dat``.
+    readme : path-like, optional
+        The CDS ReadMe describing it; default ``psz2.ReadMe`` (or ``ReadMe``) beside it.
+    """
+    path = Path(path)
+    readme = Path(readme) if readme is not None else _sibling_readme(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", u.UnitsWarning)  # "10+14Msun" is CDS, not FITS, syntax
+        raw = _read_or_fail(lambda: ascii.read(path, format="cds", readme=str(readme)), path, "PSZ2 CDS table")
+    _require_columns(raw.colnames, ("Name", "RAdeg", "DEdeg", "z"), path)
+    names = as_strings(raw["Name"])
+    alts = join_alt_names(*(raw[c] for c in ("zID", "MCXC", "RedMAPPer", "ACT", "SPT") if c in raw.colnames), exclude=names)
+    return make_catalog_table(
+        name=names, ra_deg=as_float(raw["RAdeg"]), dec_deg=as_float(raw["DEdeg"]), z=as_float(raw["z"]),
+        catalog="psz2", alt_names=alts, source=str(path),
+    )
+
+
+def _sibling_readme(path: Path) -> Path:
+    for candidate in (path.with_suffix(".ReadMe"), path.parent / "ReadMe"):
+        if candidate.exists():
+            return candidate
+    raise CatalogError(f"{path}: no CDS ReadMe beside it ({path.with_suffix('.ReadMe').name} or ReadMe); pass readme=")
+
+
+def read_psz2_fits(path: str | Path) -> Table:
+    """PSZ2 from Planck's union FITS table (``HFI_PCCS_SZ-union_R2.08``, extension 1)."""
+    path = Path(path)
+    data = _fits_table(path, "PSZ2 union FITS table")
+    _require_columns(data.columns.names, ("NAME", "RA", "DEC", "REDSHIFT"), path)
+    names = as_strings(data["NAME"])
+    alt_columns = [c for c in ("REDSHIFT_ID", "MCXC", "REDMAPPER", "ACT", "SPT") if c in data.columns.names]
+    alts = join_alt_names(*(data[c] for c in alt_columns), exclude=names)
+    return make_catalog_table(
+        name=names, ra_deg=data["RA"], dec_deg=data["DEC"], z=data["REDSHIFT"],
+        catalog="psz2", alt_names=alts, source=str(path),
+    )
+
+
+_MGCLS_BYTES = (
+    # (label, first byte, last byte), 1-based inclusive as in a CDS ReadMe. Measured on
+    # CDS J/A+A/657/A56 table1.dat; only the columns the common form needs are named.
+    ("Sel", 1, 1),      # R = radio-selected, X = X-ray (MCXC) selected
+    ("Name", 3, 19),
+    ("Note", 20, 20),   # "+" marks the Bullet cluster, listed in both selections
+    ("RAdeg", 22, 29),
+    ("DEdeg", 31, 38),
+    ("z", 40, 44),
+    ("AltName", 61, 100),
+)
+
+
+def read_mgcls(path: str | Path) -> Table:
+    """MGCLS table 1 (Knowles et al. 2022, CDS J/A+A/657/A56 ``table1.dat``): 116 rows.
+
+    The Bullet cluster appears twice, once radio-selected ("Bullet") and once X-ray
+    selected ("J0658.5-5556", 1.0' away); both rows are kept, as published, and each lists
+    the other's name in ``alt_names``. X-ray-selected names are MCXC ids and get the
+    ``MCXC`` prefix.
+    """
+    path = Path(path)
+    starts = [first - 1 for _, first, _ in _MGCLS_BYTES]
+    ends = [last - 1 for _, _, last in _MGCLS_BYTES]
+    raw = _read_or_fail(
+        lambda: ascii.read(path, format="fixed_width_no_header", col_starts=starts, col_ends=ends,
+                           names=[label for label, _, _ in _MGCLS_BYTES], delimiter=None, guess=False),
+        path, "MGCLS table 1",
+    )
+    names = [mcxc_style(n) for n in as_strings(raw["Name"])]
+    return make_catalog_table(
+        name=names, ra_deg=as_float(raw["RAdeg"]), dec_deg=as_float(raw["DEdeg"]), z=as_float(raw["z"]),
+        catalog="mgcls", alt_names=join_alt_names(raw["AltName"], exclude=names), source=str(path),
+    )
+
+
+def read_mcxc(path: str | Path) -> Table:
+    """MCXC meta-catalogue (Piffaretti et al. 2011, CDS J/A+A/534/A109 as FITS): 1743 rows."""
+    path = Path(path)
+    data = _fits_table(path, "MCXC FITS table")
+    _require_columns(data.columns.names, ("MCXC", "RAdeg", "DEdeg", "z"), path)
+    names = [mcxc_style(n) for n in as_strings(data["MCXC"])]
+    alts = join_alt_names(*(data[c] for c in ("OName", "AName") if c in data.columns.names), exclude=names)
+    return make_catalog_table(
+        name=names, ra_deg=data["RAdeg"], dec_deg=data["DEdeg"], z=data["z"],
+        catalog="mcxc", alt_names=alts, source=str(path),
+    )
+
+
+def read_cosmos(path: str | Path) -> Table:
+    """COSMOS X-ray groups (George et al. 2011 style CSV; names ``COSMOS CL J...``): 129 rows."""
+    path = Path(path)
+    raw = _read_or_fail(lambda: ascii.read(path, format="csv", guess=False), path, "COSMOS groups CSV")
+    _require_columns(raw.colnames, ("name", "ra", "dec", "redshift"), path)
+    return make_catalog_table(
+        name=as_strings(raw["name"]), ra_deg=as_float(raw["ra"]), dec_deg=as_float(raw["dec"]),
+        z=as_float(raw["redshift"]), catalog="cosmos", source=str(path),
+    )
+
+
+def _fits_table(path: Path, what: str) -> fits.FITS_rec:
+    """The first table extension's records, read with astropy.io.fits (no unit parsing)."""
+    def read() -> fits.FITS_rec:
+        with fits.open(path, memmap=False) as hdul:
+            for hdu in hdul[1:]:
+                if isinstance(hdu, (fits.BinTableHDU, fits.TableHDU)):
+                    return hdu.data.copy()
+        raise CatalogError(f"{path}: no table extension; expected the {what}")
+
+    return _read_or_fail(read, path, what)
+
+
+def _read_or_fail(read: Callable[[], object], path: Path, what: str):
+    """Run a reader, turning missing or unparseable files into a CatalogError naming the file."""
+    if not path.exists():
+        raise CatalogError(
+            f"{path}: {what} not found. Set HALO_DATA_DIR to the folder holding catalogs/, "
+            "pass path=, or fetch it from VizieR with online=True."
+        )
+    try:
+        return read()
+    except CatalogError:
+        raise
+    except Exception as exc:  # the astropy readers raise many types for malformed input
+        raise CatalogError(f"{path}: could not be read as the {what} ({type(exc).__name__}: {exc})") from exc
+
+
+def _require_columns(present: Sequence[str], needed: Sequence[str], path: Path | str) -> None:
+    missing = [c for c in needed if c not in present]
+    if missing:
+        raise CatalogError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(present)}")

@@ -6,7 +6,7 @@ Three measurements on the same machine and the same model:
    the ceiling for inference alone (windows/s). Timed before and again after the pipeline
    runs: on a shared virtual machine it varies by tens of percent from minute to minute,
    and the ratio divides by the fastest figure, the least flattering one.
-2. **Pipeline** - ``survey.run.pipeline.run_with_client`` over ``N`` and ``SCALE x N`` full tiles of
+2. **Pipeline** - ``survey.run.pipeline.run`` over ``N`` and ``SCALE x N`` full tiles of
    the mock sky (fields rendered, clipped, cut, normalised, scored, merged, written);
    windows/s of the streaming phase (Ray start-up excluded, actor start-up included). The
    target is >= 70 % of pure ONNX Runtime on the larger run.
@@ -225,14 +225,15 @@ class PipelineResult:
 
 def pipeline_run(model: Path, tiles: list[int], *, client, out: Path, options: argparse.Namespace) -> PipelineResult:
     """One scan of ``tiles`` on the mock sky, with peak memory sampled throughout."""
-    from survey.run.pipeline import inference_actors, run_with_client
+    from survey.run.dataset import inference_actors
+    from survey.run.pipeline import run
 
     region = f"tiles:{DEFAULT_TILE_ORDER}:{','.join(map(str, tiles))}"
     args = SurveyArguments(model=model, output=out, region=region, progress=False, match_catalogs=(),
                            batch_size=options.batch_size, concurrency=options.concurrency, stages=options.stages,
                            providers=options.providers, num_gpus=options.num_gpus)
     with ProcessSampler() as sampler:
-        summary = run_with_client(args, client)
+        summary = run(args)
     layout = f"{summary.manifest.arguments['stages']}, {inference_actors(args)} inference actor(s)"
     return PipelineResult(len(tiles), summary.manifest.windows, summary.windows_per_s, sampler.peak / 2**20,
                           summary.providers, sampler.cpu_seconds(), layout)

@@ -9,7 +9,7 @@ survey's own preprocessing:
    survey, and windows are cut at 0-7' from the catalogued centre in 8 directions.
    Training cut-outs were always centred, and a blind scan's nearest window lies up to
    about 0.7 window spacings (4.9' at window order 9) from a halo.
-2. **Blind scans** through the real pipeline (``run_with_client``, local Ray) of every
+2. **Blind scans** through the real pipeline (``run``, local Ray) of every
    tile holding a source, at each window order: which sources have a candidate within
    one and within two window spacings, and how many candidates there are per deg2.
 
@@ -80,13 +80,13 @@ def offset_table(sources: list[GleamSource], classifier: OnnxClassifier) -> list
 def blind_scan(sources: list[GleamSource], directory: Path, *, window_order: int, out: Path, client) -> dict:
     """Scan every tile holding a source; per source, the distance to the nearest candidate."""
     from survey.output.query import read_candidates
-    from survey.run.pipeline import run_with_client
+    from survey.run.pipeline import run
 
     centres = np.array([s.centre_radec for s in sources])
     tiles = sorted({int(t) for t in healpix.ang2pix(DEFAULT_TILE_ORDER, centres[:, 0], centres[:, 1])})
     args = SurveyArguments(region=f"tiles:{DEFAULT_TILE_ORDER}:{','.join(map(str, tiles))}", source=f"fits:{directory}",
                            window_order=window_order, output=out, progress=False, match_catalogs=())
-    summary = run_with_client(args, client)
+    summary = run(args)
     frame = read_candidates(out / "candidates")
     nearest = [float(angular_distance_deg(frame["ra"], frame["dec"], ra, dec).min() * 60) if len(frame) else np.inf
                for ra, dec in centres]

@@ -17,17 +17,11 @@ from contextlib import contextmanager
 from survey.defaults import (
     CATALOG_FORMATS,
     CATALOG_NAMES,
-    DEFAULT_MATCH_RADIUS_ARCMIN,
-    DEFAULT_MODEL,
-    DEFAULT_OUTPUT,
     DEFAULT_TILE_ORDER,
     DEFAULT_TOP,
     DEFAULT_WINDOW_ORDER,
     DEMO_REGION,
-    PROVIDERS,
     QUERY_FORMATS,
-    STAGE_LAYOUTS,
-    TARGET_CATALOGS,
 )
 from survey.exceptions import HaloSurveyError, NoDetectionsWarning
 
@@ -57,8 +51,9 @@ def _add_inspect(sub) -> None:
 def ray_session(*, address: str | None, num_cpus: int | None, verbose: int = 0) -> Iterator[object]:
     """The package's only ``ray.init``: a local Ray (default) or ``--address`` of a running cluster.
 
-    Yields what ``ray.init`` returns; reuses (and leaves running) a Ray that is already up,
-    as in tests. Ray Data's own progress bars are turned off: the run shows one tqdm bar.
+    Yields what ``ray.init`` returns (None when a Ray is already up, which it reuses and
+    leaves running, as in tests). Ray Data's own progress bars are turned off: the run
+    shows one tqdm bar.
     """
     import ray
     import ray.data
@@ -78,30 +73,18 @@ def ray_session(*, address: str | None, num_cpus: int | None, verbose: int = 0) 
         ray.shutdown()
 
 
-def _survey_arguments(args: argparse.Namespace, mode: str):
-    from survey.run.arguments import SurveyArguments
-
-    return SurveyArguments(
-        mode=mode, region=args.region, source=args.source, model=args.model, output=args.output,
-        tile_order=args.tile_order, window_order=args.window_order, threshold=args.threshold,
-        catalogs=getattr(args, "catalog", ()), match_catalogs=args.match_catalogs,
-        match_radius_arcmin=args.match_radius, online=args.online, all_scores=args.all_scores,
-        store_cutouts=not args.no_cutouts, resume=args.resume, overwrite=args.overwrite,
-        batch_size=args.batch_size, concurrency=args.concurrency, stages=args.stages, num_gpus=args.num_gpus,
-        read_concurrency=args.read_concurrency, providers=args.providers, intra_op_threads=args.threads,
-        progress=not args.no_progress,
-    )
-
-
 def _run_survey(args: argparse.Namespace, mode: str) -> int:
-    from survey.run.pipeline import format_summary, preflight, run_with_client
+    from survey.run.arguments import SurveyArguments
+    from survey.run.pipeline import prepare, run
+    from survey.run.summary import format_summary
 
-    survey_args = _survey_arguments(args, mode)  # every option is checked before Ray starts,
-    preflight(survey_args)  # and so are the model, its card and the output location
+    # Every option, the model and its card, the source, the plan and the output directory
+    # are checked before Ray starts: these mistakes cost no cluster start-up.
+    prepared = prepare(SurveyArguments.from_cli(args, mode=mode))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoDetectionsWarning)
-        with ray_session(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose) as client:
-            summary = run_with_client(survey_args, client)
+        with ray_session(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose):
+            summary = run(prepared)
     for warning in caught:  # ours as one line each (an empty catalogue, say); others as Python shows them
         if issubclass(warning.category, NoDetectionsWarning):
             print(f"halo-survey {mode}: warning: {warning.message}", file=sys.stderr)
@@ -111,38 +94,14 @@ def _run_survey(args: argparse.Namespace, mode: str) -> int:
     return 0 if summary.manifest.status == "complete" else 1
 
 
-def _add_run_options(p: argparse.ArgumentParser, *, region_help: str) -> None:
-    data = p.add_argument_group("what to scan")
-    data.add_argument("--region", default=None, help=region_help)
-    data.add_argument("--source", default="mock", help="image source: mock[:SEED] (synthetic sky), skyview, or fits:DIR")
-    data.add_argument("--model", default=str(DEFAULT_MODEL), help="ONNX classifier with NAME.card.json beside it")
-    data.add_argument("--tile-order", type=int, default=DEFAULT_TILE_ORDER, help="HEALPix order of the tiles (work units)")
-    data.add_argument("--window-order", type=int, default=DEFAULT_WINDOW_ORDER, help="HEALPix order of the window centres")
-    data.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the model card's)")
-    out = p.add_argument_group("output")
-    out.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="output directory or URI (default: %(default)s)")
-    out.add_argument("--all-scores", action="store_true", help="also write every window's score (scores/)")
-    out.add_argument("--no-cutouts", action="store_true", help="do not store candidate cut-outs (no plot gallery)")
-    out.add_argument("--resume", action="store_true", help="complete an interrupted run in --output")
-    out.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output")
-    out.add_argument("--match-catalogs", default=",".join(CATALOG_NAMES), help="cluster catalogues to cross-match with")
-    out.add_argument("--match-radius", type=float, default=DEFAULT_MATCH_RADIUS_ARCMIN, help="cross-match radius, arcmin")
-    out.add_argument("--online", action="store_true", help="fetch the cluster catalogues from VizieR")
-    ray_group = p.add_argument_group("execution")
-    ray_group.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    ray_group.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
-    ray_group.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per inference actor (default: 0)")
-    ray_group.add_argument("--batch-size", type=int, default=256, help="cut-outs per ONNX Runtime call")
-    ray_group.add_argument("--concurrency", type=int, default=None,
-                           help="inference actors (default: one per CPU with fused stages, else one)")
-    ray_group.add_argument("--stages", default="auto", choices=STAGE_LAYOUTS,
-                           help="fused: each actor reads, preprocesses and scores its tiles; split: reading tasks "
-                           "feed the actors (default auto: split on GPUs or with SkyView, else fused)")
-    ray_group.add_argument("--read-concurrency", type=int, default=None,
-                           help="split stages: tiles read at once (default: Ray decides)")
-    ray_group.add_argument("--providers", default="auto", choices=PROVIDERS, help="ONNX Runtime provider")
-    ray_group.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per actor")
-    ray_group.add_argument("--no-progress", action="store_true", help="no progress bar")
+def _add_run_options(p: argparse.ArgumentParser, *, mode: str) -> None:
+    """The run's own options (``survey.run.arguments``), plus where Ray runs."""
+    from survey.run.arguments import add_run_options
+
+    groups = add_run_options(p, mode=mode)
+    execution = groups["execution"]
+    execution.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    execution.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
 
 
 def _add_scan(sub) -> None:
@@ -152,16 +111,13 @@ def _add_scan(sub) -> None:
         description="Score every window of a region. With no arguments: a demo on the MOCK sky "
         f"(region {DEMO_REGION}, shipped model), written to ./halo-survey-out/.",
     )
-    _add_run_options(p, region_help=f"gleam | allsky | cone:RA,DEC,RADIUS_DEG | tiles:ORDER:IDS (default {DEMO_REGION})")
+    _add_run_options(p, mode="scan")
     p.set_defaults(func=lambda a: _run_survey(a, "scan"))
 
 
 def _add_targets(sub) -> None:
     p = sub.add_parser("targets", help="one window per catalogued cluster in the footprint (paper section 5.4)")
-    p.add_argument("--catalog", default=",".join(CATALOG_NAMES),
-                   help=f"target catalogues, comma-separated: {', '.join(TARGET_CATALOGS)} "
-                   "(images: the image sets of a fits:DIR source)")
-    _add_run_options(p, region_help="region the targets must lie in (default: gleam, the whole footprint)")
+    _add_run_options(p, mode="targets")
     p.set_defaults(func=lambda a: _run_survey(a, "targets"))
 
 
@@ -246,10 +202,21 @@ def _add_catalog(sub) -> None:
 REGISTRARS: list[Callable] = [_add_scan, _add_targets, _add_tiles, _add_query, _add_plot, _add_catalog, _add_inspect]
 
 
+def _version() -> str:
+    """The installed package's version, without importing the package's heavy modules."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("halo-survey")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered sub-command."""
     parser = argparse.ArgumentParser(prog="halo-survey", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for register in REGISTRARS:
         register(sub)

@@ -1,6 +1,15 @@
-"""Every path and URI of a survey output catalogue, built in one place.
+"""Every path and URI of a run directory and of its catalogues, built in one place.
 
-The layout is the HATS one that ``hats`` and ``lsdb`` read (IVOA HATS Note)::
+A run directory (``--output``)::
+
+    <output>/
+      manifest.json        the run's report (survey.run.manifest)
+      candidates/          the candidate catalogue (HATS, below)
+      scores/              every window's score (--all-scores; HATS)
+      work/detections/     per-tile detections of a run in progress (HATS, resumable); removed when complete
+      plots/               halo-survey plot's PNGs (local runs)
+
+Each catalogue's layout is the HATS one that ``hats`` and ``lsdb`` read (IVOA HATS Note)::
 
     <root>/
       hats.properties, properties      written last: their presence means "complete"
@@ -33,6 +42,11 @@ from upath import UPath
 
 KINDS: tuple[str, ...] = ("candidates", "scores")
 """The two catalogues a run can write: NMS-merged candidates and (``--all-scores``) every window."""
+
+MANIFEST_FILENAME = "manifest.json"
+WORK_DIR = "work"
+DETECTIONS_DIR = "detections"
+PLOTS_DIR = "plots"
 
 PROPERTIES_FILENAME = "hats.properties"
 PROPERTIES_COPY_FILENAME = "properties"
@@ -86,6 +100,26 @@ def candidates_root(path: PathLike) -> PathLike:
     """The candidate catalogue of ``path``: ``path/candidates`` for a run directory, else ``path``."""
     inside = catalog_dir(path, kind="candidates")
     return inside if properties_file(inside).exists() else path
+
+
+def work_dir(output_dir: PathLike) -> UPath:
+    """``<output>/work/detections``: the per-tile detections of a run in progress (a resumable HATS catalogue)."""
+    return as_upath(output_dir) / WORK_DIR / DETECTIONS_DIR
+
+
+def work_root(output_dir: PathLike) -> UPath:
+    """``<output>/work``: everything a run keeps only until it is complete."""
+    return as_upath(output_dir) / WORK_DIR
+
+
+def manifest_file(output_dir: PathLike) -> UPath:
+    """``<output>/manifest.json``."""
+    return as_upath(output_dir) / MANIFEST_FILENAME
+
+
+def plots_dir(path: PathLike) -> UPath:
+    """``<path>/plots``: where ``halo-survey plot`` writes for a run directory or catalogue."""
+    return as_upath(path) / PLOTS_DIR
 
 
 def dataset_dir(root: PathLike) -> UPath:

@@ -32,7 +32,6 @@ from survey.sky.bands import BANDS, CUTOUT_SIZE  # noqa: E402
 
 SKY_FILENAME = "sky.png"
 GALLERY_FILENAME = "gallery.png"
-PLOTS_DIR = "plots"
 
 
 def mollweide_xy(ra_deg: np.ndarray, dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,8 +99,8 @@ def gallery(frame: pd.DataFrame, out: Path, *, top: int = DEFAULT_TOP) -> Path |
 
 def default_out_dir(path: paths.PathLike) -> Path:
     """``PATH/plots`` for a local run directory or catalogue, ``./halo-survey-plots`` for a URI."""
-    local = paths.as_upath(path)
-    return Path(local.path) / PLOTS_DIR if local.protocol in ("", "file", "local") else Path("halo-survey-plots")
+    plots = paths.plots_dir(path)
+    return Path(plots.path) if plots.protocol in ("", "file", "local") else Path("halo-survey-plots")
 
 
 def plot_command(path: paths.PathLike, *, out_dir: str | Path | None = None, top: int = DEFAULT_TOP) -> list[Path]:

@@ -53,7 +53,7 @@ from survey.output.schema import (
     tile_of,
 )
 
-__all__ = ["CatalogWriter", "FinishedCatalog", "check_writable", "package_version"]
+__all__ = ["CatalogWriter", "FinishedCatalog", "check_same_settings", "check_writable", "is_halo_catalog", "package_version"]
 
 PACKAGE = "halo-survey"
 PARQUET_COMPRESSION = "zstd"
@@ -108,6 +108,42 @@ def check_writable(root: paths.PathLike, **storage_options) -> UPath:
             "choose a writable output location or fix its permissions",
         ) from exc
     return path
+
+
+def is_halo_catalog(root: paths.PathLike) -> bool:
+    """Whether ``root`` holds a catalogue this writer made: finished (``hats.properties``) or in progress (``done/run.json``).
+
+    Deleting is only safe for such a directory: a typo in ``--output`` must not erase
+    someone's home directory.
+    """
+    return paths.properties_file(root).exists() or paths.run_state_file(root).exists()
+
+
+def check_same_settings(
+    stored: Mapping[str, object], current: Mapping[str, object], *, where: str, what: str, fix: str,
+    may_differ: frozenset[str] = RESUME_MAY_DIFFER,
+) -> None:
+    """Raise BadInputError naming the first setting a resumed run changed (``may_differ`` aside).
+
+    Parameters
+    ----------
+    stored, current : mapping
+        The settings and provenance the earlier run recorded, and this run's.
+    where : str
+        The directory the message names.
+    what : str
+        How the message names the earlier run (``"cannot resume: the interrupted run"``).
+    fix : str
+        What the user can do, appended to the message.
+    may_differ : frozenset of str
+        Keys allowed to change (``run_id``).
+    """
+    for key in sorted(set(stored) | set(current)):
+        if key in may_differ or stored.get(key) == current.get(key):
+            continue
+        raise BadInputError(
+            where, f"{what} had {key}={stored.get(key)!r} but this run has {key}={current.get(key)!r}; {fix}"
+        )
 
 
 def _resolve(root: paths.PathLike, storage_options: Mapping[str, object] | None) -> UPath:
@@ -250,13 +286,10 @@ class CatalogWriter:
             self._remove_stale_temp_files()
         self._save_run_state()
 
-    def _is_ours(self) -> bool:
-        return paths.properties_file(self.root).exists() or paths.run_state_file(self.root).exists()
-
     def _wipe(self) -> None:
         # Deleting is only safe for a directory we (or another HATS writer) made: a typo
         # in --output must not erase someone's home directory.
-        if not self._is_ours():
+        if not is_halo_catalog(self.root):
             raise BadInputError(
                 str(self.root),
                 "overwrite refused: this directory holds files but no HATS catalogue "
@@ -284,16 +317,9 @@ class CatalogWriter:
         self.run_ids = [*state.get("run_ids", []), *[r for r in self.run_ids if r not in state.get("run_ids", [])]]
 
     def _check_same_run(self, state: Mapping[str, object]) -> None:
-        stored = {**state["settings"], **state["provenance"]}
-        current = {**self._run_settings(), **self.provenance}
-        for key in sorted(set(stored) | set(current)):
-            if key in RESUME_MAY_DIFFER or stored.get(key) == current.get(key):
-                continue
-            raise BadInputError(
-                str(self.root),
-                f"cannot resume: the interrupted run had {key}={stored.get(key)!r} but this run has "
-                f"{key}={current.get(key)!r}; rerun with the same settings, or set overwrite=True to start again",
-            )
+        check_same_settings({**state["settings"], **state["provenance"]}, {**self._run_settings(), **self.provenance},
+                            where=str(self.root), what="cannot resume: the interrupted run",
+                            fix="rerun with the same settings, or set overwrite=True to start again")
 
     def _save_run_state(self) -> None:
         state = {"settings": self._run_settings(), "provenance": self.provenance, "run_ids": self.run_ids}

@@ -21,7 +21,6 @@ from upath import UPath
 
 from survey.output import paths
 
-MANIFEST_FILENAME = "manifest.json"
 MANIFEST_VERSION = 1
 
 STATUSES = ("running", "complete", "partial", "interrupted")
@@ -82,6 +81,9 @@ class RunManifest:
         Targets of the chosen catalogues that were not scored (``targets`` mode), by reason:
         ``outside_region`` (e.g. in the Galactic plane for ``gleam``) and ``outside_images``
         (a ``fits:DIR`` source has no image there).
+    nodes : dict
+        The tiles this run finished on each Ray node, by the node's IP address: where the
+        inference actor that scored the tile ran.
     timings : dict
         Seconds per phase (``plan``, ``pipeline``, ``finish``, ``total``), plus
         ``windows_per_s`` and the time per tile (``tile_mean``, ``tile_max``): read and
@@ -103,15 +105,17 @@ class RunManifest:
     windows: int = 0
     candidates: int | None = None
     targets_skipped: dict[str, int] = field(default_factory=dict)
+    nodes: dict[str, list[int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     started: str = field(default_factory=_now)
     updated: str = field(default_factory=_now)
     manifest_version: int = MANIFEST_VERSION
 
-    def record_tile(self, *, windows: int) -> None:
-        """Count one finished tile and its windows."""
+    def record_tile(self, tile: int, *, windows: int, node: str) -> None:
+        """Count one finished tile and its windows, and the node that scored it."""
         self.tiles_done += 1
         self.windows += windows
+        self.nodes.setdefault(node, []).append(int(tile))
 
     def record_failure(self, tile: int, error: str) -> None:
         """Add a failed tile with its message."""
@@ -120,7 +124,9 @@ class RunManifest:
     def to_json(self) -> str:
         """Indented JSON text."""
         self.updated = _now()
-        return json.dumps(asdict(self), indent=1) + "\n"
+        data = asdict(self)
+        data["nodes"] = {node: sorted(tiles) for node, tiles in sorted(self.nodes.items())}
+        return json.dumps(data, indent=1) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> RunManifest:
@@ -130,14 +136,9 @@ class RunManifest:
         return cls(**data)
 
 
-def manifest_path(output: paths.PathLike) -> UPath:
-    """``<output>/manifest.json``."""
-    return paths.as_upath(output) / MANIFEST_FILENAME
-
-
 def write_manifest(manifest: RunManifest, output: paths.PathLike) -> UPath:
     """Write the manifest atomically (a reader never sees half a file)."""
-    target = manifest_path(output)
+    target = paths.manifest_file(output)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = paths.temp_sibling(target, token=secrets.randbits(62))
     temp.write_text(manifest.to_json())
@@ -147,7 +148,7 @@ def write_manifest(manifest: RunManifest, output: paths.PathLike) -> UPath:
 
 def read_manifest(output: paths.PathLike) -> RunManifest | None:
     """The manifest in ``output``, or None if there is none."""
-    target = manifest_path(output)
+    target = paths.manifest_file(output)
     return RunManifest.from_json(target.read_text()) if target.exists() else None
 
 
@@ -158,11 +159,11 @@ class ManifestWriter:
         self.manifest = manifest
         self.output = output
         self.interval_s = interval_s
-        self._last = 0.0
+        self._last: float | None = None  # the first save always writes
 
     def save(self, *, force: bool = False) -> None:
         """Write now if forced or if ``interval_s`` has passed since the last write."""
         now = time.monotonic()
-        if force or now - self._last >= self.interval_s:
+        if force or self._last is None or now - self._last >= self.interval_s:
             write_manifest(self.manifest, self.output)
             self._last = now

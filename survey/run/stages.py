@@ -4,12 +4,11 @@ Stage functions take picklable keyword arguments (hats-import ``map_reduce.py`` 
 know nothing about Ray, so they are tested on plain dicts:
 
 1. ``preprocess_batch`` (stateless, ``map_batches`` with one tile per call): read the tile's
-   field once in all four bands, clip each band with the shared ``clip_band``, normalise it
-   with the model card's ``Normalisation``, cut every window of the tile from it
-   (``cutouts_at_pixels``: one gather per band, at the band's native scale) and emit one
-   row per window with the model input (four 64x64 band planes), per-band noise and peak
-   (Jy/beam), and the fraction of the cut-out that is outside the image or zero-filled. A
-   tile that cannot be read becomes a single row whose ``error`` names the tile and the file.
+   field once in all four bands and build the model input of every window of the tile with
+   the one input builder (``survey.model.preprocess``: clip, normalise with the model
+   card's ``Normalisation``, cut band planes), one row per window with per-band noise and
+   peak (Jy/beam) and the fraction of the cut-out that is outside the image or zero-filled.
+   A tile that cannot be read becomes a single row whose ``error`` names the tile and the file.
 2. ``Predictor`` (callable class, one ONNX Runtime session per actor, loaded in
    ``__init__``): score the batch and return it without the big ``image`` column, except
    for the cut-outs worth keeping (``keep_above``), which come back in Jy/beam as a list
@@ -17,22 +16,16 @@ know nothing about Ray, so they are tested on plain dicts:
 3. ``TileScorer`` (callable class): both in one actor, for inference on CPUs, where the
    two stages would share the same cores and the cut-outs need not cross processes.
 
-The normalisation acts pixel by pixel, so normalising a band's field once before cutting
-gives the same pixels as normalising every cut-out, and neighbouring windows overlap so
-much that a field has ~30 times fewer pixels than its cut-outs: the signed-log scaling
-was the largest CPU cost per window when the actors applied it to cut-outs.
-
 Every row carries ``tile`` and ``tile_rows`` (the rows its tile emits in total), so the
 driver can tell when a tile is complete whatever batches Ray Data forms.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +37,7 @@ from survey.model.infer import OnnxClassifier, ProviderChoice
 from survey.model.normalisation import Normalisation
 from survey.model.preprocess import IMAGE_COLUMN, ClippedField, channels_last, clip_field, cut_windows
 from survey.output.schema import band_column
+from survey.run.plan import Target, targets_of
 from survey.sky import healpix
 from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
 from survey.sky.fields import target_request, tile_request
@@ -53,45 +47,6 @@ logger = logging.getLogger(__name__)
 
 NOISE_COLUMNS = tuple(band_column("noise", b) for b in BAND_NAMES)
 PEAK_COLUMNS = tuple(band_column("peak", b) for b in BAND_NAMES)
-
-
-# --------------------------------------------------------------------------------------
-# Work items
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """One catalogued position to score (``halo-survey targets``).
-
-    Attributes
-    ----------
-    name : str
-        The catalogue's designation (any characters; never used in a path).
-    catalog : str
-        The catalogue key it came from.
-    ra_deg, dec_deg : float
-        Position (ICRS, degrees).
-    """
-
-    name: str
-    catalog: str
-    ra_deg: float
-    dec_deg: float
-
-
-def work_items(tiles: Sequence[int], targets: Mapping[int, Sequence[Target]] | None = None) -> list[dict]:
-    """One Ray Data input row per tile: ``{"tile": id, "targets": JSON list ("" for a blind scan)}``."""
-    items = []
-    for tile in tiles:
-        chosen = (targets or {}).get(int(tile))
-        payload = json.dumps([t.__dict__ for t in chosen]) if chosen else ""
-        items.append({"tile": int(tile), "targets": payload})
-    return items
-
-
-def _targets_of(payload: str) -> list[Target]:
-    return [Target(**entry) for entry in json.loads(payload)] if payload else []
 
 
 # --------------------------------------------------------------------------------------
@@ -191,7 +146,7 @@ def preprocess_parts(
     tile = int(item["tile"])
     start = time.perf_counter()
     try:
-        targets = _targets_of(str(item.get("targets") or ""))
+        targets = targets_of(str(item.get("targets") or ""))
         if targets:
             parts = iter([target_tile(tile, targets, source=source, tile_order=tile_order, window_order=window_order,
                                       normalisation=normalisation)])
@@ -238,6 +193,16 @@ def ragged_images(kept: np.ndarray, keep: np.ndarray) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values), mask=pa.array(~keep))
 
 
+def node_address() -> str:
+    """The IP address of the Ray node this process runs on (the host name outside Ray), for the manifest."""
+    try:
+        import ray
+
+        return str(ray.util.get_node_ip_address())
+    except Exception:  # no Ray, or no network interface Ray recognises: still name the machine
+        return socket.gethostname()
+
+
 class Predictor:
     """Halo probabilities for batches of window rows: one ONNX Runtime session per Ray actor.
 
@@ -274,7 +239,8 @@ class Predictor:
                 f"says {self.classifier.normalisation}; preprocess with the card of the model that scores them"
             )
         self.keep_above = keep_above
-        logger.info("inference actor: %s on %s", Path(model_path).name, self.classifier.provider)
+        self.node = node_address()
+        logger.info("inference actor: %s on %s at %s", Path(model_path).name, self.classifier.provider, self.node)
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> pa.Table:
         """Score ``batch`` (a dict of numpy columns, as ``ds.take_batch()`` gives); returns a pyarrow table."""
@@ -288,6 +254,7 @@ class Predictor:
         columns = {name: _arrow(values) for name, values in batch.items() if name != IMAGE_COLUMN}
         columns["score"] = pa.array(scores)
         columns["provider"] = pa.array([self.classifier.provider] * len(valid), type=pa.string())
+        columns["node"] = pa.array([self.node] * len(valid), type=pa.string())
         kept = self.classifier.normalisation.invert(images[keep])
         columns[IMAGE_COLUMN] = ragged_images(channels_last(kept), keep)  # the catalogue stores (64, 64, 4)
         return pa.table(columns)

@@ -59,10 +59,10 @@ def test_targets_take_a_catalogue_list():
 
 
 def test_stage_options_reach_the_run_arguments(model, tmp_path):
-    from survey.cli import _survey_arguments
+    from survey.run.arguments import SurveyArguments
 
     argv = ["scan", "--model", str(model), "-o", str(tmp_path), "--stages", "split", "--read-concurrency", "3"]
-    args = _survey_arguments(build_parser().parse_args(argv), "scan")
+    args = SurveyArguments.from_cli(build_parser().parse_args(argv), mode="scan")
     assert (args.fused_stages, args.read_concurrency, args.concurrency) == (False, 3, None)
 
 

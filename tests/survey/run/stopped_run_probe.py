@@ -14,20 +14,21 @@ import sys
 from pathlib import Path
 
 from survey.exceptions import HaloSurveyError
-from survey.run.pipeline import plan_scan, run_with_client
-from tests.survey.run.test_pipeline import FailingSource, survey_args
+from survey.run.pipeline import run
+from survey.run.plan import plan_scan
+from tests.survey.run.helpers import FailingSource, survey_args
 from tests.survey.survey_helpers import free_cpus_within, local_ray
 
 
 def main(model: Path, output: Path, stages: str) -> None:
     gc.disable()  # as in a driver idling on its next stream: only the run's own release frees the actor
     ray_context = local_ray()
-    client = next(ray_context)
+    next(ray_context)
     try:
         args = survey_args(model, output, stages=stages)
         crash = int(plan_scan(args).tiles[-1])
         try:
-            run_with_client(args, client, source=FailingSource(crash_tile=crash))
+            run(args, source=FailingSource(crash_tile=crash))
         except HaloSurveyError as exc:
             kept = exc  # noqa: F841 - the caller keeps the error, as a notebook or a test would
         print(f"free_cpus={free_cpus_within(2, seconds=15)}", flush=True)

@@ -1,8 +1,8 @@
-"""The survey run: argument checks, the stages on plain dicts, and end-to-end runs on a local Ray.
+"""End-to-end runs on a local Ray (survey.run.pipeline): catalogues lsdb reads, split = fused, kill and resume, refusals, real fields.
 
-The model is the stand-in of ``standin_model.py`` (not trained: it thresholds the brightest
-170-231 MHz pixel), so these tests check plumbing - what is read, scored, merged, written,
-resumed - never astronomy.
+The model is the stand-in of ``tests/survey/survey_helpers.py`` (not trained: it thresholds
+the brightest 170-231 MHz pixel), so these tests check plumbing - what is read, scored,
+merged, written, resumed - never astronomy.
 """
 
 from __future__ import annotations
@@ -12,331 +12,22 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from astropy.table import Table
 
-from survey.defaults import DEMO_REGION
-from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError, RemoteServiceError
-from survey.images.base import BandImage
-from survey.images.mock import MockSky, MockSource
-from survey.model.normalisation import Normalisation
-from survey.model.preprocess import IMAGE_COLUMN
+from survey.exceptions import BadInputError, HaloSurveyError
 from survey.output import paths
-from survey.run.arguments import SurveyArguments, parse_source
 from survey.run.candidates import detections, merge_detections, neighbour_groups
-from survey.run.manifest import RunManifest, read_manifest
-from survey.run.pipeline import (
-    CPU_ACTOR_THREADS,
-    RunSummary,
-    TileAssembler,
-    format_summary,
-    inference_actors,
-    inference_resources,
-    plan_scan,
-    plan_targets,
-    run_with_client,
-)
-from survey.run.stages import Predictor, TileScorer, preprocess_batch, preprocess_tile, work_items
+from survey.run.manifest import read_manifest
+from survey.run.pipeline import run
+from survey.run.plan import plan_scan
 from survey.sky import healpix
-from survey.sky.tiling import windows_in_tile
-from tests.survey.survey_helpers import NORMALISATION, expected_score, free_cpus_within, local_ray, write_standin
-
-SMALL_REGION = "cone:339.6,-39.6,1.2"
-"""Six order-5 tiles of the mock sky (1,382 windows at the default window order 10) where the
-stand-in's detections form a group spanning several tiles: the merge must cross tile boundaries."""
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    return write_standin(tmp_path_factory.mktemp("model"))
-
-
-def survey_args(model: Path, output: Path, **kwargs) -> SurveyArguments:
-    defaults = {"region": SMALL_REGION, "progress": False, "match_catalogs": ()}
-    return SurveyArguments(model=model, output=output, **{**defaults, **kwargs})
-
-
-# --------------------------------------------------------------------------------------
-# Arguments (no Ray)
-# --------------------------------------------------------------------------------------
-
-
-def test_defaults_are_the_demo_scan_of_the_mock_sky(model, tmp_path):
-    args = SurveyArguments(model=model, output=tmp_path)
-    assert (args.region, args.source_spec.kind, args.mode) == (DEMO_REGION, "mock", "scan")
-    assert SurveyArguments(mode="targets", model=model, output=tmp_path).region == "gleam"
-
-
-def test_the_demo_region_holds_injected_mock_halos():
-    assert len(MockSky(seed=0).truth(DEMO_REGION)) >= 1
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"region": "cone:1,2"}, BadInputError, "three numbers"),
-        ({"resume": True, "overwrite": True}, BadInputError, "pass one"),
-        ({"threshold": 1.0}, BadInputError, "strictly between 0 and 1"),
-        ({"tile_order": 9, "window_order": 5}, BadInputError, "tile order <= window order"),
-        ({"batch_size": 0}, BadInputError, "batch_size"),
-        ({"source": "fits:/no/such dir"}, BadInputError, "does not exist"),
-        ({"source": "mock:x"}, BadInputError, "integer seed"),
-        ({"mode": "targets", "catalogs": "psz2,nope"}, BadInputError, "nope"),
-        ({"mode": "targets", "catalogs": "images"}, BadInputError, "fits:DIR"),
-        ({"stages": "both"}, BadInputError, "auto, fused, split"),
-        ({"read_concurrency": 2}, BadInputError, "fused .* pass --stages split"),
-    ],
+from tests.survey.run.helpers import (
+    FailingSource,
+    survey_args,
 )
-def test_bad_arguments_are_refused_before_any_compute(model, tmp_path, kwargs, error, match):
-    with pytest.raises(error, match=match):
-        survey_args(model, tmp_path, **kwargs)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "fused"),
-    [
-        ({}, True),  # CPU inference on the mock sky: one actor does everything
-        ({"num_gpus": 1.0}, False),  # CPUs preprocess while the GPU infers
-        ({"source": "skyview"}, False),  # reads wait on the network
-        ({"num_gpus": 1.0, "stages": "fused"}, True),
-        ({"stages": "split", "read_concurrency": 2}, False),
-    ],
-)
-def test_stages_are_fused_for_cpu_inference_unless_asked_otherwise(model, tmp_path, kwargs, fused):
-    assert survey_args(model, tmp_path, **kwargs).fused_stages is fused
-
-
-def test_fused_stages_start_one_actor_per_cpu_split_stages_one(model, tmp_path, monkeypatch):
-    import ray
-
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # Ray Data would start a local Ray on every core
-    monkeypatch.setattr("os.cpu_count", lambda: 6)
-    assert inference_actors(survey_args(model, tmp_path)) == 6
-    assert inference_actors(survey_args(model, tmp_path, concurrency=3)) == 3
-    assert inference_actors(survey_args(model, tmp_path, stages="split")) == 1
-    assert inference_actors(survey_args(model, tmp_path, num_gpus=1.0)) == 1
-
-
-def test_a_missing_model_names_the_file_and_the_fix(tmp_path):
-    with pytest.raises(ModelCardError, match=r"nothing\.onnx not found; pass --model"):
-        SurveyArguments(model=tmp_path / "nothing.onnx", output=tmp_path)
-
-
-def test_source_names_keep_spaces_and_colons():
-    assert parse_source("fits:/tmp").directory == Path("/tmp")
-    assert parse_source("mock:3").text == "mock:3"
-
-
-# --------------------------------------------------------------------------------------
-# Stages on plain dicts (no Ray)
-# --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def small_plan(model, tmp_path_factory):
-    args = survey_args(model, tmp_path_factory.mktemp("plan"))
-    return args, plan_scan(args)
-
-
-def tile_rows(args, tile, source=None, normalisation=NORMALISATION):
-    return preprocess_tile({"tile": tile, "targets": ""}, source=source or MockSource(MockSky(seed=0)),
-                           tile_order=args.tile_order, window_order=args.window_order, region=args.region_spec,
-                           normalisation=normalisation)
-
-
-def test_a_tile_emits_one_row_per_window_of_the_region(small_plan):
-    args, work = small_plan
-    tile = int(work.tiles[0])
-    rows = tile_rows(args, tile)
-    windows = windows_in_tile(tile, region=args.region_spec)
-    assert rows["window_ipix"].tolist() == windows.ipix.tolist() == list(rows["window_ipix"])
-    assert rows[IMAGE_COLUMN].shape == (len(windows), 4, 64, 64)  # band planes, as the Predictor feeds them
-    assert set(rows["error"]) == {""} and (rows["tile_rows"] == len(windows)).all()
-    # Mock fields carry the cut-out margin: no window reaches past an image edge.
-    assert (rows["outside_fraction"] == 0).all()
-
-
-class ZeroSource(MockSource):
-    """The mock sky with one band zero-filled everywhere (no data)."""
-
-    def read_field(self, request):
-        images = super().read_field(request)
-        band = images["103-134"]
-        images["103-134"] = BandImage(band.band, np.zeros_like(band.data), band.wcs, "zeros.fits")
-        return images
-
-
-class FailingSource(MockSource):
-    """The mock sky; ``bad_tile`` fails like an unreadable file, ``crash_tile`` like a bug."""
-
-    def __init__(self, *, bad_tile: int = -1, crash_tile: int = -1):
-        super().__init__(MockSky(seed=0))
-        self.bad_tile, self.crash_tile = bad_tile, crash_tile
-
-    def read_field(self, request):
-        if request.key.endswith(f"/{self.bad_tile}"):
-            raise BadInputError(f"{request.key} (/data/field {self.bad_tile}.fits)", "is not a readable FITS file")
-        if request.key.endswith(f"/{self.crash_tile}"):
-            raise RuntimeError(f"simulated crash while reading {request.key}")
-        return super().read_field(request)
-
-
-def test_a_zero_filled_band_fails_the_tile_naming_tile_and_file(small_plan):
-    args, work = small_plan
-    tile = int(work.tiles[0])
-    rows = tile_rows(args, tile, ZeroSource(MockSky(seed=0)))
-    assert rows["tile"].tolist() == [tile] and rows["tile_rows"].tolist() == [1]
-    assert f"tile 5/{tile}" in rows["error"][0] and "zeros.fits" in rows["error"][0] and "103-134" in rows["error"][0]
-
-
-class OfflineSource(MockSource):
-    """SkyView as seen without a network."""
-
-    def read_field(self, request):
-        raise RemoteServiceError(f"SkyView could not be reached for {request.key} (connection refused)")
-
-
-def test_an_unreachable_service_fails_the_tile_with_its_message(small_plan):
-    args, work = small_plan
-    tile = int(work.tiles[0])
-    rows = tile_rows(args, tile, OfflineSource())
-    assert rows["error"][0] == f"SkyView could not be reached for tile 5/{tile} (connection refused)"
-
-
-def test_an_unreadable_field_fails_the_tile_and_a_bug_stops_the_run(small_plan):
-    args, work = small_plan
-    tile = int(work.tiles[1])
-    rows = tile_rows(args, tile, FailingSource(bad_tile=tile))
-    assert f"field {tile}.fits" in rows["error"][0]
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        tile_rows(args, tile, FailingSource(crash_tile=tile))
-
-
-def test_predictor_scores_a_plain_batch_and_keeps_only_detections_cutouts(small_plan, model):
-    args, work = small_plan
-    batch = tile_rows(args, int(work.tiles[2]))
-    batch["error"][0] = "tile 5/0: pretend this row failed"
-    table = Predictor(model, input_normalisation=NORMALISATION, providers="cpu", keep_above=0.95)(batch)
-    expected = expected_score(batch[IMAGE_COLUMN])
-    scores = table.column("score").to_numpy()
-    np.testing.assert_allclose(scores[1:], expected[1:], atol=1e-5)
-    assert scores[0] == 0.0
-    kept = ~np.asarray(table.column(IMAGE_COLUMN).is_null())
-    assert kept.tolist() == ((scores >= 0.95) & (np.arange(len(scores)) > 0)).tolist()
-    assert set(table.column("provider").to_pylist()) == {"CPUExecutionProvider"}
-    assert IMAGE_COLUMN in table.column_names and table.num_rows == len(batch["tile"])
-
-
-def test_a_tile_scorer_gives_the_rows_of_the_two_stages_it_fuses(small_plan, model):
-    """Scored in slices smaller than a tile, with a tile that fails among them."""
-    args, work = small_plan
-    tiles = [int(work.tiles[2]), int(work.tiles[1])]
-    source = FailingSource(bad_tile=tiles[1])
-    preprocess = {"source": source, "tile_order": args.tile_order, "window_order": args.window_order,
-                  "region": args.region_spec, "normalisation": NORMALISATION}
-    predictor = {"model_path": model, "input_normalisation": NORMALISATION, "providers": "cpu", "keep_above": 0.95}
-    items = {"tile": np.array(tiles), "targets": np.array(["", ""], dtype=object)}
-    fused = TileScorer(preprocess=preprocess, predictor=predictor, batch_size=100)(items)
-    split = Predictor(**predictor)(preprocess_batch(items, **preprocess))
-    small = [name for name in fused.column_names if name not in ("tile_seconds", IMAGE_COLUMN)]  # timed apart
-    pd.testing.assert_frame_equal(fused.select(small).to_pandas(), split.select(small).to_pandas())
-    assert fused.column(IMAGE_COLUMN).to_pylist() == split.column(IMAGE_COLUMN).to_pylist()
-    assert fused.column(IMAGE_COLUMN).null_count < fused.num_rows  # some cut-outs kept, and compared
-    assert fused.num_rows == len(windows_in_tile(tiles[0], region=args.region_spec)) + 1
-    assert f"field {tiles[1]}.fits" in fused.column("error")[-1].as_py()
-
-
-LOG_SCALING = Normalisation("log-minmax-sym", -1.2, 2.9, log_scale=0.054)
-
-
-def test_predictor_refuses_windows_normalised_otherwise_than_its_card(model):
-    with pytest.raises(ModelCardError, match="normalised with .*log-minmax-sym.* card says .*minmax"):
-        Predictor(model, input_normalisation=LOG_SCALING, providers="cpu")
-
-
-def test_predictor_returns_kept_cut_outs_in_jy_per_beam(small_plan, tmp_path):
-    """Windows arrive normalised (here signed-log) as band planes; the kept cut-outs go back to
-    clipped Jy/beam in the catalogue's (64, 64, 4)."""
-    args, work = small_plan
-    tile = int(work.tiles[2])
-    raw = np.moveaxis(tile_rows(args, tile, normalisation=NORMALISATION)[IMAGE_COLUMN], 1, -1)  # identity: Jy/beam
-    batch = tile_rows(args, tile, normalisation=LOG_SCALING)
-    log_model = write_standin(tmp_path, normalisation=LOG_SCALING)
-    table = Predictor(log_model, input_normalisation=LOG_SCALING, providers="cpu", keep_above=0.0)(batch)
-    kept = np.array(table.column(IMAGE_COLUMN).to_pylist(), np.float32).reshape(raw.shape)
-    np.testing.assert_allclose(kept, raw, rtol=2e-6, atol=0)
-    assert ((kept == 0) == (raw == 0)).all()
-
-
-def test_cpu_actors_run_one_thread_on_their_core_and_gpu_actors_reserve_their_gpu(model, tmp_path):
-    assert inference_resources(survey_args(model, tmp_path)) == (CPU_ACTOR_THREADS, {"num_cpus": 1})
-    assert inference_resources(survey_args(model, tmp_path, intra_op_threads=4)) == (4, {"num_cpus": 1})
-    assert inference_resources(survey_args(model, tmp_path, num_gpus=1.0)) == (None, {"num_gpus": 1.0})
-
-
-def test_the_assembler_rebuilds_tiles_from_any_batches():
-    rows = {"tile": [7] * 5 + [9] * 3, "tile_rows": [5] * 5 + [3] * 3, "x": list(range(8))}
-    table = pa.table(rows).take(pa.array([5, 0, 6, 1, 7, 2, 3, 4]))
-    assembler = TileAssembler()
-    done = [assembler.add(table.slice(i, 3)) for i in range(0, 8, 3)]
-    assert [[t for t, _ in d] for d in done] == [[], [9], [7]]
-    assert sorted(done[2][0][1].column("x").to_pylist()) == [0, 1, 2, 3, 4]
-    with pytest.raises(HaloSurveyError, match="tile 9: received 4 rows, but it announced 3"):
-        TileAssembler().add(pa.table({"tile": [9] * 4, "tile_rows": [3] * 4}))
-
-
-def test_targets_are_planned_per_tile_and_kept_to_the_images(model, tmp_path):
-    from survey.testing import write_source_set
-
-    write_source_set(tmp_path / "fits", "abell 2744", ra_deg=3.59, dec_deg=-30.39, shape=(100, 100))
-    args = survey_args(model, tmp_path / "out", mode="targets", catalogs="images", source=f"fits:{tmp_path / 'fits'}",
-                       region="allsky")
-    from survey.images.fitsdir import FitsDirectorySource
-
-    work = plan_targets(args, FitsDirectorySource(tmp_path / "fits"))
-    (tile,) = work.targets
-    assert tile == int(healpix.ang2pix(args.tile_order, 3.59, -30.39))
-    assert [t.name for t in work.targets[tile]] == ["A2744"]
-    assert work_items(work.tiles, work.targets)[0]["targets"].startswith('[{"name": "A2744"')
-
-
-class _ThreeTargets:
-    """Targets in and out of the GLEAM footprint; images only west of RA 10 deg."""
-
-    def targets(self) -> Table:
-        return Table({"name": ["in", "no image", "plane"], "ra": [3.59, 20.0, 79.01], "dec": [-30.39, -30.0, 24.97]})
-
-    def covers(self, ra, dec):
-        return np.asarray(ra) < 10.0
-
-
-def test_targets_not_planned_are_counted_by_reason_and_summarised(model, tmp_path):
-    from survey.testing import write_source_set
-
-    write_source_set(tmp_path / "fits", "abell 2744", ra_deg=3.59, dec_deg=-30.39, shape=(100, 100))
-    args = survey_args(model, tmp_path / "out", mode="targets", catalogs="images", source=f"fits:{tmp_path / 'fits'}",
-                       region="gleam")
-    work = plan_targets(args, _ThreeTargets())
-    assert [t.name for tile in work.targets.values() for t in tile] == ["in"]
-    assert work.targets_skipped == {"outside_region": 1, "outside_images": 1}
-    manifest = RunManifest(run_id="r", mode="targets", arguments={}, provenance={}, tiles_planned=1,
-                           targets_skipped=work.targets_skipped)
-    text = format_summary(RunSummary(str(tmp_path), manifest, 1, None, ["CPUExecutionProvider"]))
-    assert "not planned: 1 outside the region, 1 outside the images" in text
-
-
-# --------------------------------------------------------------------------------------
-# End to end on a local Ray
-# --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    yield from local_ray()
+from tests.survey.survey_helpers import free_cpus_within
 
 
 def candidate_frame(output: Path):
@@ -349,7 +40,7 @@ def candidate_frame(output: Path):
 @pytest.fixture(scope="module")
 def uninterrupted(ray_local, model, tmp_path_factory):
     output = tmp_path_factory.mktemp("uninterrupted") / "out dir"
-    return run_with_client(survey_args(model, output, all_scores=True), ray_local), output
+    return run(survey_args(model, output, all_scores=True)), output
 
 
 @pytest.mark.ray
@@ -394,7 +85,7 @@ def test_candidates_are_the_merged_detections_of_the_window_scores(uninterrupted
 def test_split_stages_write_the_rows_of_fused_ones(uninterrupted, ray_local, model, tmp_path):
     summary, reference = uninterrupted
     output = tmp_path / "split"
-    split = run_with_client(survey_args(model, output, all_scores=True, stages="split", read_concurrency=1), ray_local)
+    split = run(survey_args(model, output, all_scores=True, stages="split", read_concurrency=1))
     assert [run.manifest.arguments["stages"] for run in (summary, split)] == ["fused", "split"]
     assert split.manifest.status == "complete" and split.manifest.windows == summary.manifest.windows
     assert candidate_frame(output).equals(candidate_frame(reference))
@@ -410,20 +101,19 @@ def test_a_killed_run_resumes_to_the_rows_of_an_uninterrupted_one(ray_local, mod
     args = survey_args(model, output, all_scores=True)
     tiles = [int(t) for t in plan_scan(args).tiles]
     with pytest.raises(HaloSurveyError, match=rf"simulated crash while reading tile 5/{tiles[-1]}\); .*rerun with --resume"):
-        run_with_client(args, ray_local, source=FailingSource(crash_tile=tiles[-1]))
+        run(args, source=FailingSource(crash_tile=tiles[-1]))
     assert free_cpus_within(2) == 2, "the stopped run's inference actor still holds a CPU: the resume would hang"
     assert read_manifest(output).status == "interrupted"
     assert not paths.properties_file(paths.catalog_dir(output, kind="candidates")).exists()
 
     # Second attempt: one tile cannot be read; the run goes on and says which.
-    partial = run_with_client(replace(args, resume=True, run_id="second"), ray_local,
-                              source=FailingSource(bad_tile=tiles[-1]))
+    partial = run(replace(args, resume=True, run_id="second"), source=FailingSource(bad_tile=tiles[-1]))
     assert partial.manifest.status == "partial"
     assert [f.tile for f in partial.manifest.failed] == [tiles[-1]]
     assert f"field {tiles[-1]}.fits" in partial.manifest.failed[0].error
     assert partial.manifest.tiles_done_before + partial.manifest.tiles_done == len(tiles) - 1
 
-    final = run_with_client(replace(args, resume=True, run_id="third"), ray_local)
+    final = run(replace(args, resume=True, run_id="third"))
     assert final.manifest.status == "complete" and final.manifest.tiles_done == 1
     assert final.manifest.run_ids[-2:] == ["second", "third"]
     assert candidate_frame(output).equals(candidate_frame(reference))
@@ -448,7 +138,7 @@ def test_a_stopped_run_gives_its_actors_back_while_its_error_is_kept(model, tmp_
 def test_a_second_run_into_the_same_output_is_refused(uninterrupted, model, ray_local):
     _, output = uninterrupted
     with pytest.raises(BadInputError, match="pass --overwrite or --resume"):
-        run_with_client(survey_args(model, output), ray_local)
+        run(survey_args(model, output))
 
 
 @pytest.mark.ray
@@ -456,7 +146,7 @@ def test_a_second_run_into_the_same_output_is_refused(uninterrupted, model, ray_
 def test_targets_on_the_real_sources_match_psz2_names(ray_local, model, gleam_dir, catalogs_dir, tmp_path):
     args = survey_args(model, tmp_path / "targets", mode="targets", catalogs="images", source=f"fits:{gleam_dir}",
                        region="allsky", match_catalogs="psz2")
-    summary = run_with_client(args, ray_local)
+    summary = run(args)
     assert summary.manifest.status == "complete" and summary.candidates == 46
     frame = candidate_frame(tmp_path / "targets").set_index("target_name")
     assert frame["score"].notna().all() and (frame["target_catalog"] == "images").all()
@@ -472,7 +162,7 @@ def test_targets_on_the_real_sources_match_psz2_names(ray_local, model, gleam_di
 @pytest.mark.realdata
 def test_a_blind_scan_over_a_real_field_reports_candidates_per_deg2(ray_local, model, gleam_dir, tmp_path):
     args = survey_args(model, tmp_path / "real", source=f"fits:{gleam_dir}", region="cone:3.586,-30.39,0.8")
-    summary = run_with_client(args, ray_local)
+    summary = run(args)
     assert summary.manifest.status == "complete" and not summary.manifest.failed
     assert summary.area_deg2 > 0 and summary.candidates_per_deg2 is not None
     assert summary.manifest.provenance["source"] == f"fits:{gleam_dir}"
@@ -483,7 +173,7 @@ def test_a_run_writes_to_a_filesystem_uri(ray_local, model):
     import lsdb
 
     output = "memory://halo-survey-test/run"
-    summary = run_with_client(survey_args(model, output, region="cone:339.6,-39.6,0.5"), ray_local)
+    summary = run(survey_args(model, output, region="cone:339.6,-39.6,0.5"))
     root = paths.catalog_dir(output, kind="candidates")
     assert summary.manifest.status == "complete" and paths.properties_file(root).exists()
     assert len(lsdb.open_catalog(root).compute()) == summary.candidates

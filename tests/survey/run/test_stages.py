@@ -1,15 +1,20 @@
-"""The stage functions on plain dicts: a tile's rows, in parts, and a failed tile's single row."""
+"""The stages on plain dicts, no Ray (survey.run.stages): a tile's rows, failed tiles, Predictor, TileScorer."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 
-from survey.exceptions import BadInputError
+from survey.exceptions import BadInputError, ModelCardError
 from survey.images.mock import MockSky, MockSource
 from survey.model.normalisation import Normalisation
-from survey.run.stages import preprocess_batch, preprocess_parts, preprocess_tile
-from survey.sky.tiling import parse_region
+from survey.model.preprocess import IMAGE_COLUMN
+from survey.run.stages import Predictor, TileScorer, preprocess_batch, preprocess_parts, preprocess_tile
+from survey.sky.tiling import parse_region, windows_in_tile
 from tests.survey.model.test_preprocess import assert_same_columns
+from tests.survey.run.helpers import LOG_SCALING, FailingSource, OfflineSource, ZeroSource, tile_rows
+from tests.survey.survey_helpers import NORMALISATION, expected_score, write_standin
 
 
 def test_a_batch_of_tiles_gives_each_tiles_rows_in_order():
@@ -44,3 +49,93 @@ def test_a_failed_tile_is_one_part_however_it_is_cut():
     options = {"source": Unreadable(), "tile_order": 5, "window_order": 8, "region": parse_region("allsky")}
     (part,) = preprocess_parts({"tile": 6000, "targets": ""}, max_rows=25, **options)
     assert part["tile_rows"].tolist() == [1] and "tile 5/6000 (/data/x.fits)" in part["error"][0]
+
+
+
+def test_a_tile_emits_one_row_per_window_of_the_region(small_plan):
+    args, work = small_plan
+    tile = int(work.tiles[0])
+    rows = tile_rows(args, tile)
+    windows = windows_in_tile(tile, region=args.region_spec)
+    assert rows["window_ipix"].tolist() == windows.ipix.tolist() == list(rows["window_ipix"])
+    assert rows[IMAGE_COLUMN].shape == (len(windows), 4, 64, 64)  # band planes, as the Predictor feeds them
+    assert set(rows["error"]) == {""} and (rows["tile_rows"] == len(windows)).all()
+    # Mock fields carry the cut-out margin: no window reaches past an image edge.
+    assert (rows["outside_fraction"] == 0).all()
+
+
+def test_a_zero_filled_band_fails_the_tile_naming_tile_and_file(small_plan):
+    args, work = small_plan
+    tile = int(work.tiles[0])
+    rows = tile_rows(args, tile, ZeroSource(MockSky(seed=0)))
+    assert rows["tile"].tolist() == [tile] and rows["tile_rows"].tolist() == [1]
+    assert f"tile 5/{tile}" in rows["error"][0] and "zeros.fits" in rows["error"][0] and "103-134" in rows["error"][0]
+
+
+def test_an_unreachable_service_fails_the_tile_with_its_message(small_plan):
+    args, work = small_plan
+    tile = int(work.tiles[0])
+    rows = tile_rows(args, tile, OfflineSource())
+    assert rows["error"][0] == f"SkyView could not be reached for tile 5/{tile} (connection refused)"
+
+
+def test_an_unreadable_field_fails_the_tile_and_a_bug_stops_the_run(small_plan):
+    args, work = small_plan
+    tile = int(work.tiles[1])
+    rows = tile_rows(args, tile, FailingSource(bad_tile=tile))
+    assert f"field {tile}.fits" in rows["error"][0]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        tile_rows(args, tile, FailingSource(crash_tile=tile))
+
+
+def test_predictor_scores_a_plain_batch_and_keeps_only_detections_cutouts(small_plan, model):
+    args, work = small_plan
+    batch = tile_rows(args, int(work.tiles[2]))
+    batch["error"][0] = "tile 5/0: pretend this row failed"
+    table = Predictor(model, input_normalisation=NORMALISATION, providers="cpu", keep_above=0.95)(batch)
+    expected = expected_score(batch[IMAGE_COLUMN])
+    scores = table.column("score").to_numpy()
+    np.testing.assert_allclose(scores[1:], expected[1:], atol=1e-5)
+    assert scores[0] == 0.0
+    kept = ~np.asarray(table.column(IMAGE_COLUMN).is_null())
+    assert kept.tolist() == ((scores >= 0.95) & (np.arange(len(scores)) > 0)).tolist()
+    assert set(table.column("provider").to_pylist()) == {"CPUExecutionProvider"}
+    assert IMAGE_COLUMN in table.column_names and table.num_rows == len(batch["tile"])
+
+
+def test_a_tile_scorer_gives_the_rows_of_the_two_stages_it_fuses(small_plan, model):
+    """Scored in slices smaller than a tile, with a tile that fails among them."""
+    args, work = small_plan
+    tiles = [int(work.tiles[2]), int(work.tiles[1])]
+    source = FailingSource(bad_tile=tiles[1])
+    preprocess = {"source": source, "tile_order": args.tile_order, "window_order": args.window_order,
+                  "region": args.region_spec, "normalisation": NORMALISATION}
+    predictor = {"model_path": model, "input_normalisation": NORMALISATION, "providers": "cpu", "keep_above": 0.95}
+    items = {"tile": np.array(tiles), "targets": np.array(["", ""], dtype=object)}
+    fused = TileScorer(preprocess=preprocess, predictor=predictor, batch_size=100)(items)
+    split = Predictor(**predictor)(preprocess_batch(items, **preprocess))
+    small = [name for name in fused.column_names if name not in ("tile_seconds", IMAGE_COLUMN)]  # timed apart
+    pd.testing.assert_frame_equal(fused.select(small).to_pandas(), split.select(small).to_pandas())
+    assert fused.column(IMAGE_COLUMN).to_pylist() == split.column(IMAGE_COLUMN).to_pylist()
+    assert fused.column(IMAGE_COLUMN).null_count < fused.num_rows  # some cut-outs kept, and compared
+    assert fused.num_rows == len(windows_in_tile(tiles[0], region=args.region_spec)) + 1
+    assert f"field {tiles[1]}.fits" in fused.column("error")[-1].as_py()
+
+
+def test_predictor_refuses_windows_normalised_otherwise_than_its_card(model):
+    with pytest.raises(ModelCardError, match="normalised with .*log-minmax-sym.* card says .*minmax"):
+        Predictor(model, input_normalisation=LOG_SCALING, providers="cpu")
+
+
+def test_predictor_returns_kept_cut_outs_in_jy_per_beam(small_plan, tmp_path):
+    """Windows arrive normalised (here signed-log) as band planes; the kept cut-outs go back to
+    clipped Jy/beam in the catalogue's (64, 64, 4)."""
+    args, work = small_plan
+    tile = int(work.tiles[2])
+    raw = np.moveaxis(tile_rows(args, tile, normalisation=NORMALISATION)[IMAGE_COLUMN], 1, -1)  # identity: Jy/beam
+    batch = tile_rows(args, tile, normalisation=LOG_SCALING)
+    log_model = write_standin(tmp_path, normalisation=LOG_SCALING)
+    table = Predictor(log_model, input_normalisation=LOG_SCALING, providers="cpu", keep_above=0.0)(batch)
+    kept = np.array(table.column(IMAGE_COLUMN).to_pylist(), np.float32).reshape(raw.shape)
+    np.testing.assert_allclose(kept, raw, rtol=2e-6, atol=0)
+    assert ((kept == 0) == (raw == 0)).all()

@@ -1,0 +1,128 @@
+"""The Ray Data dataset of a run: its stages wired together, and the resources each actor and task asks for.
+
+Blind scans and targets both start from one work item per tile (``survey.run.plan``). On
+CPUs each actor of one pool reads, preprocesses and scores whole tiles (``TileScorer``,
+the fused layout); with GPUs (or SkyView, whose reads wait on the network) preprocessing
+runs in stateless tasks on any free CPU and the actors only score (the split layout).
+"""
+
+from __future__ import annotations
+
+import os
+
+from survey.images.base import ImageSource
+from survey.model.normalisation import Normalisation
+from survey.run.arguments import SurveyArguments
+from survey.run.stages import Predictor, TileScorer, preprocess_batch
+from survey.sky.bands import BANDS, CUTOUT_SIZE
+from survey.sky.fields import tile_field
+
+PREPROCESS_COPIES = 8
+"""Rough number of float32 copies of a field that preprocessing holds at once (pixels,
+clipped pixels, masks, noise-fit temporaries), for the memory each task reserves."""
+
+CPU_ACTOR_THREADS = 1
+"""ONNX Runtime threads of a CPU inference actor when ``intra_op_threads`` is not given
+(``inference_resources``): more actors (``concurrency``) scale CPU inference instead."""
+
+WORKER_BASELINE_BYTES = 320 << 20
+"""Memory of a Ray worker with numpy, astropy, scipy and healpy imported, before any data
+(an estimate; Ray Data's memory report on a mock scan put a whole preprocessing worker at
+about this plus the field)."""
+
+
+
+def preprocess_memory_bytes(*, tile_order: int, window_order: int) -> int:
+    """Memory one preprocessing task reserves: a tile's field in four bands, copies, and its cut-outs.
+
+    Telling Ray the footprint keeps it from starting more reads than memory allows; it also
+    keeps this stage a separate operator from the inference actors (Ray Data only fuses
+    stages whose resource requests agree), so reading scales with free CPUs, not actors.
+    """
+    width = tile_field(0, tile_order=tile_order)[2]
+    field_pixels = sum((width / band.pixel_deg) ** 2 for band in BANDS)
+    windows = 4 ** (window_order - tile_order)
+    cutouts = windows * CUTOUT_SIZE * CUTOUT_SIZE * len(BANDS) * 2
+    return WORKER_BASELINE_BYTES + int(4 * (PREPROCESS_COPIES * field_pixels + cutouts))
+
+
+def build_dataset(
+    args: SurveyArguments,
+    *,
+    source: ImageSource,
+    normalisation: Normalisation,
+    items: list[dict],
+    keep_above: float | None = None,
+):
+    """The survey as a lazy ``ray.data.Dataset`` of scored window rows (nothing runs until iterated).
+
+    Parameters
+    ----------
+    args : SurveyArguments
+        Orders, region, stage layout, actor and batch settings.
+    source : ImageSource
+        Where the tiles' pixels come from (pickled to every worker).
+    normalisation : Normalisation
+        The model card's: the stages build the model's input with it.
+    items : list of dict
+        Work items (``survey.run.plan.work_items``): the tiles still to do.
+    keep_above : float, optional
+        Rows scoring at least this keep their cut-out for the catalogue.
+    """
+    import ray.data
+
+    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+    preprocess = {"source": source, "tile_order": args.tile_order, "window_order": args.window_order,
+                  "region": args.region_spec, "normalisation": normalisation}
+    threads, resources = inference_resources(args)
+    predictor = {"model_path": str(args.model), "input_normalisation": normalisation, "providers": args.providers,
+                 "intra_op_threads": threads, "keep_above": keep_above}
+    if args.fused_stages:  # one tile per call: more actors than tiles would never get work
+        actors = ray.data.ActorPoolStrategy(size=min(inference_actors(args), max(1, len(items))))
+        return ds.map_batches(TileScorer, batch_size=1, compute=actors, **resources,
+                              fn_constructor_kwargs={"preprocess": preprocess, "predictor": predictor,
+                                                     "batch_size": args.batch_size})
+    ds = ds.map_batches(
+        preprocess_batch,
+        batch_size=1,
+        fn_kwargs=preprocess,
+        compute=ray.data.TaskPoolStrategy(size=args.read_concurrency),
+        num_cpus=1,
+        memory=preprocess_memory_bytes(tile_order=args.tile_order, window_order=args.window_order),
+    )
+    return ds.map_batches(Predictor, fn_constructor_kwargs=predictor, batch_size=args.batch_size,
+                          compute=ray.data.ActorPoolStrategy(size=inference_actors(args)), **resources)
+
+
+def inference_actors(args: SurveyArguments) -> int:
+    """How many inference actors: ``concurrency``, else one per CPU of Ray for fused stages on CPUs, else one.
+
+    Fused actors do all the work, so they need every CPU; Ray Data starts a local Ray with
+    one CPU per core when none is running.
+    """
+    if args.concurrency is not None:
+        return args.concurrency
+    if not args.fused_stages or args.num_gpus:
+        return 1
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 1) if ray.is_initialized() else os.cpu_count()
+    return max(1, int(cpus or 1))
+
+
+def inference_resources(args: SurveyArguments) -> tuple[int | None, dict[str, float]]:
+    """ONNX Runtime threads and Ray resources of one inference actor.
+
+    With ``num_gpus`` the actor reserves its GPU (and Ray Data's default CPU) and ONNX
+    Runtime keeps its default threads. On CPUs the actor reserves one CPU and, unless
+    ``intra_op_threads`` says otherwise, runs ONNX Runtime on that one thread: its default
+    pool of one thread per core spin-waits between operators, taking CPU from the
+    preprocessing on the other cores; more actors (``concurrency``) scale CPU inference
+    instead. With split stages, an actor reserving no CPU would let preprocessing use its
+    core too, then preprocessing outruns inference while the actor starts, and the cut-outs
+    queued between them (16 MiB a tile) raise the peak memory, the more the larger the region.
+    """
+    if args.num_gpus:
+        return args.intra_op_threads, {"num_gpus": args.num_gpus}
+    threads = args.intra_op_threads if args.intra_op_threads is not None else CPU_ACTOR_THREADS
+    return threads, {"num_cpus": 1}

@@ -50,6 +50,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from survey import NoDetectionsWarning, OnnxClassifier, SurveyArguments, run_survey  # noqa: E402
 from survey.defaults import (  # noqa: E402
     DEFAULT_MODEL,
     DEFAULT_TILE_ORDER,
@@ -57,9 +58,6 @@ from survey.defaults import (  # noqa: E402
     PROVIDERS,
     STAGE_LAYOUTS,
 )
-from survey.exceptions import NoDetectionsWarning  # noqa: E402
-from survey.model.infer import OnnxClassifier  # noqa: E402
-from survey.run.arguments import SurveyArguments  # noqa: E402
 from survey.sky import healpix  # noqa: E402
 from survey.sky.tiling import parse_region, plan  # noqa: E402
 
@@ -223,17 +221,16 @@ class PipelineResult:
     layout: str
 
 
-def pipeline_run(model: Path, tiles: list[int], *, client, out: Path, options: argparse.Namespace) -> PipelineResult:
+def pipeline_run(model: Path, tiles: list[int], *, out: Path, options: argparse.Namespace) -> PipelineResult:
     """One scan of ``tiles`` on the mock sky, with peak memory sampled throughout."""
     from survey.run.dataset import inference_actors
-    from survey.run.pipeline import run
 
     region = f"tiles:{DEFAULT_TILE_ORDER}:{','.join(map(str, tiles))}"
     args = SurveyArguments(model=model, output=out, region=region, progress=False, match_catalogs=(),
                            batch_size=options.batch_size, concurrency=options.concurrency, stages=options.stages,
                            providers=options.providers, num_gpus=options.num_gpus)
     with ProcessSampler() as sampler:
-        summary = run(args)
+        summary = run_survey(args)
     layout = f"{summary.manifest.arguments['stages']}, {inference_actors(args)} inference actor(s)"
     return PipelineResult(len(tiles), summary.manifest.windows, summary.windows_per_s, sampler.peak / 2**20,
                           summary.providers, sampler.cpu_seconds(), layout)
@@ -338,12 +335,12 @@ def main(argv=None) -> int:
         ort = time_pure_ort(model, options)
         tiles = nearest_full_tiles(options.tiles * options.scale, tile_order=DEFAULT_TILE_ORDER,
                                    window_order=DEFAULT_WINDOW_ORDER)
-        client = ray.init(num_cpus=options.num_cpus, include_dashboard=False, logging_level="ERROR",
+        ray.init(num_cpus=options.num_cpus, include_dashboard=False, logging_level="ERROR",
                           log_to_driver=False)
         try:
             ray.data.DataContext.get_current().enable_progress_bars = False
-            small = pipeline_run(model, tiles[: options.tiles], client=client, out=tmp_path / "small", options=options)
-            large = pipeline_run(model, tiles, client=client, out=tmp_path / "large", options=options)
+            small = pipeline_run(model, tiles[: options.tiles], out=tmp_path / "small", options=options)
+            large = pipeline_run(model, tiles, out=tmp_path / "large", options=options)
         finally:
             ray.shutdown()
         for layout, again in time_pure_ort(model, options).items():

@@ -87,7 +87,7 @@ def profile(tiles: list[int], *, model: Path, scratch: Path, seed: int = 0) -> t
     for tile in tiles:
         request = tile_request(tile, tile_order=DEFAULT_TILE_ORDER)
         found = windows_in_tile(tile, tile_order=DEFAULT_TILE_ORDER, window_order=DEFAULT_WINDOW_ORDER)
-        sources, halos = timer("mock: sources and halos near the field", source._nearby, request)
+        sources, halos = timer("mock: sources and halos near the field", source.nearby, request)
         images = {band.name: timer("mock: render four bands", render_band, source.sky, band, request,
                                    sources=sources, halos=halos) for band in source.bands}
         field = timer("noise fit + clip (clip_field)", clip_field, images, key=request.key)

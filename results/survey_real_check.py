@@ -77,7 +77,7 @@ def offset_table(sources: list[GleamSource], classifier: OnnxClassifier) -> list
     return lines
 
 
-def blind_scan(sources: list[GleamSource], directory: Path, *, window_order: int, out: Path, client) -> dict:
+def blind_scan(sources: list[GleamSource], directory: Path, *, window_order: int, out: Path) -> dict:
     """Scan every tile holding a source; per source, the distance to the nearest candidate."""
     from survey.output.query import read_candidates
     from survey.run.pipeline import run
@@ -127,12 +127,12 @@ def main(argv=None) -> None:
 
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     warnings.simplefilter("ignore", NoDetectionsWarning)
-    client = ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         with tempfile.TemporaryDirectory(prefix="halo-real-") as tmp:
             results = {int(order): blind_scan(sources, options.directory, window_order=int(order),
-                                              out=Path(tmp) / f"order{order}", client=client)
+                                              out=Path(tmp) / f"order{order}")
                        for order in options.orders.split(",")}
     finally:
         ray.shutdown()

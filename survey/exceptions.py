@@ -37,5 +37,17 @@ class ModelCardError(HaloSurveyError):
     """A model file and its card disagree, or the card's input spec differs from the survey's."""
 
 
+class OnnxParityError(HaloSurveyError):
+    """An exported ONNX graph does not reproduce the trained model's outputs (``training.export``)."""
+
+
+class NoImageError(Exception):
+    """SkyView answered a query but offered no FITS file: not worth retrying.
+
+    Not a HaloSurveyError: ``survey.remote.fetch`` turns it into a RemoteServiceError that
+    names the field, as it does every failed request.
+    """
+
+
 class NoDetectionsWarning(UserWarning):
     """A tile or region produced no candidates: a warning, not an error."""

@@ -1,13 +1,10 @@
-"""Training data: per-source cut-outs through the survey's own preprocessing, and augmentation.
+"""Training data: per-source cut-outs through the survey's own model-input builder, grouped for honest folds.
 
 Split by *source* before any augmentation: every sample below belongs to one source and
 carries that source's overlap group, so folds can be built on sources and groups alone.
 Class 1 = the halo sources' central cut-outs; class 0 = the non-halo sources' central
 cut-outs plus "empty" side cut-outs taken from the halo fields away from the centre
-(paper section 4.1). Augmentation (paper section 4.2: rotations by multiples of 45 deg,
-up-down / left-right flips, brightness x U[0.9, 1.4]) is drawn on the fly per batch; only
-the eight rotations of each base cut-out are precomputed, so nothing like the paper's
-16,000 arrays is ever materialised.
+(paper section 4.1). Augmentation is ``training.augment``'s, drawn on the fly per batch.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from survey.images.discovery import GleamSource, scan_directory
 from survey.model.modelcard import sha256_file
@@ -36,11 +32,6 @@ cut-out stays 0.3 deg from the centre: beyond the 15' extent of the halos in thi
 
 N_SIDE = 8
 """Side cut-outs per halo field: four edges and four corners of a ring of SIDE_OFFSET_DEG."""
-
-BRIGHTNESS_RANGE = (0.9, 1.4)
-"""Brightness scaling factors of the classic augmentation (paper section 4.2)."""
-
-ROTATIONS_DEG = tuple(range(0, 360, 45))
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,58 +191,3 @@ def median_clip_threshold(x: np.ndarray) -> float:
     if faintest.size == 0:
         raise ValueError("cannot fit a log normalisation: every training cut-out is empty")
     return float(np.median(faintest))
-
-
-# --------------------------------------------------------------------------------------
-# Augmentation (numpy; drawn per batch)
-# --------------------------------------------------------------------------------------
-
-
-def rotations(x: np.ndarray) -> np.ndarray:
-    """The eight rotations by multiples of 45 deg of (N, H, W, C) images -> (N, 8, H, W, C).
-
-    90-degree multiples are exact; odd multiples of 45 deg use bilinear interpolation and
-    fill the corners that rotate in from outside with zero (as clipped empty sky).
-    """
-    out = np.empty((x.shape[0], len(ROTATIONS_DEG)) + x.shape[1:], np.float32)
-    for k, angle in enumerate(ROTATIONS_DEG):
-        if angle % 90 == 0:
-            out[:, k] = np.rot90(x, k=angle // 90, axes=(1, 2))
-        else:
-            out[:, k] = ndimage.rotate(x, angle, axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
-    return out
-
-
-@dataclass
-class Augmenter:
-    """Draw augmented batches from precomputed rotations: random rotation, flips and brightness."""
-
-    rotated: np.ndarray  # (N, 8, H, W, C)
-    seed: int | None = None
-
-    def __post_init__(self):
-        self.rng = np.random.default_rng(self.seed)
-
-    def draw(self, indices: np.ndarray) -> np.ndarray:
-        """Augmented copies of base samples ``indices`` (clipped Jy/beam, before normalisation)."""
-        n = len(indices)
-        batch = self.rotated[indices, self.rng.integers(0, self.rotated.shape[1], n)]
-        flip_ud, flip_lr = self.rng.random(n) < 0.5, self.rng.random(n) < 0.5
-        batch[flip_ud] = batch[flip_ud, ::-1]
-        batch[flip_lr] = batch[flip_lr, :, ::-1]
-        brightness = self.rng.uniform(*BRIGHTNESS_RANGE, n).astype(np.float32)
-        return batch * brightness[:, None, None, None]
-
-
-def all_augmentations(x: np.ndarray) -> np.ndarray:
-    """Every rotation x flip of (N, H, W, C) images -> (N, 16, H, W, C), for test-time averaging."""
-    rotated = rotations(x)
-    return np.concatenate([rotated, rotated[:, :, ::-1]], axis=1)
-
-
-def balanced_class_weights(y: np.ndarray) -> dict[int, float]:
-    """Class weights n / (2 n_c): the class-balanced cross-entropy of the paper (section 4.2)."""
-    counts = np.bincount(y, minlength=2)
-    if (counts == 0).any():
-        raise ValueError(f"class {int(np.argmin(counts))} has no training samples")
-    return {c: float(len(y) / (2 * counts[c])) for c in (0, 1)}

@@ -23,7 +23,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from training.data import SampleSet, SourceCutouts, all_augmentations, fit_normalisation, samples_of
+from training.augment import all_augmentations
+from training.data import SampleSet, SourceCutouts, fit_normalisation, samples_of
 from training.train import TrainConfig, predict_halo, sample_weights, train_classifier
 
 # --------------------------------------------------------------------------------------

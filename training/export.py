@@ -32,7 +32,7 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-from survey.exceptions import HaloSurveyError
+from survey.exceptions import OnnxParityError
 from survey.model.modelcard import (
     ARCHITECTURES,
     DEFAULT_THRESHOLD,
@@ -54,10 +54,6 @@ DEFAULT_OPSET = 17
 
 PARITY_ATOL = 1e-4
 """Largest |Keras - ONNX| softmax difference accepted at export."""
-
-
-class OnnxParityError(HaloSurveyError):
-    """The exported ONNX graph does not reproduce the Keras model's outputs."""
 
 
 def input_signature() -> list[tf.TensorSpec]:

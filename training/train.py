@@ -18,7 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from survey.model.normalisation import Normalisation  # noqa: E402
-from training.data import NORMALISATIONS, Augmenter, SampleSet, rotations  # noqa: E402
+from training.augment import Augmenter, rotations  # noqa: E402
+from training.data import NORMALISATIONS, SampleSet  # noqa: E402
 from training.models import ClassifierConfig, build_classifier  # noqa: E402
 
 

@@ -529,10 +529,10 @@ class MockSource(ImageSource):
         if not (request.width_deg > 0 and -90 <= request.dec_deg <= 90):
             problem = f"cannot render a field of width {request.width_deg} deg at Dec {request.dec_deg}"
             raise BadInputError(request.key, problem)
-        sources, halos = self._nearby(request)
+        sources, halos = self.nearby(request)
         return {b.name: render_band(self.sky, b, request, sources=sources, halos=halos) for b in self.bands}
 
-    def _nearby(self, request: FieldRequest) -> tuple[PointSources, Table]:
+    def nearby(self, request: FieldRequest) -> tuple[PointSources, Table]:
         """Sources and halos that can reach the field: within its half-diagonal plus a few beams."""
         widest_beam_deg = max(self.sky.beam_fwhm_arcmin(b.centre_mhz) for b in self.bands) / 60.0
         reach = request.width_deg / np.sqrt(2.0) + 4.0 * widest_beam_deg

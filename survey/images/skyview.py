@@ -31,7 +31,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 
 from survey import remote
-from survey.exceptions import BadInputError
+from survey.exceptions import BadInputError, NoImageError
 from survey.images.base import BandImage, ImageSource, read_band_file
 from survey.sky.bands import BANDS, Band
 from survey.sky.fields import FieldRequest
@@ -45,10 +45,6 @@ OFFLINE_HINT = (
     "the paper's GLEAM FITS files under HALO_DATA_DIR (survey.images.discovery.scan_directory) "
     "or the mock sky (survey.images.mock.MockSource)"
 )
-
-
-class NoImageError(Exception):
-    """SkyView answered the query but offered no FITS file (not worth retrying)."""
 
 
 def skyview_pixels(width_deg: float, band: Band) -> int:

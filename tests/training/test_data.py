@@ -1,4 +1,4 @@
-"""Training data: real cut-outs, side cut-outs, manifest, augmentation, weights."""
+"""Training data (training.data): real cut-outs, side cut-outs, manifest, weights, input scaling."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ import numpy as np
 import pytest
 
 from training.data import (
-    Augmenter,
-    all_augmentations,
     fit_normalisation,
     load_training_set,
     median_clip_threshold,
-    rotations,
     samples_of,
     side_positions,
     write_manifest,
@@ -56,24 +53,6 @@ def test_manifest_lists_files_with_hashes(sources, gleam_dir, tmp_path):
     assert set(a2744["files"]) == {"72-103", "103-134", "139-170", "170-231"}
     assert a2744["files"]["72-103"]["path"] == "TEST_DATA_1/abell_2744_Gleam72-103_clipped.fits"
     assert len(a2744["files"]["72-103"]["sha256"]) == 64
-
-
-def test_rotations_are_exact_for_right_angles_and_keep_the_centre():
-    x = np.zeros((1, 64, 64, 4), np.float32)
-    x[0, 20, 40] = 1.0
-    x[0, 30:34, 30:34] = 5.0
-    rot = rotations(x)
-    assert rot.shape == (1, 8, 64, 64, 4)
-    np.testing.assert_array_equal(rot[0, 2], np.rot90(x[0], 1))
-    assert all(rot[0, k, 31, 31, 0] == pytest.approx(5.0, rel=0.05) for k in range(8))
-    assert all_augmentations(x).shape == (1, 16, 64, 64, 4)
-
-
-def test_augmenter_is_seeded_and_scales_brightness_within_range():
-    base = np.ones((3, 8, 4, 4, 1), np.float32)
-    a, b = Augmenter(base, seed=5).draw(np.arange(3)), Augmenter(base, seed=5).draw(np.arange(3))
-    np.testing.assert_array_equal(a, b)
-    assert ((a >= 0.9) & (a <= 1.4)).all()
 
 
 def test_sample_weights_balance_classes_and_side_cutouts(sources):

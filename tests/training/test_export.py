@@ -21,11 +21,12 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
+from survey.exceptions import OnnxParityError  # noqa: E402
 from survey.model.infer import CPU, OnnxClassifier  # noqa: E402
 from survey.model.modelcard import ARCHITECTURES, TrainingRecord, card_path_for, load_model_card  # noqa: E402
 from survey.model.normalisation import Normalisation  # noqa: E402
 from survey.sky.bands import BAND_NAMES  # noqa: E402
-from training.export import OnnxParityError, export_with_card, to_onnx, verify_onnx  # noqa: E402
+from training.export import export_with_card, to_onnx, verify_onnx  # noqa: E402
 from training.models import ClassifierConfig, build_classifier  # noqa: E402
 
 # The three file-name patterns of the data README: "abell_0122_Gleam103-134_clipped.fits",

@@ -29,7 +29,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from survey.images.inspect import format_reports, inspect_directory
+    from survey.model.inspect import format_reports, inspect_directory
 
     reports, problems = inspect_directory(args.directory)
     print(format_reports(reports, problems))

@@ -36,8 +36,7 @@ from survey.images.base import BandImage, world_to_pixel
 from survey.model.cutouts import cutouts_at_pixels
 from survey.model.noise import ClippedBand, clip_band
 from survey.model.normalisation import Normalisation
-from survey.output.schema import band_column
-from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
+from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE, band_column
 
 IMAGE_COLUMN = "image"
 """The cut-outs ``cut_windows`` returns: (N, 4, 64, 64) band planes, clipped Jy/beam, or the

@@ -24,7 +24,7 @@ from hats.pixel_math.spatial_index import (
 
 from survey.exceptions import CatalogError
 from survey.sky import healpix
-from survey.sky.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
+from survey.sky.bands import BAND_NAMES, BANDS, CUTOUT_SIZE, band_column
 
 __all__ = [
     "CATALOGS",
@@ -33,7 +33,6 @@ __all__ = [
     "FLAG_NAMES",
     "SPATIAL_INDEX_COLUMN",
     "SPATIAL_INDEX_ORDER",
-    "band_column",
     "candidate_schema",
     "column_units",
     "conform",
@@ -56,11 +55,6 @@ FLAGS_OK = "ok"
 CUTOUT_COLUMN = "cutout"
 CUTOUT_LENGTH = CUTOUT_SIZE * CUTOUT_SIZE * len(BANDS)
 SCHEMA_KIND_KEY = b"halo_survey.kind"
-
-
-def band_column(prefix: str, band_name: str) -> str:
-    """Column name of a per-band quantity, e.g. ``band_column("noise", "72-103") == "noise_72_103"``."""
-    return f"{prefix}_{band_name.replace('-', '_')}"
 
 
 def _field(name: str, dtype: pa.DataType, unit: str, description: str, *, nullable: bool = True) -> pa.Field:

@@ -36,10 +36,9 @@ from survey.images.base import ImageSource
 from survey.model.infer import OnnxClassifier, ProviderChoice
 from survey.model.normalisation import Normalisation
 from survey.model.preprocess import IMAGE_COLUMN, ClippedField, channels_last, clip_field, cut_windows
-from survey.output.schema import band_column
 from survey.run.plan import Target, targets_of
 from survey.sky import healpix
-from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
+from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE, band_column
 from survey.sky.fields import target_request, tile_request
 from survey.sky.tiling import Region, windows_in_tile
 

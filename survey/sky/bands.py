@@ -73,3 +73,12 @@ def band_by_name(name: str) -> Band:
         if band.name == name:
             return band
     raise KeyError(f"unknown GLEAM band {name!r}; expected one of {', '.join(BAND_NAMES)}")
+
+
+def band_column(prefix: str, band_name: str) -> str:
+    """Column name of a per-band quantity in tables and catalogues.
+
+    >>> band_column("noise", "72-103")
+    'noise_72_103'
+    """
+    return f"{prefix}_{band_name.replace('-', '_')}"

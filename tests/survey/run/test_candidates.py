@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from survey.catalogs.table import make_catalog_table
 from survey.exceptions import CatalogError
-from survey.output.schema import CATALOGS, FLAG_NAMES, band_column, candidate_schema, score_schema
+from survey.output.schema import CATALOGS, FLAG_NAMES, candidate_schema, score_schema
 from survey.run.candidates import (
     DEFAULT_NOISE_FACTOR,
     NOISE_RANGE_METRIC,
@@ -27,7 +27,7 @@ from survey.run.candidates import (
     with_merge_and_matches,
 )
 from survey.sky import healpix
-from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE
+from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE, band_column
 from survey.sky.tiling import window_neighbours
 
 ORDER = 9

@@ -54,6 +54,24 @@ def ray_session(*, address: str | None, num_cpus: int | None, verbose: int = 0) 
     Yields what ``ray.init`` returns (None when a Ray is already up, which it reuses and
     leaves running, as in tests). Ray Data's own progress bars are turned off: the run
     shows one tqdm bar.
+
+    Parameters
+    ----------
+    address : str, optional
+        Address of a running Ray cluster to join (``--address``); None or empty starts a
+        local Ray.
+    num_cpus : int, optional
+        CPUs of the local Ray (None: all of the machine's); ignored when joining a cluster.
+    verbose : int
+        0 keeps Ray's logs to warnings and silences Ray Data's plan notes; more shows Ray's
+        INFO logs and the workers' output on the driver.
+
+    Yields
+    ------
+    object or None
+        What ``ray.init`` returned (a RayContext; a ClientContext for ``ray://`` addresses)
+        for the Ray this call started and shuts down on exit, or None when Ray was already
+        initialised.
     """
     import ray
     import ray.data

@@ -139,7 +139,23 @@ class ResponseCache:
         return content
 
     def put(self, key: str, content: bytes, *, request: RemoteRequest | None = None) -> Path:
-        """Store ``content`` atomically; return the content file's path."""
+        """Store ``content`` atomically; return the content file's path.
+
+        Parameters
+        ----------
+        key : str
+            Cache key, normally ``RemoteRequest.key()``; names both files.
+        content : bytes
+            The raw answer, stored byte for byte with its SHA-256.
+        request : RemoteRequest, optional
+            Recorded (service, url, label) in the metadata file, for a person inspecting
+            the cache; not used when reading.
+
+        Returns
+        -------
+        pathlib.Path
+            The ``<key>.bin`` content file.
+        """
         content_path, meta_path = self.paths(key)
         meta = {
             "sha256": hashlib.sha256(content).hexdigest(),
@@ -238,6 +254,29 @@ def retry(
     last transient error. Wrapping into ``RemoteServiceError`` is ``fetch``'s job, because
     only it knows which request failed.
 
+    Parameters
+    ----------
+    call : callable
+        ``call() -> value``: one attempt.
+    attempts : int
+        Most calls made, at least 1.
+    backoff_s : float
+        First pause in seconds.
+    sleep : callable
+        ``sleep(seconds)``; ``time.sleep`` unless a test replaces it.
+
+    Returns
+    -------
+    object
+        What the first successful ``call()`` returned.
+
+    Raises
+    ------
+    ValueError
+        ``attempts`` is below 1.
+
+    Examples
+    --------
     >>> calls = []
     >>> def flaky():
     ...     calls.append(1)
@@ -262,7 +301,25 @@ def retry(
 def remote_error(
     request: RemoteRequest, error: BaseException, *, attempts: int, offline_hint: str = ""
 ) -> RemoteServiceError:
-    """A RemoteServiceError naming the service, the request, what went wrong and the fix."""
+    """A RemoteServiceError naming the service, the request, what went wrong and the fix.
+
+    Parameters
+    ----------
+    request : RemoteRequest
+        The request that failed; its service and description start the message.
+    error : BaseException
+        The last failure; an HTTP status or timeout is spelled out.
+    attempts : int
+        Attempts made; quoted only when ``error`` is transient (others are not retried).
+    offline_hint : str
+        The local alternative to suggest; when empty the message suggests checking the
+        network or raising ``conf.timeout`` / ``conf.retries`` instead.
+
+    Returns
+    -------
+    RemoteServiceError
+        The error, for the caller to raise (``from error``).
+    """
     what = _describe_error(error)
     tried = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if is_transient(error) else ""
     fix = (
@@ -295,7 +352,33 @@ def http_bytes(
     params: Mapping[str, Any] | None = None,
     data: Any = None,
 ) -> bytes:
-    """One HTTP request with an explicit timeout; the body, or ``requests.HTTPError``."""
+    """One HTTP request with an explicit timeout; the body, or ``requests.HTTPError``.
+
+    Parameters
+    ----------
+    session : requests.Session
+        Session to send it with.
+    method : str
+        HTTP method (``"GET"``, ``"POST"``).
+    url : str
+        Where to send it.
+    timeout_s : float
+        Seconds to wait for the connection and for each read.
+    params : mapping, optional
+        Query-string parameters.
+    data : optional
+        Request body (bytes, str or a form mapping), as ``requests`` takes it.
+
+    Returns
+    -------
+    bytes
+        The response body.
+
+    Raises
+    ------
+    requests.HTTPError
+        The server answered with a 4xx or 5xx status.
+    """
     response = session.request(method, url, params=params, data=data, timeout=timeout_s)
     response.raise_for_status()
     return response.content
@@ -336,6 +419,11 @@ def fetch(
         Cache to use (default: a ``ResponseCache()`` under ``cache_dir()``).
     offline_hint : str
         The local alternative, quoted in the error ("use the local files: ...").
+
+    Returns
+    -------
+    object
+        What ``parse`` returns for the cached or downloaded answer.
 
     Raises
     ------

@@ -20,12 +20,41 @@ __all__ = ["add_point_source", "make_noise_image", "make_wcs", "write_band_fits"
 
 
 def make_noise_image(shape: tuple[int, int], *, sigma: float, seed: int | None = None) -> np.ndarray:
-    """White Gaussian noise (float32)."""
+    """White Gaussian noise (float32).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape ``(ny, nx)``.
+    sigma : float
+        Standard deviation, in the image's unit (Jy/beam for band images).
+    seed : int, optional
+        Seed of the generator; None draws fresh noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 noise of mean 0.
+    """
     return np.random.default_rng(seed).normal(0.0, sigma, shape).astype(np.float32)
 
 
 def add_point_source(image: np.ndarray, wcs: WCS, *, ra_deg: float, dec_deg: float, flux: float, fwhm_px: float = 3.0) -> None:
-    """Add a Gaussian point source at a sky position, in place."""
+    """Add a Gaussian point source at a sky position, in place.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D image to add to; keeps its dtype.
+    wcs : astropy.wcs.WCS
+        Celestial WCS of ``image``.
+    ra_deg, dec_deg : float
+        Position of the source, ICRS degrees.
+    flux : float
+        Peak value added at the source's centre, in the image's unit (Jy/beam).
+    fwhm_px : float
+        Full width at half maximum of the Gaussian, in pixels.
+    """
     x, y = (float(v[0]) for v in world_to_pixel(wcs, [ra_deg], [dec_deg]))
     yy, xx = np.indices(image.shape)
     sigma = fwhm_px / 2.3548
@@ -34,7 +63,32 @@ def add_point_source(image: np.ndarray, wcs: WCS, *, ra_deg: float, dec_deg: flo
 
 def write_source_set(directory: str | Path, name: str, *, ra_deg: float, dec_deg: float, shape=(120, 120), sigma: float = 0.01,
                      seed: int = 0, bands: tuple[Band, ...] = BANDS, pattern: str = "{name}_Gleam{band}_clipped.fits") -> dict[str, Path]:
-    """Write a four-band FITS set like the paper's data (raw noise, each band at its native scale)."""
+    """Write a four-band FITS set like the paper's data (raw noise, each band at its native scale).
+
+    Parameters
+    ----------
+    directory : path-like
+        Folder to write into (created if needed).
+    name : str
+        Source name, put into the file names.
+    ra_deg, dec_deg : float
+        Image centre, ICRS degrees, the same in every band.
+    shape : tuple of int
+        Image shape ``(ny, nx)`` in every band.
+    sigma : float
+        Noise standard deviation in Jy/beam.
+    seed : int
+        Seed of the first band's noise; band ``i`` uses ``seed + i``.
+    bands : tuple of Band
+        Bands to write, each at its native pixel scale.
+    pattern : str
+        File name, formatted with ``name`` and ``band`` (the band's name).
+
+    Returns
+    -------
+    dict of str to Path
+        The written file of each band, by band name.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}

@@ -66,7 +66,22 @@ class SourceCutouts:
 
 
 def side_positions(ra_deg: float, dec_deg: float, *, offset_deg: float = SIDE_OFFSET_DEG, n: int = N_SIDE) -> list[tuple[float, float]]:
-    """Positions on a ring around the field centre (tangent-plane offsets, any declination)."""
+    """Positions on a ring around the field centre (tangent-plane offsets, any declination).
+
+    Parameters
+    ----------
+    ra_deg, dec_deg : float
+        Field centre, ICRS degrees.
+    offset_deg : float
+        Radius of the ring in degrees.
+    n : int
+        Positions, evenly spaced in angle starting due north.
+
+    Returns
+    -------
+    list of tuple of float
+        ``(ra_deg, dec_deg)`` of each position, RA wrapped into [0, 360).
+    """
     angles = np.radians(np.arange(n) * 360.0 / n)
     dra = offset_deg * np.sin(angles) / np.cos(np.radians(dec_deg))
     ddec = offset_deg * np.cos(angles)
@@ -79,6 +94,28 @@ def source_cutouts(source: GleamSource, *, group: int, with_sides: bool) -> Sour
     ``clip_field`` and ``cut_windows`` are what a survey tile goes through; the cut-outs are
     kept in clipped Jy/beam (normalisation is fitted later, on each training fold) and with
     the band axis last, the layout of the Keras models and of the augmentation below.
+
+    Parameters
+    ----------
+    source : GleamSource
+        A labelled source with its four band images (``scan_directory``).
+    group : int
+        The source's overlap group (``overlap_groups``).
+    with_sides : bool
+        Also cut the ``N_SIDE`` side cut-outs (done for halo sources).
+
+    Returns
+    -------
+    SourceCutouts
+        Centre and side cut-outs with the source's label, split, group, centre and file
+        hashes.
+
+    Raises
+    ------
+    ValueError
+        The source has no class label.
+    BadInputError
+        A band is missing or cannot be clipped.
     """
     if source.label is None:
         raise ValueError(f"source {source.name!r} has no class label: put it under a *_DATA_0 or *_DATA_1 folder")
@@ -110,7 +147,23 @@ def load_training_set(directory: str | Path, *, group_radius_deg: float = DEFAUL
 
 
 def write_manifest(sources: list[SourceCutouts], path: str | Path, *, root: str | Path | None = None) -> Path:
-    """JSON manifest: source, class, split, group, centre, files with SHA-256 (paths relative to ``root``)."""
+    """JSON manifest: source, class, split, group, centre, files with SHA-256 (paths relative to ``root``).
+
+    Parameters
+    ----------
+    sources : list of SourceCutouts
+        The training set.
+    path : path-like
+        JSON file to write; its folder is created.
+    root : path-like, optional
+        File paths under it are written relative to it; others, and all when None, as
+        stored.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     root = Path(root) if root else None
 
     def rel(p: str) -> str:

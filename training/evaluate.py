@@ -33,7 +33,24 @@ from training.train import TrainConfig, predict_halo, sample_weights, train_clas
 
 
 def binary_metrics(y_true: np.ndarray, score: np.ndarray, *, threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy, precision, recall, F1 (at ``threshold``) and ROC-AUC of halo scores."""
+    """Accuracy, precision, recall, F1 (at ``threshold``) and ROC-AUC of halo scores.
+
+    Parameters
+    ----------
+    y_true : numpy.ndarray
+        True classes, 1 = halo.
+    score : numpy.ndarray
+        Halo probabilities, aligned with ``y_true``.
+    threshold : float
+        A score at or above it counts as a halo prediction.
+
+    Returns
+    -------
+    dict of str to float
+        ``accuracy``, ``precision``, ``recall``, ``f1`` (0 where undefined), ``roc_auc``
+        (NaN unless both classes are present), and the counts ``tp``, ``fp``, ``fn``,
+        ``tn``, ``n`` (int).
+    """
     y_true = np.asarray(y_true).astype(int)
     pred = (np.asarray(score) >= threshold).astype(int)
     tp, fp = int(np.sum((pred == 1) & (y_true == 1))), int(np.sum((pred == 1) & (y_true == 0)))
@@ -62,6 +79,22 @@ def grouped_folds(groups: np.ndarray, labels: np.ndarray, *, n_folds: int, seed:
 
     Groups are shuffled, then each goes to the fold that has the fewest sources of the
     group's majority class (ties: fewest sources overall).
+
+    Parameters
+    ----------
+    groups : numpy.ndarray
+        Overlap group of each source.
+    labels : numpy.ndarray
+        Class of each source (0 or 1).
+    n_folds : int
+        Number of folds.
+    seed : int
+        Seeds the shuffle and the tie-breaks.
+
+    Returns
+    -------
+    numpy.ndarray
+        Fold (0..n_folds-1) of each source.
     """
     groups, labels = np.asarray(groups), np.asarray(labels)
     rng = np.random.default_rng(seed)
@@ -80,7 +113,29 @@ def grouped_folds(groups: np.ndarray, labels: np.ndarray, *, n_folds: int, seed:
 
 
 def inner_split(idx: np.ndarray, groups: np.ndarray, labels: np.ndarray, *, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split source indices ``idx`` into (train, validation), group-disjoint, both classes in each."""
+    """Split source indices ``idx`` into (train, validation), group-disjoint, both classes in each.
+
+    Parameters
+    ----------
+    idx : numpy.ndarray
+        Indices of the sources to split (an outer fold's training sources).
+    groups, labels : numpy.ndarray
+        Overlap group and class of every source, indexed by ``idx``.
+    fraction : float
+        Rough share of validation: one of ``max(2, round(1 / fraction))`` grouped folds.
+    seed : int
+        Seeds the attempts.
+
+    Returns
+    -------
+    train, validation : numpy.ndarray
+        Subsets of ``idx``.
+
+    Raises
+    ------
+    ValueError
+        No split with both classes on each side was found in 100 attempts.
+    """
     rng = np.random.default_rng(seed)
     for _ in range(100):
         folds = grouped_folds(groups[idx], labels[idx], n_folds=max(2, round(1 / fraction)), seed=int(rng.integers(1 << 31)))
@@ -96,13 +151,44 @@ def inner_split(idx: np.ndarray, groups: np.ndarray, labels: np.ndarray, *, frac
 
 
 def block_features(x: np.ndarray, norm, *, block: int = 4) -> np.ndarray:
-    """Min-max-normalised cut-outs averaged in block x block cells: (N, 16*16*4) for 64x64x4."""
+    """Min-max-normalised cut-outs averaged in block x block cells: (N, 16*16*4) for 64x64x4.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Clipped cut-outs (N, H, W, C) in Jy/beam.
+    norm : Normalisation
+        Applied before averaging.
+    block : int
+        Side of the averaging cells in pixels; must divide H and W.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, H/block * W/block * C) features.
+    """
     n, h, w, c = x.shape
     return norm.apply(x).reshape(n, h // block, block, w // block, block, c).mean(axis=(2, 4)).reshape(n, -1)
 
 
 def random_forest_scores(train: SampleSet, test_x: np.ndarray, *, seed: int) -> np.ndarray:
-    """Halo probability from a random forest on block features, trained with the same weights."""
+    """Halo probability from a random forest on block features, trained with the same weights.
+
+    Parameters
+    ----------
+    train : SampleSet
+        Base training samples; the forest sees all 16 rotated/flipped copies of each, with
+        the CNN's sample weights, and a min-max normalisation fitted on them.
+    test_x : numpy.ndarray
+        Clipped cut-outs (N, 64, 64, 4) to score.
+    seed : int
+        The forest's ``random_state``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) halo probabilities.
+    """
     norm = fit_normalisation(train)
     augmented = all_augmentations(train.x).reshape(-1, *train.x.shape[1:])
     y = np.repeat(train.y, 16)
@@ -118,7 +204,29 @@ def random_forest_scores(train: SampleSet, test_x: np.ndarray, *, seed: int) -> 
 
 
 def paper_protocol(sources: list[SourceCutouts], *, config: TrainConfig, runs: int = 10) -> dict:
-    """The paper's Table 5 procedure, reproduced as published (see module docstring)."""
+    """The paper's Table 5 procedure, reproduced as published (see module docstring).
+
+    Parameters
+    ----------
+    sources : list of SourceCutouts
+        All sources; their ``split`` (``"train"``/``"test"``) picks the published sets.
+    config : TrainConfig
+        Hyper-parameters; run ``i`` uses seed ``config.seed + i`` and monitors
+        ``val_accuracy`` on the test set, as the paper did.
+    runs : int
+        Independent trainings averaged.
+
+    Returns
+    -------
+    dict
+        ``protocol``, ``arch``, ``runs``, ``n_test_images``, ``metrics`` (mean and std
+        of ``binary_metrics`` over runs), ``per_run`` and ``histories``.
+
+    Raises
+    ------
+    ValueError
+        No training or no test sources.
+    """
     train = samples_of([s for s in sources if s.split == "train"])
     test_base = samples_of([s for s in sources if s.split == "test"])
     if len(train) == 0 or len(test_base) == 0:
@@ -163,7 +271,37 @@ def _fold_predictions(sources, test_idx, train_idx, val_idx, *, config, fold_see
 
 def grouped_protocol(sources: list[SourceCutouts], *, config: TrainConfig, n_folds: int = 5, repeats: int = 3,
                      val_fraction: float = 0.2, threshold: float = 0.95) -> dict:
-    """Honest source-level evaluation (see module docstring); returns metrics and every prediction."""
+    """Honest source-level evaluation (see module docstring); returns metrics and every prediction.
+
+    Parameters
+    ----------
+    sources : list of SourceCutouts
+        All sources, with their overlap groups.
+    config : TrainConfig
+        Hyper-parameters; fold and repeat seeds derive from ``config.seed``.
+    n_folds : int
+        Outer folds (grouped, see ``grouped_folds``).
+    repeats : int
+        Repetitions with different fold assignments.
+    val_fraction : float
+        Share of each outer training set held out, group-disjoint, to pick the checkpoint.
+    threshold : float
+        The survey's candidate threshold: metrics and the side cut-outs' false-positive
+        rate are also reported at it (besides 0.5).
+
+    Returns
+    -------
+    dict
+        ``metrics`` (mean and std over repeats of CNN centre, CNN test-time augmentation,
+        CNN at ``threshold`` and random forest), ``per_repeat``, ``side_cutouts``,
+        ``predictions`` (one row per source, fold and repeat), ``histories``, and the
+        settings.
+
+    Raises
+    ------
+    ValueError
+        An inner split with both classes could not be found.
+    """
     groups = np.array([s.group for s in sources])
     labels = np.array([s.label for s in sources])
     rows, histories, summaries, side_fpr = [], [], [], []
@@ -208,7 +346,20 @@ def leave_one_source_out_forest(sources: list[SourceCutouts], *, seed: int = 0) 
 
 
 def timed(fn, *args, **kwargs) -> dict:
-    """Run a protocol and add its wall time in seconds."""
+    """Run a protocol and add its wall time in seconds.
+
+    Parameters
+    ----------
+    fn : callable
+        A protocol, returning a dict.
+    *args, **kwargs
+        Passed to ``fn``.
+
+    Returns
+    -------
+    dict
+        ``fn``'s result plus ``wall_seconds``.
+    """
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return {**result, "wall_seconds": time.perf_counter() - start}

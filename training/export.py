@@ -67,6 +67,20 @@ def provenance(*, architecture: str, normalisation_id: str | None, opset: int) -
 
     The survey checks ``normalisation_id`` against the card; the rest is for people
     (``onnx.load(path).metadata_props`` or Netron) asking where a file came from.
+
+    Parameters
+    ----------
+    architecture : str
+        ``"cnn"``, ``"attention"`` or ``"dense"``.
+    normalisation_id : str, optional
+        ``Normalisation.id`` of the training data; left out when None.
+    opset : int
+        ONNX opset the file targets.
+
+    Returns
+    -------
+    dict of str to str
+        Also this package's, Keras', TensorFlow's and tf2onnx's versions and the UTC time.
     """
     stamp = {
         "halo_survey_version": code_version(),
@@ -157,6 +171,22 @@ def verify_onnx(
     model in inference mode on the same batch: ``inputs`` channels-last for Keras, as band
     planes for the file.
 
+    Parameters
+    ----------
+    model : keras.Model
+        The model that was exported.
+    onnx_path : path-like
+        The exported file.
+    inputs : numpy.ndarray
+        Normalised cut-outs (N, 64, 64, 4), channels-last.
+    atol : float
+        Largest difference accepted.
+
+    Returns
+    -------
+    float
+        The largest absolute difference (0 for an empty batch).
+
     Raises
     ------
     OnnxParityError
@@ -193,6 +223,42 @@ def export_with_card(
 
     ``check_inputs`` should be real normalised cut-outs (e.g. the test split): parity on
     zeros or noise would miss differences that only real images excite.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A classifier from ``training.models``.
+    out_path : path-like
+        Destination ``NAME.onnx``; the card is written beside it as ``NAME.card.json``.
+    normalisation : Normalisation
+        The input scaling the model was trained with; its id is stamped into the file.
+    training : TrainingRecord
+        Sources, protocol, seed, epochs and augmentation, for the card.
+    check_inputs : numpy.ndarray
+        Normalised cut-outs (N, 64, 64, 4), channels-last, for the parity check.
+    metrics : dict, optional
+        Evaluation results for the card.
+    threshold : float
+        Candidate threshold recorded in the card.
+    architecture : str, optional
+        ``"cnn"``, ``"attention"`` or ``"dense"``; default ``model.name``.
+    opset : int
+        ONNX opset to target.
+
+    Returns
+    -------
+    ModelCard
+        The card, as written.
+
+    Raises
+    ------
+    ValueError
+        ``out_path`` does not end in ``.onnx``, or the architecture cannot be told.
+    OnnxParityError
+        The file's tensor names are wrong, or it disagrees with Keras beyond
+        ``PARITY_ATOL``.
+    ModelCardError
+        The card fails validation.
     """
     architecture = _architecture_of(model, architecture)
     onnx_path = to_onnx(

@@ -80,7 +80,35 @@ def training_noise_range(data_dir: str | Path) -> dict[str, list[float]]:
 
 
 def export_run(run_dir: Path, out: Path, *, metrics_dirs: list[Path], threshold: float = 0.95) -> ModelCard:
-    """Export a final run to ``out`` (.onnx) with a parity check on real cut-outs and a card."""
+    """Export a final run to ``out`` (.onnx) with a parity check on real cut-outs and a card.
+
+    Parameters
+    ----------
+    run_dir : Path
+        A run written by ``halo-train classifier`` without ``--protocol``: its
+        ``results.json``, ``normalisation.json``, ``manifest.json`` and ``model.keras``
+        are read, and its training data (``results["data"]``) gives the parity inputs.
+    out : Path
+        Destination ``.onnx`` file; its folder is created and the card goes beside it.
+    metrics_dirs : list of Path
+        Protocol runs whose ``results.json`` metrics go into the card.
+    threshold : float
+        Candidate threshold recorded in the card.
+
+    Returns
+    -------
+    ModelCard
+        The card, as written.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file of the run (or of a protocol run) is missing.
+    ValueError
+        The run is a protocol run, or a file is corrupt.
+    OnnxParityError
+        The exported file disagrees with the Keras model.
+    """
     from training.data import load_training_set
     from training.export import export_with_card
 

@@ -90,7 +90,21 @@ def sample_weights(samples: SampleSet) -> np.ndarray:
 
 
 class AugmentedBatches(keras.utils.PyDataset):
-    """Endless augmented, normalised batches drawn uniformly from the base samples."""
+    """Endless augmented, normalised batches drawn uniformly from the base samples.
+
+    Parameters
+    ----------
+    samples : SampleSet
+        Base (un-augmented) samples in clipped Jy/beam, with their sample weights' classes.
+    norm : Normalisation
+        Applied to every augmented batch.
+    batch_size : int
+        Samples per batch, drawn with replacement.
+    steps : int
+        Batches per epoch (``len``).
+    seed : int
+        Seeds the augmentation; the batch draws use ``seed + 1``.
+    """
 
     def __init__(self, samples: SampleSet, norm: Normalisation, *, batch_size: int, steps: int, seed: int):
         super().__init__()
@@ -126,7 +140,27 @@ class TrainResult:
 def train_classifier(
     train: SampleSet, val: SampleSet, *, config: TrainConfig, norm: Normalisation, verbose: int = 0
 ) -> TrainResult:
-    """Train one classifier; the weights of the best epoch by ``config.monitor`` are kept."""
+    """Train one classifier; the weights of the best epoch by ``config.monitor`` are kept.
+
+    Parameters
+    ----------
+    train : SampleSet
+        Base training samples, augmented on the fly (``AugmentedBatches``).
+    val : SampleSet
+        Validation samples, used as given (normalised, not augmented), with sample weights.
+    config : TrainConfig
+        Architecture and hyper-parameters; its seed seeds Keras.
+    norm : Normalisation
+        Input scaling fitted on the training samples.
+    verbose : int
+        Keras ``fit`` verbosity.
+
+    Returns
+    -------
+    TrainResult
+        The model with the best epoch's weights restored, its history and the 1-based
+        best epoch.
+    """
     keras.utils.set_random_seed(config.seed)
     model = build_classifier(config.arch, ClassifierConfig(seed=config.seed))
     model.compile(
@@ -148,7 +182,24 @@ def train_classifier(
 
 
 def predict_halo(model: keras.Model, norm: Normalisation, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """Halo probability (softmax column 1) of clipped cut-outs (N, 64, 64, 4)."""
+    """Halo probability (softmax column 1) of clipped cut-outs (N, 64, 64, 4).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A trained classifier.
+    norm : Normalisation
+        The scaling it was trained with, applied here.
+    x : numpy.ndarray
+        Clipped cut-outs (N, 64, 64, 4) in Jy/beam.
+    batch_size : int
+        Samples per ``predict`` batch.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) halo probabilities.
+    """
     if len(x) == 0:
         return np.zeros(0, np.float32)
     return np.asarray(model.predict(norm.apply(x), batch_size=batch_size, verbose=0))[:, 1]

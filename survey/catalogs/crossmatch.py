@@ -73,6 +73,30 @@ def crossmatch(left: Table, right: Table, *, radius_arcmin: float) -> CrossMatch
     Both tables need ``ra`` and ``dec`` columns in degrees (the common catalogue form, or
     any table with those columns).
 
+    Parameters
+    ----------
+    left : astropy.table.Table
+        Positions to find a partner for; the result has one entry per row.
+    right : astropy.table.Table
+        Positions searched (built into a kd-tree).
+    radius_arcmin : float
+        Largest separation that counts as a match, in arcmin; a pair exactly at the
+        radius matches. Must lie in (0, 10800], i.e. up to 180 deg.
+
+    Returns
+    -------
+    CrossMatch
+        For each ``left`` row, the index of the nearest ``right`` row (-1 if none within
+        the radius) and its separation in arcmin (NaN if none).
+
+    Raises
+    ------
+    BadInputError
+        The radius is out of range, a table lacks ``ra`` or ``dec``, or a position is not
+        finite or has |Dec| > 90.
+
+    Examples
+    --------
     >>> left = make_catalog_table(name=["a", "b"], ra_deg=[10.0, 50.0], dec_deg=[0.0, 0.0], z=[0, 0], catalog="l")
     >>> right = make_catalog_table(name=["x"], ra_deg=[10.0 + 1 / 60], dec_deg=[0.0], z=[0], catalog="r")
     >>> m = crossmatch(left, right, radius_arcmin=2.0)
@@ -124,6 +148,30 @@ def nearest_clusters(
     ``{key}_sep_arcmin`` and ``{key}_z`` (float64, NaN where none). A flat
     ``dict[str, ndarray]`` so it can be merged into a Ray Data batch.
 
+    Parameters
+    ----------
+    ra_deg, dec_deg : array_like
+        ICRS positions in degrees, scalars or 1-D arrays of one length.
+    catalogs : mapping of str to astropy.table.Table
+        Catalogues in the common form (``name``, ``ra``, ``dec``, ``z`` are read), keyed by
+        the prefix their columns get.
+    radius_arcmin : float
+        Match radius in arcmin, in (0, 10800].
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The ``{key}_name``, ``{key}_sep_arcmin`` and ``{key}_z`` columns described above,
+        three per catalogue; empty when ``catalogs`` is.
+
+    Raises
+    ------
+    BadInputError
+        The positions differ in shape, are not 1-D, are not finite or have |Dec| > 90, or
+        the radius is out of range.
+
+    Examples
+    --------
     >>> cat = make_catalog_table(name=["A2744"], ra_deg=[3.58], dec_deg=[-30.39], z=[0.308], catalog="demo")
     >>> out = nearest_clusters([3.58, 100.0], [-30.39, 0.0], {"demo": cat}, radius_arcmin=5)
     >>> out["demo_name"].tolist(), out["demo_z"].tolist()

@@ -26,12 +26,20 @@ def load_catalog(name: str, *, path: str | Path | None = None, online: bool = Fa
     online : bool
         Fetch from VizieR instead (``fetch_vizier``: cached, with timeout and retries).
 
+    Returns
+    -------
+    astropy.table.Table
+        The catalogue in the common form (``CATALOG_COLUMNS``), with its literature
+        reference in ``meta["reference"]``.
+
     Raises
     ------
     CatalogError
         Unknown name, or a missing / unparseable file (the message names it).
     RemoteServiceError
         ``online=True`` and VizieR cannot be reached or answers badly.
+    BadInputError
+        Both ``path`` and ``online=True`` were given.
     """
     spec = catalog_spec(name)
     if online and path is not None:
@@ -51,6 +59,31 @@ def catalog_command(name: str, *, footprint: str | None = None, fmt: str = "tabl
     ``footprint="gleam"`` keeps the clusters inside the GLEAM extragalactic footprint,
     Magellanic Clouds masked as in the survey's tiling (``filter_footprint``).
     A bad format fails before the catalogue is read.
+
+    Parameters
+    ----------
+    name : str
+        Catalogue key (psz2, mgcls, mcxc, cosmos), case-insensitive.
+    footprint : str, optional
+        ``"gleam"`` to keep only clusters in that footprint; None keeps every row.
+    fmt : str
+        ``"table"`` (aligned, rounded for reading), ``"csv"`` or ``"votable"``.
+    online : bool
+        Fetch the catalogue from VizieR instead of reading the local file.
+
+    Returns
+    -------
+    str
+        The whole catalogue (after the footprint cut) as text in ``fmt``.
+
+    Raises
+    ------
+    BadInputError
+        Unknown format or footprint.
+    CatalogError
+        Unknown catalogue, or its local file is missing or unparseable.
+    RemoteServiceError
+        ``online=True`` and VizieR cannot be reached or answers badly.
     """
     check_format(fmt)
     table = load_catalog(name, online=online)

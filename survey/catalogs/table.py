@@ -62,6 +62,35 @@ def make_catalog_table(
 
     Negative or non-finite redshifts become NaN (PSZ2 writes -1 for "unknown").
 
+    Parameters
+    ----------
+    name : sequence of str
+        The catalogue's own designations; surrounding blanks are stripped.
+    ra_deg, dec_deg : array_like
+        ICRS positions in degrees, 0 <= RA < 360 and |Dec| <= 90.
+    z : array_like
+        Redshifts; negative or non-finite values mean unknown and become NaN.
+    catalog : str
+        Short catalogue key, written into every row's ``catalog`` and ``meta["catalog"]``.
+    alt_names : sequence of str, optional
+        Other designations per row, ``";"``-separated; default ``""`` for every row.
+    source : str
+        Where the rows came from (file or service), kept in ``meta["source"]`` and named in
+        error messages; default ``""`` (messages then name ``catalog``).
+
+    Returns
+    -------
+    astropy.table.Table
+        The six ``CATALOG_COLUMNS`` in order, ``ra``/``dec`` with unit deg.
+
+    Raises
+    ------
+    CatalogError
+        Columns of different lengths, or a position out of range (the message names the
+        first bad row and counts them).
+
+    Examples
+    --------
     >>> t = make_catalog_table(name=["A"], ra_deg=[10.0], dec_deg=[-5.0], z=[-1.0], catalog="demo")
     >>> t.colnames, bool(np.isnan(t["z"][0])), t["alt_names"][0] == ""
     (['name', 'ra', 'dec', 'z', 'catalog', 'alt_names'], True, True)
@@ -155,6 +184,25 @@ def filter_footprint(table: Table, *, footprint: str = "gleam", mask_magellanic:
     ``mask_magellanic`` also drops the Magellanic Clouds, as the GLEAM extragalactic
     catalogue does; the data README's count (1182 of 1653 PSZ2 clusters) uses only the
     Dec and latitude cuts, i.e. ``mask_magellanic=False``.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        Any table with ``ra`` and ``dec`` columns in ICRS degrees.
+    footprint : str
+        Name of the footprint; only ``"gleam"`` is known (``FOOTPRINTS``).
+    mask_magellanic : bool
+        Also drop rows in the Magellanic Clouds.
+
+    Returns
+    -------
+    astropy.table.Table
+        The rows inside, in their order, with the cut recorded in ``meta["footprint"]``.
+
+    Raises
+    ------
+    BadInputError
+        ``footprint`` is not a known footprint.
     """
     if footprint != "gleam":
         raise BadInputError("footprint", f"unknown footprint {footprint!r}; expected one of {', '.join(FOOTPRINTS)}")

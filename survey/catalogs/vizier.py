@@ -72,6 +72,36 @@ def fetch_vizier(
 
     Timeout and attempts default to ``survey.config.conf``; a cached answer younger than
     ``conf.cache_days`` is used without touching the network.
+
+    Parameters
+    ----------
+    name : str
+        Catalogue key (psz2, mgcls, mcxc, cosmos), case-insensitive.
+    server : str, optional
+        VizieR host name or URL with a scheme (see ``vizier_url``); default
+        ``astroquery.vizier.conf.server``.
+    timeout_s : float, optional
+        Seconds each attempt may take; default ``conf.timeout``.
+    retries : int, optional
+        Attempts before giving up; default ``conf.retries``.
+    backoff_s : float
+        First pause between attempts in seconds; it doubles after each failure.
+    use_cache : bool
+        Read and write the on-disk cache; False always downloads and stores nothing.
+
+    Returns
+    -------
+    astropy.table.Table
+        The catalogue in the common form, with ``meta["source"]`` (the URL asked),
+        ``meta["vizier"]`` (the VizieR source) and ``meta["reference"]``.
+
+    Raises
+    ------
+    CatalogError
+        ``name`` is not a known catalogue.
+    RemoteServiceError
+        VizieR cannot be reached within the attempts, or its answer does not parse into
+        the catalogue.
     """
     spec = catalog_spec(name)
     url = vizier_url(server)

@@ -48,6 +48,26 @@ def tan_wcs(
 ) -> WCS:
     """A 2-D north-up RA---TAN/DEC--TAN WCS; by default the reference pixel is the image centre.
 
+    Parameters
+    ----------
+    ra_deg, dec_deg : float
+        Reference position (CRVAL), ICRS degrees: the tangent point.
+    pixel_deg : float
+        Pixel size in degrees; CDELT is ``(-pixel_deg, pixel_deg)``, so RA grows to the left
+        (east left, as on the sky).
+    shape : tuple of int
+        Image shape ``(ny, nx)``, numpy order.
+    crpix : tuple of float, optional
+        Reference pixel ``(x, y)`` in FITS 1-based pixels; default the centre,
+        ``((nx + 1) / 2, (ny + 1) / 2)``.
+
+    Returns
+    -------
+    astropy.wcs.WCS
+        A two-axis celestial WCS.
+
+    Examples
+    --------
     >>> float(pixel_scale_deg(tan_wcs(ra_deg=10.0, dec_deg=-30.0, pixel_deg=0.01, shape=(8, 8))))
     0.01
     """
@@ -61,13 +81,40 @@ def tan_wcs(
 
 
 def world_to_pixel(wcs: WCS, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """Zero-based (x, y) pixel positions of sky positions (distortions included, if the WCS has any)."""
+    """Zero-based (x, y) pixel positions of sky positions (distortions included, if the WCS has any).
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        2-D celestial WCS of the image.
+    ra_deg, dec_deg : array_like
+        Positions in degrees, in the WCS's own frame (ICRS for GLEAM images), broadcast
+        together.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        float64 column and row, 0-based (pixel centres are integers), shaped like the input.
+    """
     x, y = wcs.all_world2pix(np.asarray(ra_deg, float), np.asarray(dec_deg, float), 0)
     return np.asarray(x, float), np.asarray(y, float)
 
 
 def pixel_to_world(wcs: WCS, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """(RA, Dec) in degrees, in the WCS's own frame, of zero-based pixel positions."""
+    """(RA, Dec) in degrees, in the WCS's own frame, of zero-based pixel positions.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        2-D celestial WCS of the image.
+    x, y : array_like
+        Column and row, 0-based, broadcast together.
+
+    Returns
+    -------
+    ra_deg, dec_deg : numpy.ndarray
+        float64 positions in degrees, shaped like the input.
+    """
     ra, dec = wcs.all_pix2world(np.asarray(x, float), np.asarray(y, float), 0)
     return np.asarray(ra, float), np.asarray(dec, float)
 
@@ -84,7 +131,21 @@ def reference_radec(wcs: WCS) -> tuple[float, float]:
 
 
 def crop_wcs(wcs: WCS, *, x0: int, y0: int, x1: int, y1: int) -> WCS:
-    """The WCS of ``data[y0:y1, x0:x1]``: sky positions map to the same pixels of the crop."""
+    """The WCS of ``data[y0:y1, x0:x1]``: sky positions map to the same pixels of the crop.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        2-D celestial WCS of the full image.
+    x0, y0, x1, y1 : int
+        The crop as 0-based slice bounds (start inclusive, end exclusive), as used on
+        ``data``.
+
+    Returns
+    -------
+    astropy.wcs.WCS
+        The full image's WCS with its reference pixel shifted by ``(x0, y0)``.
+    """
     return wcs[y0:y1, x0:x1]
 
 
@@ -220,6 +281,13 @@ def read_band_file(path: str | Path, band: str | Band, *, allow_nonfinite: bool 
     lazy : bool
         Keep the pixels memory-mapped (mosaics); otherwise read them into memory.
 
+    Returns
+    -------
+    BandImage
+        The first image HDU with at least two axes, squeezed to 2-D, with its celestial
+        WCS and ``origin`` set to the path. The pixels are float32 in memory, or with
+        ``lazy`` the memory map in the file's own type.
+
     Raises
     ------
     BadInputError
@@ -251,7 +319,25 @@ def read_band_file(path: str | Path, band: str | Band, *, allow_nonfinite: bool 
 
 
 def write_band_fits(path: str | Path, data: np.ndarray, wcs: WCS, *, extra_axes: int = 0) -> Path:
-    """Write an image with its WCS; ``extra_axes`` adds degenerate FREQ/STOKES axes like radio cubes."""
+    """Write an image with its WCS; ``extra_axes`` adds degenerate FREQ/STOKES axes like radio cubes.
+
+    Parameters
+    ----------
+    path : path-like
+        FITS file to write; an existing file is overwritten.
+    data : numpy.ndarray
+        2-D image, shape (ny, nx), written in its own dtype to the primary HDU.
+    wcs : astropy.wcs.WCS
+        2-D celestial WCS of ``data``, written into the header.
+    extra_axes : int
+        0, 1 (FREQ) or 2 (FREQ and STOKES) length-1 axes to add after the two celestial
+        ones, as in radio cubes; tests use them to check that ``read_band_file`` squeezes.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     header = wcs.to_header()
     if extra_axes:
         data = data.reshape((1,) * extra_axes + data.shape)

@@ -224,7 +224,21 @@ class MockSky:
     # ----------------------------------------------------------------------------------
 
     def cells_near(self, *, ra_deg: float, dec_deg: float, radius_deg: float) -> IntArray:
-        """Source cells at ``sky_order`` that overlap a disc."""
+        """Source cells at ``sky_order`` that overlap a disc.
+
+        Parameters
+        ----------
+        ra_deg, dec_deg : float
+            Centre of the disc, ICRS degrees.
+        radius_deg : float
+            Radius of the disc in degrees.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 NESTED cell ids at ``sky_order``, ascending; a superset (cells that only
+            come near the disc may be included).
+        """
         return healpix.query_disc(self.sky_order, ra_deg=ra_deg, dec_deg=dec_deg, radius_deg=radius_deg)
 
     def point_sources(self, *, cells: npt.ArrayLike) -> PointSources:
@@ -371,6 +385,27 @@ def render_band(sky: MockSky, band: Band, request: FieldRequest, *, sources: Poi
 
     The grid is a north-up TAN projection centred on the request at the band's native
     pixel scale, ``ceil(width / pixel)`` pixels on a side. Pixels are left unclipped.
+
+    Parameters
+    ----------
+    sky : MockSky
+        The sky: beam, noise and halo spectrum per frequency, and the seed of the noise.
+    band : Band
+        Band to render, at its centre frequency and native pixel scale.
+    request : FieldRequest
+        Field centre (ICRS degrees) and side (degrees); with ``sky.seed`` and the band it
+        also seeds the noise, so a field renders the same every time.
+    sources : PointSources
+        Point sources that may reach the field (``MockSource.nearby``); those more than
+        6 beam sigma outside the image are skipped.
+    halos : astropy.table.Table
+        Halos that may reach the field, as rows of ``MockSky.truth`` (``ra``, ``dec``,
+        ``r_e_arcmin``, ``flux_150mhz_jy`` are used); may be empty.
+
+    Returns
+    -------
+    BandImage
+        float32 Jy/beam pixels with their TAN WCS; ``origin`` names the seed and the field.
     """
     n = int(np.ceil(request.width_deg / band.pixel_deg))
     wcs = tan_wcs(ra_deg=request.ra_deg, dec_deg=request.dec_deg, pixel_deg=band.pixel_deg, shape=(n, n))

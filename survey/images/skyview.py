@@ -114,6 +114,23 @@ def parse_skyview_fits(content: bytes, *, band: Band, origin: str, pixels: int |
     When ``pixels`` is given, the image must be that square size, and its pixel scale must
     be the band's native one (the classifiers rely on it).
 
+    Parameters
+    ----------
+    content : bytes
+        The FITS file SkyView sent (or the cache kept).
+    band : Band
+        The band asked for; its native pixel scale is checked against the answer's (always,
+        within ``PIXEL_SCALE_TOLERANCE``).
+    origin : str
+        What the image's ``origin`` says (the request, for messages).
+    pixels : int, optional
+        Side in pixels the answer must have; None skips the size check.
+
+    Returns
+    -------
+    BandImage
+        2-D float32 pixels in Jy/beam, NaN where SkyView has no data, with their WCS.
+
     Raises
     ------
     ValueError

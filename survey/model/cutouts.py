@@ -44,6 +44,29 @@ def cutout_at_pixel(
 
     For the 300x300 training files centred on CRPIX 150.5 (x = y = 149.5 zero-based) this
     is exactly the paper's central cut-out ``data[118:182, 118:182]``.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        2-D band image (ny, nx) in Jy/beam; non-finite pixels are cut as 0.
+    x, y : float
+        Centre as a 0-based column and row (``world_to_pixel``); must be finite.
+    size : int
+        Side of the cut-out in pixels (64, the classifiers' input).
+    zero_mask : numpy.ndarray, optional
+        bool, shaped like ``pixels``: True where the image was zero-filled for lack of data;
+        those pixels count towards ``zero_fraction``.
+
+    Returns
+    -------
+    Cutout
+        The (size, size) float32 pixels (0 outside the image) and the fractions outside
+        the image and without data.
+
+    Raises
+    ------
+    ValueError
+        ``x`` or ``y`` is not finite.
     """
     corner_x, corner_y = cutout_corners(x, y, size=size)
     x0, y0 = int(corner_x), int(corner_y)
@@ -87,6 +110,24 @@ def cutout_corners(x: npt.ArrayLike, y: npt.ArrayLike, *, size: int = CUTOUT_SIZ
     The one rule for where a cut-out starts, shared by ``cutout_at_pixel`` and
     ``cutouts_at_pixels``. floor(.. + 0.5), not round(): rounding halves to even would
     shift alternate positions by a pixel.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Centres as 0-based columns and rows, broadcast together.
+    size : int
+        Side of the cut-outs in pixels.
+
+    Returns
+    -------
+    x0, y0 : numpy.ndarray
+        int64 0-based column and row of each cut-out's first pixel; may be negative or
+        beyond the image when the cut-out crosses its edge.
+
+    Raises
+    ------
+    ValueError
+        A centre is not finite (a position off the WCS projection).
     """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
@@ -129,6 +170,30 @@ def cutouts_at_pixels(
     ``zero_mask``), so every value equals what ``cutout_at_pixel`` returns for the same
     centre. ``fill`` (default 0) is what pixels outside the image read: cutting an already
     normalised image takes the normalised zero (``Normalisation.zero_level``).
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        2-D band image (ny, nx), Jy/beam or already normalised; non-finite pixels read as
+        ``fill``.
+    x, y : array_like
+        Centres as 0-based columns and rows, 1-D and of one length N.
+    size : int
+        Side of the cut-outs in pixels.
+    zero_mask : numpy.ndarray, optional
+        bool, shaped like ``pixels``: True where the image was zero-filled for lack of data.
+    fill : float
+        Value of pixels outside the image and of non-finite ones.
+
+    Returns
+    -------
+    CutoutBatch
+        (N, size, size) float32 pixels and the (N,) outside and no-data fractions.
+
+    Raises
+    ------
+    ValueError
+        A centre is not finite.
     """
     image = np.asarray(pixels, dtype=np.float32)
     if not np.isfinite(image).all():

@@ -437,6 +437,31 @@ def build_card(
     """A card for an exported ONNX file: hashes the file and uses the survey's input spec.
 
     The card's name is the file stem, so ``load_model_card`` finds it beside the file.
+
+    Parameters
+    ----------
+    onnx_path : path-like
+        The exported model; it must exist, since its sha256 goes into the card.
+    architecture : str
+        One of ``ARCHITECTURES`` (``"cnn"``, ``"attention"``, ``"dense"``).
+    training : TrainingRecord
+        Sources, protocol, seed, epochs and augmentation of the run.
+    normalisation : Normalisation
+        The input scaling fitted on the training cut-outs.
+    metrics : dict, optional
+        Evaluation results to record (copied); default empty.
+    threshold : float
+        Halo probability above which the survey makes a window a candidate.
+
+    Returns
+    -------
+    ModelCard
+        The validated card (not yet written; ``write_card`` does that).
+
+    Raises
+    ------
+    ModelCardError
+        The card fails validation (e.g. an unknown architecture).
     """
     onnx_path = Path(onnx_path)
     card = ModelCard(

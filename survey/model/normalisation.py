@@ -110,7 +110,29 @@ class Normalisation:
 
     @classmethod
     def fit(cls, cutouts: ArrayF, *, kind: NormKind = "minmax", log_scale_value: float | None = None):
-        """Fit the global min and max over all training cut-outs (all images, all bands)."""
+        """Fit the global min and max over all training cut-outs (all images, all bands).
+
+        Parameters
+        ----------
+        cutouts : numpy.ndarray
+            Clipped training cut-outs in Jy/beam, any shape; every value counts.
+        kind : {"minmax", "log-minmax-sym"}
+            Min-max to [0, 1], or signed-log scaling then min-max to [-1, 1].
+        log_scale_value : float, optional
+            The ``scale`` of ``log_scale`` in Jy/beam; needed (positive) for
+            ``"log-minmax-sym"``; ``"minmax"`` stores it (it enters ``id``) but does not apply it.
+
+        Returns
+        -------
+        Normalisation
+            The fitted parameters.
+
+        Raises
+        ------
+        ValueError
+            All values are equal (max must exceed min), or ``"log-minmax-sym"`` without a
+            positive ``log_scale_value``.
+        """
         x = np.asarray(cutouts, dtype=np.float32)
         if kind == "log-minmax-sym":
             x = log_scale(x, scale=log_scale_value)

@@ -128,7 +128,29 @@ def dataset_dir(root: PathLike) -> UPath:
 
 
 def tile_file(root: PathLike, *, order: int, tile: int) -> UPath:
-    """``<root>/dataset/Norder=<order>/Dir=<d>/Npix=<tile>.parquet`` for one tile."""
+    """``<root>/dataset/Norder=<order>/Dir=<d>/Npix=<tile>.parquet`` for one tile.
+
+    Parameters
+    ----------
+    root : str, Path or UPath
+        Catalogue root (local path or filesystem URI).
+    order : int
+        HEALPix NESTED order of the catalogue's tiles, 0..29.
+    tile : int
+        NESTED pixel index of the tile at ``order``; ``d`` is ``(tile // 10000) * 10000``.
+
+    Returns
+    -------
+    UPath
+        The partition file's path; nothing is created or checked on the filesystem.
+
+    Raises
+    ------
+    TypeError
+        ``order`` or ``tile`` is not an integer (a bool or float included).
+    ValueError
+        ``order`` or ``tile`` is negative, or ``order`` exceeds 29.
+    """
     # Same components as hats.io.paths.pixel_catalog_file, without touching the
     # filesystem (that function instantiates it to check for HTTP).
     pixel = HealpixPixel(_integer(order, "order"), _integer(tile, "tile"))
@@ -146,6 +168,28 @@ def tile_temp_file(root: PathLike, *, order: int, tile: int, token: int) -> UPat
     It lives in the same directory as the final file so the rename never crosses
     filesystems; ``token`` (an integer, e.g. random bits) keeps concurrent attempts at
     the same tile (a retried Ray task) from clobbering each other.
+
+    Parameters
+    ----------
+    root : str, Path or UPath
+        Catalogue root (local path or filesystem URI).
+    order, tile : int
+        HEALPix NESTED order and pixel index of the tile, as for :func:`tile_file`.
+    token : int
+        Non-negative integer unique to this attempt.
+
+    Returns
+    -------
+    UPath
+        ``.Npix=<tile>.parquet.<token>.tmp`` beside the final file (the leading dot hides
+        it from dataset discovery).
+
+    Raises
+    ------
+    TypeError
+        ``order``, ``tile`` or ``token`` is not an integer.
+    ValueError
+        One of them is negative, or ``order`` exceeds 29.
     """
     final = tile_file(root, order=order, tile=tile)
     return final.parent / f"{TEMP_PREFIX}{final.name}.{_integer(token, 'token')}{TEMP_SUFFIX}"
@@ -169,7 +213,27 @@ def done_dir(root: PathLike) -> UPath:
 
 
 def done_marker(root: PathLike, *, order: int, tile: int) -> UPath:
-    """``<root>/done/<order>_<tile>_done``, the lsdb ``to_hats`` marker name."""
+    """``<root>/done/<order>_<tile>_done``, the lsdb ``to_hats`` marker name.
+
+    Parameters
+    ----------
+    root : str, Path or UPath
+        Catalogue root (local path or filesystem URI).
+    order, tile : int
+        HEALPix NESTED order and pixel index of the finished tile.
+
+    Returns
+    -------
+    UPath
+        The marker's path; nothing is created.
+
+    Raises
+    ------
+    TypeError
+        ``order`` or ``tile`` is not an integer.
+    ValueError
+        ``order`` or ``tile`` is negative.
+    """
     return done_dir(root) / f"{_integer(order, 'order')}_{_integer(tile, 'tile')}_done"
 
 

@@ -53,7 +53,23 @@ def _label_ra_axis(ax) -> None:
 
 
 def sky_map(frame: pd.DataFrame, out: Path, *, title: str) -> Path:
-    """Mollweide map of the candidates in ``frame`` (``ra``, ``dec``, ``score``), written to ``out``."""
+    """Mollweide map of the candidates in ``frame`` (``ra``, ``dec``, ``score``), written to ``out``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Candidates with ``ra``, ``dec`` (ICRS degrees) and ``score`` (halo probability,
+        the colour, 0 to 1); an empty frame gives a map saying "no candidates".
+    out : Path
+        PNG file to write (overwritten).
+    title : str
+        Plot title; the number of candidates is appended.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
     fig = plt.figure(figsize=(10, 5.5))
     ax = fig.add_subplot(111, projection="mollweide")
     if len(frame):
@@ -78,7 +94,24 @@ def _label(row: pd.Series) -> str:
 
 
 def gallery(frame: pd.DataFrame, out: Path, *, top: int = DEFAULT_TOP) -> Path | None:
-    """The ``top`` best candidates' four-band cut-outs, one row each; None when nothing to show."""
+    """The ``top`` best candidates' four-band cut-outs, one row each; None when nothing to show.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Candidates with ``score``, ``ra``, ``dec`` and ``cutout`` (the stored 64x64x4
+        stack, flattened); ``target_name``, ``*_name`` and ``flags`` label the rows when
+        present.
+    out : Path
+        PNG file to write (overwritten).
+    top : int
+        Most rows to show, highest score first.
+
+    Returns
+    -------
+    Path or None
+        ``out``, or None (nothing written) when ``frame`` is empty.
+    """
     best = frame.sort_values("score", ascending=False).head(top)
     if best.empty:
         return None
@@ -105,6 +138,23 @@ def default_out_dir(path: paths.PathLike) -> Path:
 
 def plot_command(path: paths.PathLike, *, out_dir: str | Path | None = None, top: int = DEFAULT_TOP) -> list[Path]:
     """What ``halo-survey plot PATH [--out DIR] [--top N]`` does; returns the files written.
+
+    Parameters
+    ----------
+    path : str, Path or UPath
+        A run directory (its ``candidates/`` is read) or a candidate catalogue root.
+    out_dir : path-like, optional
+        Folder for the PNGs, created if needed; default ``default_out_dir(path)``
+        (``PATH/plots``, or ``./halo-survey-plots`` for a remote URI).
+    top : int
+        Rows of the gallery, at least 1.
+
+    Returns
+    -------
+    list of Path
+        ``sky.png`` and, when the catalogue stores cut-outs and has candidates,
+        ``gallery.png``. Without a ``cutout`` column a ``NoDetectionsWarning`` says the
+        gallery was skipped.
 
     Raises
     ------

@@ -272,6 +272,26 @@ def format_candidates(frame: pd.DataFrame, fmt: str, *, units: dict[str, str] | 
     ``table`` is for reading on a terminal and shows only :data:`TABLE_COLUMNS`; ``csv``
     leaves out the ``cutout`` column (16 384 numbers a row); VOTable keeps every column.
     FITS and Parquet are binary files: use :func:`write_candidates`.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Candidates, as :func:`read_candidates` returns them.
+    fmt : {"table", "csv", "votable"}
+        Output format.
+    units : dict of str to str, optional
+        Astropy unit string per column (:func:`column_units` of the catalogue's schema),
+        shown by ``table`` and written into VOTable; CSV has no units.
+
+    Returns
+    -------
+    str or bytes
+        Text for ``table`` (ending in a newline) and ``csv``; VOTable XML as bytes.
+
+    Raises
+    ------
+    BadInputError
+        ``fmt`` is unknown, or is ``fits`` / ``parquet`` (they need a file).
     """
     _check_format(fmt)
     if fmt in ("fits", "parquet"):
@@ -294,7 +314,32 @@ def format_candidates(frame: pd.DataFrame, fmt: str, *, units: dict[str, str] | 
 def write_candidates(
     frame: pd.DataFrame, fmt: str, out: paths.PathLike, *, units: dict[str, str] | None = None, overwrite: bool = False
 ) -> Path:
-    """Write candidates to a local file in any of :data:`QUERY_FORMATS` (refusing to overwrite by default)."""
+    """Write candidates to a local file in any of :data:`QUERY_FORMATS` (refusing to overwrite by default).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Candidates, as :func:`read_candidates` returns them.
+    fmt : {"table", "csv", "votable", "fits", "parquet"}
+        File format; the text formats are written as :func:`format_candidates` renders them.
+    out : path-like
+        Local file to write.
+    units : dict of str to str, optional
+        Astropy unit string per column, written into Parquet field metadata, FITS and
+        VOTable.
+    overwrite : bool
+        Replace an existing ``out``.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    BadInputError
+        Unknown ``fmt``, or ``out`` exists and ``overwrite`` is False.
+    """
     _check_format(fmt)
     out = Path(out)
     if out.exists() and not overwrite:
@@ -327,6 +372,32 @@ def query_command(
 
     Returns the rendered text when ``out`` is None (FITS and Parquet need ``out``),
     otherwise writes ``out`` and returns None.
+
+    Parameters
+    ----------
+    path : str, Path or UPath
+        Candidate catalogue root (the CLI passes ``candidates_root`` of its argument).
+    min_score, cone, near, matched_to, flags : optional
+        Filters, as in :func:`read_candidates`; ``cone`` is (ra_deg, dec_deg, radius_deg)
+        in ICRS degrees.
+    fmt : str
+        One of :data:`QUERY_FORMATS`; ``fits`` and ``parquet`` need ``out``.
+    out : path-like, optional
+        Local file to write instead of returning text; an existing file is refused.
+
+    Returns
+    -------
+    str or None
+        The selected rows, best score first, rendered in ``fmt`` (VOTable decoded to str);
+        None when ``out`` was written.
+
+    Raises
+    ------
+    BadInputError
+        Unknown format, a binary format without ``out``, an existing ``out``, or a bad
+        filter value.
+    CatalogError
+        ``path`` holds no finished catalogue.
     """
     _check_format(fmt)
     if out is None and fmt not in TEXT_FORMATS:

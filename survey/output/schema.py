@@ -274,6 +274,21 @@ def conform(table: pa.Table, schema: pa.Schema, *, tile: int | None = None) -> p
     applied; a missing or extra column, a null in a non-null column, or a cast that would
     lose integer values raises.
 
+    Parameters
+    ----------
+    table : pyarrow.Table
+        Rows to check, e.g. one tile's candidates.
+    schema : pyarrow.Schema
+        Target schema (:func:`schema_for`); its field order, types and units are kept.
+    tile : int, optional
+        HEALPix NESTED index of the tile the rows belong to, only for messages; None says
+        ``table``.
+
+    Returns
+    -------
+    pyarrow.Table
+        ``table`` with ``schema``'s columns, order and types (and its field metadata).
+
     Raises
     ------
     CatalogError
@@ -323,6 +338,36 @@ def synthetic_table(
     (default ``order + 3``) drawn without replacement from the children of ``tile``, so
     every row falls inside its tile; other columns are random but consistent (``flags``
     agrees with ``flag_*``; a matched catalogue has a name, a separation and a redshift).
+
+    Parameters
+    ----------
+    order : int
+        HEALPix NESTED order of the tiles.
+    tile : int
+        NESTED index of the tile at ``order``.
+    n_rows : int
+        Rows to make, at most ``4 ** (window_order - order)``.
+    seed : int, optional
+        Seed of the random draws; None draws fresh ones.
+    kind : {"candidates", "scores"}
+        Which catalogue's schema to follow.
+    window_order : int, optional
+        NESTED order of the window centres; default ``order + 3``.
+    run_id : str
+        Value of the ``run_id`` column.
+    with_cutout : bool
+        Add a random ``cutout`` column (candidates only).
+
+    Returns
+    -------
+    pyarrow.Table
+        ``n_rows`` rows conformed to ``schema_for(kind, with_cutout=with_cutout)``.
+
+    Raises
+    ------
+    ValueError
+        ``n_rows`` exceeds the windows in a tile, ``kind`` is unknown, or a cut-out was
+        asked of the scores schema.
     """
     rng = np.random.default_rng(seed)
     window_order = order + 3 if window_order is None else window_order

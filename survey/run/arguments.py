@@ -157,7 +157,32 @@ class Option:
 
 def option(default: Any = None, *, flag: str | tuple[str, ...], help: str, group: str, record: bool = True,
            default_factory: Callable[[], Any] | None = None, **cli: Any) -> Any:
-    """A dataclass field that is also a command-line option (``Option``) and, if ``record``, a manifest entry."""
+    """A dataclass field that is also a command-line option (``Option``) and, if ``record``, a manifest entry.
+
+    Parameters
+    ----------
+    default : object
+        The field's default (when ``default_factory`` is None).
+    flag : str or tuple of str
+        The option's flags (``"--region"`` or ``("-o", "--output")``); the last gives the
+        argparse ``dest``.
+    help : str
+        One line for ``--help``.
+    group : str
+        The ``--help`` section, one of ``GROUPS``.
+    record : bool
+        Store the value in the run manifest's ``arguments`` (False for ``--resume``,
+        ``--overwrite`` and other switches that do not change the result).
+    default_factory : callable, optional
+        Makes the default instead of ``default`` (for mutable values).
+    **cli
+        The other ``Option`` attributes: ``type``, ``negate``, ``choices``, ``modes``.
+
+    Returns
+    -------
+    dataclasses.Field
+        The field, with ``Option`` under ``metadata["cli"]`` and ``metadata["record"]``.
+    """
     flags = (flag,) if isinstance(flag, str) else tuple(flag)
     metadata = {"cli": Option(flags, help, group, **cli), "record": record}
     if default_factory is not None:
@@ -166,7 +191,22 @@ def option(default: Any = None, *, flag: str | tuple[str, ...], help: str, group
 
 
 def setting(default: Any = None, *, record: bool = True, default_factory: Callable[[], Any] | None = None) -> Any:
-    """A dataclass field with no command-line flag (``mode``, ``run_id``)."""
+    """A dataclass field with no command-line flag (``mode``, ``run_id``).
+
+    Parameters
+    ----------
+    default : object
+        The field's default (when ``default_factory`` is None).
+    record : bool
+        Store the value in the run manifest's ``arguments``.
+    default_factory : callable, optional
+        Makes the default instead of ``default``.
+
+    Returns
+    -------
+    dataclasses.Field
+        The field, with ``metadata["record"]``.
+    """
     if default_factory is not None:
         return field(default_factory=default_factory, metadata={"record": record})
     return field(default=default, metadata={"record": record})

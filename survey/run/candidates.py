@@ -147,6 +147,8 @@ def merge_detections(ipix: npt.ArrayLike, score: npt.ArrayLike, *, order: int) -
         Detected windows (NESTED indices at ``order``), from any number of tiles.
     score : array of float
         Their halo probabilities.
+    order : int
+        HEALPix NESTED order of the windows (the run's window order), for their neighbours.
 
     Returns
     -------
@@ -183,6 +185,29 @@ def match_columns(
 
     Catalogues missing from ``catalogs`` (not loaded) give all-null columns rather than
     empty strings, so "not matched" and "not searched" both read as null.
+
+    Parameters
+    ----------
+    ra_deg, dec_deg : array_like
+        Candidate positions, ICRS degrees, scalars or 1-D arrays of one length.
+    catalogs : mapping of str to astropy.table.Table
+        Loaded cluster catalogues in the common form, keyed by ``CATALOGS`` names; other
+        keys add no columns.
+    radius_arcmin : float
+        Match radius in arcmin.
+
+    Returns
+    -------
+    dict of str to pyarrow.Array
+        ``<cat>_name`` (string) and ``<cat>_sep_arcmin``, ``<cat>_z`` (float32) for each of
+        ``CATALOGS``, as long as the positions; null where nothing matched (a match without
+        a redshift has a null ``_z``).
+
+    Raises
+    ------
+    BadInputError
+        Positions or radius that ``nearest_clusters`` rejects (only when a catalogue is
+        given and there are positions).
     """
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))
@@ -229,6 +254,34 @@ def candidate_rows(
     window, tile, score, fractions, per-band noise and peak, target name and catalogue
     (empty for a blind scan), and the ``image`` list column holding each kept cut-out.
     Cross-match columns are null unless ``matches`` (``match_columns``) is given.
+
+    Parameters
+    ----------
+    windows : pyarrow.Table
+        Scored window rows, already selected (detections, or a tile's targets).
+    run_id : str
+        The run's identifier, written into every row.
+    tile_order, window_order : int
+        HEALPix NESTED orders of the run's tiles and windows.
+    noise_max : mapping of str to float
+        Per-band noise sigma in Jy/beam above which a row is flagged ``noise_high``
+        (``noise_max_jy``).
+    n_windows : array_like, optional
+        Windows merged into each row; default 1 each (the final stage fills it in).
+    matches : mapping of str to pyarrow.Array, optional
+        Cross-match columns (``match_columns``); default all null.
+    with_cutout : bool
+        Write the ``cutout`` column from ``image``.
+
+    Returns
+    -------
+    pyarrow.Table
+        Rows conformed to ``candidate_schema(with_cutout=with_cutout)``, with quality flags.
+
+    Raises
+    ------
+    CatalogError
+        ``with_cutout`` and a row has no cut-out, or the rows do not fit the schema.
     """
     n = windows.num_rows
     ra, dec = _column(windows, "ra"), _column(windows, "dec")
@@ -291,7 +344,27 @@ def _flag_inputs() -> list[str]:
 
 
 def with_merge_and_matches(rows: pa.Table, *, n_windows: npt.ArrayLike, matches: Mapping[str, pa.Array]) -> pa.Table:
-    """Candidate rows with ``n_windows`` and the cross-match columns filled in (the final stage)."""
+    """Candidate rows with ``n_windows`` and the cross-match columns filled in (the final stage).
+
+    Parameters
+    ----------
+    rows : pyarrow.Table
+        Candidate-schema rows (``candidate_rows``), e.g. a tile's NMS peaks.
+    n_windows : array_like
+        Windows merged into each row (int16), aligned with ``rows``.
+    matches : mapping of str to pyarrow.Array
+        Columns to replace by name (``match_columns``), cast to the schema's types.
+
+    Returns
+    -------
+    pyarrow.Table
+        ``rows`` with those columns replaced, conformed to its own schema.
+
+    Raises
+    ------
+    CatalogError
+        A replaced column does not fit the schema.
+    """
     schema = rows.schema
     updates = {"n_windows": pa.array(np.asarray(n_windows, np.int16)), **matches}
     for name, values in updates.items():

@@ -68,6 +68,13 @@ def build_dataset(
         Work items (``survey.run.plan.work_items``): the tiles still to do.
     keep_above : float, optional
         Rows scoring at least this keep their cut-out for the catalogue.
+
+    Returns
+    -------
+    ray.data.Dataset
+        Batches of scored window rows (``Predictor`` output: the preprocessed columns,
+        ``score``, ``provider``, ``node`` and the kept ``image`` cut-outs), streamed as the
+        caller iterates.
     """
     import ray.data
 

@@ -41,7 +41,25 @@ def load_match_catalogs(names: Sequence[str], *, online: bool) -> dict[str, Tabl
 
 
 def read_detections(root: paths.PathLike, tiles: Iterable[int], *, order: int, columns: Sequence[str]) -> pa.Table:
-    """Some columns of the work catalogue's rows in ``tiles`` (tiles without a file have no rows)."""
+    """Some columns of the work catalogue's rows in ``tiles`` (tiles without a file have no rows).
+
+    Parameters
+    ----------
+    root : str, Path or UPath
+        Root of the work (detections) catalogue.
+    tiles : iterable of int
+        NESTED tile indices at ``order``; read in ascending order.
+    order : int
+        HEALPix order of the catalogue's tiles.
+    columns : sequence of str
+        Columns to read.
+
+    Returns
+    -------
+    pyarrow.Table
+        The rows of every tile that has a file; when none has, an empty table whose
+        columns are int64 (``score``: float32).
+    """
     parts = []
     for tile in sorted(tiles):
         path = paths.tile_file(root, order=order, tile=tile)
@@ -53,7 +71,23 @@ def read_detections(root: paths.PathLike, tiles: Iterable[int], *, order: int, c
 
 
 def merged_peaks(args: SurveyArguments, root: UPath, tiles: set[int]) -> dict[int, int]:
-    """``{window_ipix: n_windows}`` of the candidates: NMS over every detection of the run at once."""
+    """``{window_ipix: n_windows}`` of the candidates: NMS over every detection of the run at once.
+
+    Parameters
+    ----------
+    args : SurveyArguments
+        The run; its tile and window orders are used.
+    root : UPath
+        Root of the work (detections) catalogue.
+    tiles : set of int
+        Finished tiles whose detections are merged.
+
+    Returns
+    -------
+    dict of int to int
+        For each candidate's peak window (NESTED index at the window order), how many
+        windows its group merged.
+    """
     found = read_detections(root, tiles, order=args.tile_order, columns=["window_ipix", "score"])
     ipix = found.column("window_ipix").to_numpy()
     peaks, sizes = merge_detections(ipix, found.column("score").to_numpy(), order=args.window_order)
@@ -66,7 +100,26 @@ def _read_tile(root: UPath, tile: int, order: int) -> pa.Table | None:
 
 
 def final_rows(rows: pa.Table, *, args: SurveyArguments, peaks: Mapping[int, int] | None, catalogs) -> pa.Table:
-    """A tile's candidate rows: its NMS peaks (scan) or all its targets, with cross-matches."""
+    """A tile's candidate rows: its NMS peaks (scan) or all its targets, with cross-matches.
+
+    Parameters
+    ----------
+    rows : pyarrow.Table
+        The tile's rows from the work catalogue (candidate schema).
+    args : SurveyArguments
+        The run; ``match_radius_arcmin`` is used.
+    peaks : mapping of int to int, optional
+        ``merged_peaks`` of a scan: rows whose ``window_ipix`` is not a key are dropped and
+        the others get its value as ``n_windows``; None (targets) keeps every row with
+        ``n_windows`` 1.
+    catalogs : mapping of str to astropy.table.Table
+        Loaded cluster catalogues to cross-match with (``load_match_catalogs``).
+
+    Returns
+    -------
+    pyarrow.Table
+        The tile's candidate rows in the candidate schema.
+    """
     ipix = rows.column("window_ipix").to_numpy()
     if peaks is not None:
         keep = np.array([p in peaks for p in ipix.tolist()], bool)
@@ -95,6 +148,26 @@ def finish_outputs(
     When every planned tile is done (``complete``) the scores catalogue is finished too;
     otherwise it stays open, so ``--resume`` can complete it. Removing the work catalogue
     of a complete run is the resume plan's job (``ResumePlan.clean_up``).
+
+    Parameters
+    ----------
+    args : SurveyArguments
+        The run: mode (scan merges by NMS, targets keeps every row), orders, match radius
+        and whether cut-outs are stored.
+    outputs : Outputs
+        The run's open catalogues; the candidates go to ``<root>/candidates``, rewritten
+        from the work catalogue each time.
+    provenance : mapping
+        What the candidate catalogue records (``run_provenance``).
+    catalogs : mapping of str to astropy.table.Table
+        Loaded cluster catalogues to cross-match with.
+    complete : bool
+        Every planned tile is done and none failed: also finish the scores catalogue.
+
+    Returns
+    -------
+    FinishResult
+        Candidate rows written, their positions (ICRS degrees) and ``complete``.
     """
     done = outputs.work.done_tiles()
     peaks = merged_peaks(args, outputs.work.root, done) if args.mode == "scan" else None

@@ -112,7 +112,17 @@ class RunManifest:
     manifest_version: int = MANIFEST_VERSION
 
     def record_tile(self, tile: int, *, windows: int, node: str) -> None:
-        """Count one finished tile and its windows, and the node that scored it."""
+        """Count one finished tile and its windows, and the node that scored it.
+
+        Parameters
+        ----------
+        tile : int
+            NESTED index of the tile at the run's tile order.
+        windows : int
+            Rows the tile delivered (windows or targets scored).
+        node : str
+            IP address (or host name) of the node whose actor scored it.
+        """
         self.tiles_done += 1
         self.windows += windows
         self.nodes.setdefault(node, []).append(int(tile))
@@ -153,7 +163,17 @@ def read_manifest(output: paths.PathLike) -> RunManifest | None:
 
 
 class ManifestWriter:
-    """Rewrites the manifest at most every ``interval_s`` seconds while tiles finish, and on demand."""
+    """Rewrites the manifest at most every ``interval_s`` seconds while tiles finish, and on demand.
+
+    Parameters
+    ----------
+    manifest : RunManifest
+        The manifest to keep on disk; the caller updates it in place.
+    output : str, Path or UPath
+        The run's output directory (``manifest.json`` goes there).
+    interval_s : float
+        Least seconds between two unforced writes; the first save always writes.
+    """
 
     def __init__(self, manifest: RunManifest, output: paths.PathLike, *, interval_s: float = 5.0):
         self.manifest = manifest

@@ -126,7 +126,31 @@ def plan_scan(args: SurveyArguments) -> WorkPlan:
 
 
 def catalog_positions(name: str, *, source: ImageSource, online: bool) -> Table:
-    """``name``, ``ra``, ``dec`` of one target catalogue (``images``: the source's image sets)."""
+    """``name``, ``ra``, ``dec`` of one target catalogue (``images``: the source's image sets).
+
+    Parameters
+    ----------
+    name : str
+        A cluster catalogue key (psz2, mgcls, mcxc, cosmos) or ``"images"``.
+    source : ImageSource
+        The run's image source; asked for its ``targets()`` when ``name`` is ``"images"``.
+    online : bool
+        Fetch a cluster catalogue from VizieR instead of reading the local file.
+
+    Returns
+    -------
+    astropy.table.Table
+        At least ``name``, ``ra`` and ``dec`` (ICRS degrees).
+
+    Raises
+    ------
+    BadInputError
+        ``"images"`` for a source without image sets.
+    CatalogError
+        Unknown catalogue, or its file is missing or unparseable.
+    RemoteServiceError
+        ``online`` and VizieR cannot be reached or answers badly.
+    """
     if name == IMAGES_CATALOG:
         return source.targets()
     return load_catalog(name, online=online)
@@ -154,7 +178,22 @@ def plan_targets(args: SurveyArguments, source: ImageSource) -> WorkPlan:
 
 
 def run_provenance(args: SurveyArguments, card: ModelCard, source: ImageSource) -> dict[str, object]:
-    """What every catalogue of the run records, and what a resumed run must match (all but ``run_id``)."""
+    """What every catalogue of the run records, and what a resumed run must match (all but ``run_id``).
+
+    Parameters
+    ----------
+    args : SurveyArguments
+        The run: mode, source, region, window order, threshold, catalogues, run id.
+    card : ModelCard
+        The model's card: name, sha256, and the threshold when ``args.threshold`` is None.
+    source : ImageSource
+        The image source, whose ``describe()`` is recorded.
+
+    Returns
+    -------
+    dict of str to object
+        JSON-ready provenance, including this package's version.
+    """
     return {
         "mode": args.mode,
         "model_name": card.name,

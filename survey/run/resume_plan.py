@@ -164,7 +164,22 @@ class ResumePlan:
 
     @staticmethod
     def is_complete(work: WorkPlan, outputs: Outputs, *, failed: int) -> bool:
-        """Every planned tile is written, and none failed in this run."""
+        """Every planned tile is written, and none failed in this run.
+
+        Parameters
+        ----------
+        work : WorkPlan
+            The run's plan; its tiles are the keys of ``rows_per_tile``.
+        outputs : Outputs
+            The open catalogues, whose done markers say which tiles are written.
+        failed : int
+            Tiles that failed in this run.
+
+        Returns
+        -------
+        bool
+            True when ``failed`` is 0 and every planned tile is done in every catalogue.
+        """
         return not failed and set(work.rows_per_tile) <= outputs.done_tiles()
 
     def clean_up(self) -> None:

@@ -57,7 +57,29 @@ def window_rows(
     tile: int, ipix: np.ndarray, ra: np.ndarray, dec: np.ndarray, cut: dict[str, np.ndarray], *, names=None, catalogs=None,
     tile_rows: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Rows of some windows of ``tile``; ``tile_rows``: the rows the whole tile emits (default these)."""
+    """Rows of some windows of ``tile``; ``tile_rows``: the rows the whole tile emits (default these).
+
+    Parameters
+    ----------
+    tile : int
+        NESTED index of the tile at the run's tile order.
+    ipix : numpy.ndarray
+        NESTED indices of the windows at the window order (-1 in a failed tile's row).
+    ra, dec : numpy.ndarray
+        Window centres, ICRS degrees.
+    cut : dict of str to numpy.ndarray
+        Per-window columns from ``cut_windows`` (``image``, fractions, noise, peaks).
+    names, catalogs : sequence of str, optional
+        Target names and their catalogue keys (targets mode); default ``""`` each.
+    tile_rows : int, optional
+        Rows the whole tile emits, when these are one part of it.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Columns of equal length: ``tile``, ``tile_rows``, ``error`` (``""``),
+        ``window_ipix``, ``ra``, ``dec``, ``target_name``, ``target_catalog`` and ``cut``'s.
+    """
     n = ipix.size
     return {
         "tile": np.full(n, tile, np.int64),
@@ -96,6 +118,31 @@ def scan_tile(
 
     The field is read and clipped now, so a bad tile raises here; each part's windows are
     cut from it as the parts are taken, so only one part's cut-outs exist at a time.
+
+    Parameters
+    ----------
+    tile : int
+        NESTED index of the tile at ``tile_order``.
+    source : ImageSource
+        Where the tile's field is read from.
+    tile_order, window_order : int
+        HEALPix NESTED orders of tiles and windows.
+    region : Region
+        Only the tile's windows inside it are scored.
+    normalisation : Normalisation, optional
+        The model card's; makes ``image`` the model's input, else clipped Jy/beam.
+    max_rows : int, optional
+        Most windows per part; default all of them in one part.
+
+    Returns
+    -------
+    iterator of dict
+        ``window_rows`` dicts, one per part; a tile without windows gives one empty part.
+
+    Raises
+    ------
+    HaloSurveyError
+        The field cannot be read or clipped (BadInputError, RemoteServiceError).
     """
     windows = windows_in_tile(tile, tile_order=tile_order, window_order=window_order, region=region)
     request = tile_request(tile, tile_order=tile_order)
@@ -115,7 +162,33 @@ def target_tile(
     tile: int, targets: Sequence[Target], *, source: ImageSource, tile_order: int, window_order: int,
     normalisation: Normalisation | None = None,
 ) -> dict:
-    """Rows of the targets in ``tile``: one small field centred on each target."""
+    """Rows of the targets in ``tile``: one small field centred on each target.
+
+    Parameters
+    ----------
+    tile : int
+        NESTED index of the tile at ``tile_order``.
+    targets : sequence of Target
+        The tile's targets, at least one.
+    source : ImageSource
+        Where each target's field is read from.
+    tile_order, window_order : int
+        HEALPix NESTED orders of tiles and windows; a target's ``window_ipix`` is the
+        window containing it.
+    normalisation : Normalisation, optional
+        The model card's; makes ``image`` the model's input, else clipped Jy/beam.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``window_rows`` columns, one row per target centred on it, with its name and
+        catalogue.
+
+    Raises
+    ------
+    HaloSurveyError
+        A target's field cannot be read or clipped.
+    """
     parts = []
     for target in targets:
         key = f"tile {tile_order}/{tile} target {target.name!r} ({target.catalog})"
@@ -141,6 +214,27 @@ def preprocess_parts(
 
     Only the errors we raise on purpose (bad or missing files, unreachable services) are
     caught: a bug should stop the run, not be written into the manifest as a bad tile.
+
+    Parameters
+    ----------
+    item : mapping
+        A work item (``work_items``): ``tile`` and ``targets`` (JSON, ``""`` for a scan).
+    source : ImageSource
+        Where the pixels are read from.
+    tile_order, window_order : int
+        HEALPix NESTED orders of tiles and windows.
+    region : Region
+        The scan's region (unused for targets, which were selected when planned).
+    normalisation : Normalisation, optional
+        The model card's; without it ``image`` holds clipped Jy/beam.
+    max_rows : int, optional
+        Most windows per part of a scanned tile; targets always come in one part.
+
+    Yields
+    ------
+    dict of str to numpy.ndarray
+        ``window_rows`` columns plus ``tile_seconds``; a failed tile yields one
+        ``failed_rows`` row.
     """
     tile = int(item["tile"])
     start = time.perf_counter()

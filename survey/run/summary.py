@@ -58,7 +58,25 @@ class RunSummary:
 
 
 def mock_recovery(source: ImageSource, args: SurveyArguments, result: FinishResult) -> tuple[tuple[int, int] | None, float]:
-    """``(injected, recovered)`` halos of a mock-sky scan, and the radius used; None for real data."""
+    """``(injected, recovered)`` halos of a mock-sky scan, and the radius used; None for real data.
+
+    Parameters
+    ----------
+    source : ImageSource
+        The run's image source; only a synthetic one returns a truth table.
+    args : SurveyArguments
+        The run: its mode (targets give None), region and window order.
+    result : FinishResult
+        The candidates' positions.
+
+    Returns
+    -------
+    counts : tuple of int or None
+        Halos injected inside the region, and those with a candidate within the radius;
+        None for real images or a targets run.
+    radius_arcmin : float
+        Two window spacings (``resolution_arcmin`` of the window order), in arcmin.
+    """
     radius = 2.0 * healpix.resolution_arcmin(args.window_order)
     truth = source.truth(args.region_spec) if args.mode == "scan" else None
     if truth is None:

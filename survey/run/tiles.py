@@ -60,7 +60,19 @@ def tile_error(rows: pa.Table) -> str:
 
 
 class TileSink:
-    """Writes one finished tile: its window scores (optional) and its detections, each with a done marker."""
+    """Writes one finished tile: its window scores (optional) and its detections, each with a done marker.
+
+    Parameters
+    ----------
+    outputs : Outputs
+        The run's open catalogues (work, and scores with ``--all-scores``).
+    args : SurveyArguments
+        The run: mode, run id, orders, whether cut-outs are stored.
+    threshold : float
+        Halo probability a scanned window needs to be a detection (``score >= threshold``).
+    noise_max : mapping of str to float
+        Per-band noise sigma in Jy/beam above which a row is flagged ``noise_high``.
+    """
 
     def __init__(self, outputs: Outputs, *, args: SurveyArguments, threshold: float, noise_max: Mapping[str, float]):
         self.outputs = outputs

@@ -58,9 +58,24 @@ def tile_field(
     widest band's cut-out plus a pixel), so every window of the tile gets a full cut-out in
     every band. Works from unit vectors, so tiles at the poles and across RA = 0 are right.
 
+    Parameters
+    ----------
+    tile : int
+        NESTED index of the tile at ``tile_order``.
+    tile_order : int
+        HEALPix NESTED order of the tiles.
+    margin_deg : float
+        Extra width on each side in degrees, at least 0.
+
     Returns
     -------
     ra_deg, dec_deg, width_deg : float
+        The tile's HEALPix centre (ICRS degrees) and the side of the square field in degrees.
+
+    Raises
+    ------
+    BadInputError
+        ``tile`` is not a pixel at ``tile_order``, or ``margin_deg`` is negative.
     """
     check_tile(tile, tile_order=tile_order)
     if margin_deg < 0:
@@ -76,11 +91,44 @@ def tile_field(
 def tile_request(
     tile: int, *, tile_order: int = DEFAULT_TILE_ORDER, margin_deg: float = CUTOUT_MARGIN_DEG
 ) -> FieldRequest:
-    """The FieldRequest an ImageSource must serve for ``tile`` (key ``"tile ORDER/ID"``)."""
+    """The FieldRequest an ImageSource must serve for ``tile`` (key ``"tile ORDER/ID"``).
+
+    Parameters
+    ----------
+    tile : int
+        NESTED index of the tile at ``tile_order``.
+    tile_order : int
+        HEALPix NESTED order of the tiles.
+    margin_deg : float
+        Extra width on each side in degrees (see ``tile_field``).
+
+    Returns
+    -------
+    FieldRequest
+        Centre and side from ``tile_field``.
+
+    Raises
+    ------
+    BadInputError
+        ``tile`` is not a pixel at ``tile_order``, or ``margin_deg`` is negative.
+    """
     ra, dec, width = tile_field(tile, tile_order=tile_order, margin_deg=margin_deg)
     return FieldRequest(key=f"tile {tile_order}/{tile}", ra_deg=ra, dec_deg=dec, width_deg=width)
 
 
 def target_request(key: str, *, ra_deg: float, dec_deg: float) -> FieldRequest:
-    """The small field read around one target (``TARGET_FIELD_WIDTH_DEG`` wide)."""
+    """The small field read around one target (``TARGET_FIELD_WIDTH_DEG`` wide).
+
+    Parameters
+    ----------
+    key : str
+        Names the request in messages and cache keys (the tile and the target's name).
+    ra_deg, dec_deg : float
+        The target's position, ICRS degrees: the field's centre.
+
+    Returns
+    -------
+    FieldRequest
+        A square field ``TARGET_FIELD_WIDTH_DEG`` on a side.
+    """
     return FieldRequest(key=key, ra_deg=ra_deg, dec_deg=dec_deg, width_deg=TARGET_FIELD_WIDTH_DEG)

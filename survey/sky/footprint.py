@@ -57,6 +57,15 @@ def in_gleam_footprint(
         Also exclude the Magellanic Clouds. The catalogue-count fact in the data README
         (1182 of 1653 PSZ2 clusters) uses only the Dec and latitude cuts.
 
+    Returns
+    -------
+    numpy.ndarray
+        bool, shaped like the broadcast positions (a numpy bool for scalars): Dec below the
+        footprint's limit, |b| above the Galactic-plane cut, and, if asked, outside the
+        Magellanic Clouds.
+
+    Examples
+    --------
     >>> bool(in_gleam_footprint(3.584, -30.388))   # Abell 2744
     True
     >>> bool(in_gleam_footprint(10.0, 45.0))

@@ -29,6 +29,21 @@ def angular_distance_deg(
 ) -> FloatArray:
     """Great-circle distance in degrees (haversine: accurate at the arcsecond separations of cross-matches).
 
+    Parameters
+    ----------
+    ra1_deg, dec1_deg : array_like
+        First positions, ICRS degrees.
+    ra2_deg, dec2_deg : array_like
+        Second positions, ICRS degrees; broadcast against the first.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 separations in degrees, 0 to 180, in the broadcast shape (a numpy scalar
+        for scalar inputs).
+
+    Examples
+    --------
     >>> float(angular_distance_deg(10.0, 0.0, 11.0, 0.0).round(12))
     1.0
     """
@@ -57,6 +72,18 @@ def tangent_plane_deg(vectors: npt.ArrayLike, *, ra0_deg: float, dec0_deg: float
     These are the offsets a north-up TAN image centred on (ra0, dec0) measures in units of
     its reference pixel scale, so they say how many pixels a field must span. Computed from
     vectors, hence valid at the poles and across RA = 0.
+
+    Parameters
+    ----------
+    vectors : array_like
+        Unit vectors, shape (..., 3) (``unit_vectors``, ``healpix.boundaries``).
+    ra0_deg, dec0_deg : float
+        The tangent point, ICRS degrees.
+
+    Returns
+    -------
+    xi, eta : numpy.ndarray
+        float64 offsets east and north in degrees, shape ``vectors.shape[:-1]``.
 
     Raises
     ------

@@ -40,6 +40,20 @@ def overlap_groups(ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, radius_deg:
 
     Group ids are 0..G-1, numbered in order of each group's first member.
 
+    Parameters
+    ----------
+    ra_deg, dec_deg : array_like
+        ICRS positions in degrees, 1-D and of one length.
+    radius_deg : float
+        Linking distance in degrees; default 2.33, the width of the smallest training field.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 group id of each position.
+
+    Examples
+    --------
     >>> overlap_groups([10.0, 10.01, 50.0, 11.0], [-30.0, -30.0, -30.0, -30.0], radius_deg=1.5).tolist()
     [0, 0, 1, 0]
     """

@@ -56,7 +56,27 @@ def max_pixel_radius_deg(order: int) -> float:
 
 
 def parent(ipix: ArrayLike, *, order: int, parent_order: int) -> IntArray:
-    """NESTED index at ``parent_order`` of the pixels ``ipix`` at ``order`` (``>> 2*dk``)."""
+    """NESTED index at ``parent_order`` of the pixels ``ipix`` at ``order`` (``>> 2*dk``).
+
+    Parameters
+    ----------
+    ipix : array_like
+        NESTED pixel indices at ``order``.
+    order : int
+        Their order.
+    parent_order : int
+        Order of the parents, at most ``order``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 parent indices, shaped like ``ipix``.
+
+    Raises
+    ------
+    ValueError
+        ``parent_order`` is deeper than ``order``.
+    """
     if parent_order > order:
         raise ValueError(f"parent_order {parent_order} is deeper than order {order}")
     return np.asarray(ipix, dtype=np.int64) >> (2 * (order - parent_order))
@@ -67,6 +87,25 @@ def children(ipix: ArrayLike, *, order: int, child_order: int) -> IntArray:
 
     Returns shape ``ipix.shape + (4**dk,)``; the children of one pixel are the contiguous
     range ``[ipix << 2*dk, (ipix + 1) << 2*dk)``.
+
+    Parameters
+    ----------
+    ipix : array_like
+        NESTED pixel indices at ``order``.
+    order : int
+        Their order.
+    child_order : int
+        Order of the children, at least ``order``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 child indices, ascending along the last axis.
+
+    Raises
+    ------
+    ValueError
+        ``child_order`` is shallower than ``order``.
     """
     if child_order < order:
         raise ValueError(f"child_order {child_order} is shallower than order {order}")
@@ -81,7 +120,20 @@ def children(ipix: ArrayLike, *, order: int, child_order: int) -> IntArray:
 
 
 def ang2pix(order: int, ra_deg: ArrayLike, dec_deg: ArrayLike) -> IntArray:
-    """NESTED pixel at ``order`` containing each (RA, Dec) in degrees."""
+    """NESTED pixel at ``order`` containing each (RA, Dec) in degrees.
+
+    Parameters
+    ----------
+    order : int
+        HEALPix order (``nside = 2**order``).
+    ra_deg, dec_deg : array_like
+        ICRS positions in degrees, broadcast together.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 NESTED indices, in the broadcast shape.
+    """
     ipix = hp.ang2pix(order2nside(order), np.asarray(ra_deg, float), np.asarray(dec_deg, float), nest=True, lonlat=True)
     return np.asarray(ipix, dtype=np.int64)
 
@@ -102,6 +154,20 @@ def boundaries(order: int, ipix: ArrayLike, *, step: int = 1) -> FloatArray:
 
     ``step=1`` gives the four corners; HEALPix edges are not great circles, so callers that
     need the full extent of a pixel ask for a few points per edge.
+
+    Parameters
+    ----------
+    order : int
+        HEALPix order of the pixels.
+    ipix : array_like
+        NESTED indices at ``order``, a scalar or 1-D.
+    step : int
+        Points per edge.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape (N, 3, 4*step): for each pixel, the x, y, z rows of its edge points.
     """
     ipix = np.atleast_1d(np.asarray(ipix, dtype=np.int64))
     vec = hp.boundaries(order2nside(order), ipix, step=step, nest=True)
@@ -118,6 +184,23 @@ def query_disc(order: int, *, ra_deg: float, dec_deg: float, radius_deg: float, 
 
     ``inclusive=True`` may return a few pixels that only come near the disc: a superset,
     which is what work planning needs.
+
+    Parameters
+    ----------
+    order : int
+        HEALPix order of the pixels.
+    ra_deg, dec_deg : float
+        Centre of the disc, ICRS degrees.
+    radius_deg : float
+        Radius of the disc in degrees.
+    inclusive : bool
+        Return every pixel that overlaps the disc (True), or only those whose centre is in
+        it.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 NESTED indices at ``order``, ascending.
     """
     vec = _vector(ra_deg, dec_deg)
     ipix = hp.query_disc(order2nside(order), vec, np.radians(radius_deg), inclusive=inclusive, nest=True)

@@ -296,6 +296,25 @@ def windows_in_tile(
 
     The windows of tile ``t`` are its NESTED children at ``window_order``: the contiguous
     index range ``[t << 2k, (t + 1) << 2k)`` with ``k = window_order - tile_order``.
+
+    Parameters
+    ----------
+    tile : int
+        NESTED index of the tile at ``tile_order``.
+    tile_order, window_order : int
+        HEALPix NESTED orders of tiles and windows, ``tile_order <= window_order``.
+    region : Region, optional
+        Keep only windows whose centres it contains; None keeps all.
+
+    Returns
+    -------
+    Windows
+        The kept windows' indices (ascending) and centres (ICRS degrees).
+
+    Raises
+    ------
+    BadInputError
+        Orders out of range or too far apart, or ``tile`` is not a pixel at ``tile_order``.
     """
     _check_orders(tile_order=tile_order, window_order=window_order)
     check_tile(tile, tile_order=tile_order)
@@ -308,7 +327,25 @@ def windows_in_tile(
 
 
 def tile_of(ipix: npt.ArrayLike, *, window_order: int, tile_order: int) -> IntArray:
-    """The tile (NESTED parent at ``tile_order``) owning each window."""
+    """The tile (NESTED parent at ``tile_order``) owning each window.
+
+    Parameters
+    ----------
+    ipix : array_like
+        NESTED window indices at ``window_order``.
+    window_order, tile_order : int
+        HEALPix orders of windows and tiles.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 tile indices, shaped like ``ipix``.
+
+    Raises
+    ------
+    ValueError
+        ``tile_order`` is deeper than ``window_order``.
+    """
     return healpix.parent(ipix, order=window_order, parent_order=tile_order)
 
 
@@ -367,6 +404,23 @@ def plan(
     Vectorised over chunks of a quarter-million windows, so the GLEAM sky at orders 5/10
     (~8 M windows) plans in seconds with bounded memory. Warns NoDetectionsWarning when the
     region holds no window centre (a cone smaller than the window spacing, say).
+
+    Parameters
+    ----------
+    region : Region
+        The region to survey (``parse_region``).
+    tile_order, window_order : int
+        HEALPix NESTED orders of tiles (work units) and windows (cut-out centres).
+
+    Returns
+    -------
+    SurveyPlan
+        The non-empty tiles, ascending, with their window counts.
+
+    Raises
+    ------
+    BadInputError
+        Orders out of range or more than ``MAX_ORDER_GAP`` apart.
     """
     _check_orders(tile_order=tile_order, window_order=window_order)
     candidates = region.candidate_tiles(tile_order=tile_order)

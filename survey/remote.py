@@ -109,7 +109,7 @@ class ResponseCache:
         Cache folder; default ``survey.config.cache_dir() / "remote"``.
     max_age_days : float, optional
         Entries older than this are treated as missing (default ``conf.cache_days``);
-        ``None`` or a negative value never expires.
+        a negative value never expires (``None`` takes ``conf.cache_days``).
     """
 
     def __init__(self, directory: str | Path | None = None, *, max_age_days: float | None = None):

@@ -66,7 +66,7 @@ class SourceCutouts:
 
 
 def side_positions(ra_deg: float, dec_deg: float, *, offset_deg: float = SIDE_OFFSET_DEG, n: int = N_SIDE) -> list[tuple[float, float]]:
-    """Positions on a ring around the field centre (tangent-plane offsets, any declination).
+    """Positions on a ring around the field centre (flat-sky offsets: RA offset / cos Dec; fine below |Dec| 80 deg).
 
     Parameters
     ----------

@@ -92,7 +92,7 @@ class CutoutBatch:
     Attributes
     ----------
     pixels : numpy.ndarray
-        (N, size, size) float32; pixels outside the image (or non-finite) are zero.
+        (N, size, size) float32; pixels outside the image (or non-finite) read ``fill`` (0 unless given).
     outside_fraction : numpy.ndarray
         (N,) float64: fraction of each cut-out outside the image.
     zero_fraction : numpy.ndarray

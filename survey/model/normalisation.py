@@ -135,5 +135,7 @@ class Normalisation:
         """
         x = np.asarray(cutouts, dtype=np.float32)
         if kind == "log-minmax-sym":
+            if not (log_scale_value and log_scale_value > 0):
+                raise ValueError(f"log-minmax-sym normalisation needs a positive log_scale_value, got {log_scale_value!r}")
             x = log_scale(x, scale=log_scale_value)
         return cls(kind, float(np.min(x)), float(np.max(x)), log_scale_value)

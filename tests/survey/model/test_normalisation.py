@@ -41,3 +41,8 @@ def test_log_scale_matches_the_float64_formula_on_real_pixels(gleam_dir):
     fast = log_scale(pixels, scale=0.054)
     assert fast.dtype == np.float32 and (pixels != 0).any() and (pixels == 0).any()
     np.testing.assert_allclose(fast, reference, rtol=1e-6, atol=1e-7)
+
+
+def test_a_log_normalisation_without_its_scale_says_so():
+    with pytest.raises(ValueError, match="needs a positive log_scale_value, got None"):
+        Normalisation.fit(np.ones(4, np.float32), kind="log-minmax-sym")

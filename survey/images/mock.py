@@ -30,6 +30,7 @@ from scipy.special import erfcx
 
 from survey.exceptions import BadInputError
 from survey.images.base import BandImage, ImageSource, tan_wcs, world_to_pixel
+from survey.images.halos import FWHM_PER_SIGMA, Halo, render_halos
 from survey.sky import healpix
 from survey.sky.bands import BANDS, Band
 from survey.sky.fields import FieldRequest
@@ -38,8 +39,6 @@ from survey.sky.tiling import Region, parse_region
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 COSMOLOGY = FlatLambdaCDM(H0=70, Om0=0.3)
 """Concordance cosmology for the halos' angular sizes (H0 = 70 km/s/Mpc, Omega_m = 0.3)."""
@@ -348,6 +347,25 @@ def exponential_peak_per_flux(*, r_e_arcmin: npt.ArrayLike, beam_fwhm_arcmin: fl
     return ratio**2 * (1.0 - ratio * np.sqrt(np.pi / 2.0) * erfcx(ratio / np.sqrt(2.0)))
 
 
+def halos_of(truth: Table, *, spectral_index: float) -> list[Halo]:
+    """The halos of a truth table (``MockSky.truth``) as ``survey.images.halos.Halo``: round, smooth discs.
+
+    Parameters
+    ----------
+    truth : astropy.table.Table
+        Rows with ``name``, ``ra``, ``dec``, ``r_e_arcmin`` and ``flux_150mhz_jy``.
+    spectral_index : float
+        The sky's halo spectral index.
+
+    Returns
+    -------
+    list of Halo
+        One per row, in row order.
+    """
+    return [Halo(float(row["ra"]), float(row["dec"]), float(row["flux_150mhz_jy"]), float(row["r_e_arcmin"]),
+                 spectral_index=spectral_index, name=str(row["name"])) for row in truth]
+
+
 def _power_law_fluxes(rng: np.random.Generator, count: int, *, low: float, high: float, slope: float) -> FloatArray:
     """Inverse-CDF draws from dN/dS ~ S**-slope truncated to [low, high]."""
     k = 1.0 - slope
@@ -415,11 +433,9 @@ def render_band(sky: MockSky, band: Band, request: FieldRequest, *, sources: Poi
     x, y = world_to_pixel(wcs, sources.ra_deg, sources.dec_deg)
     _add_gaussians(image, x=x, y=y, peak=sources.flux_at(freq, reference_mhz=sky.reference_mhz), sigma_px=sigma_px)
     if len(halos):
-        hx, hy = world_to_pixel(wcs, halos["ra"], halos["dec"])
-        r_e_px = np.asarray(halos["r_e_arcmin"]) / 60.0 / band.pixel_deg
-        image += _halo_image((n, n), x=hx, y=hy, flux_jy=sky.halo_flux_jy(halos["flux_150mhz_jy"], freq),
-                             r_e_px=r_e_px, sigma_px=sigma_px)
-    image += _correlated_noise((n, n), sigma=sky.noise_jy_per_beam(freq), sigma_px=sigma_px,
+        image += render_halos((n, n), wcs, halos_of(halos, spectral_index=sky.halo_spectral_index), freq_mhz=freq,
+                              pixel_deg=band.pixel_deg, beam_fwhm_arcmin=sky.beam_fwhm_arcmin(freq))
+    image += correlated_noise((n, n), sigma=sky.noise_jy_per_beam(freq), sigma_px=sigma_px,
                                rng=np.random.default_rng(_noise_seed(sky.seed, band, request)))
     origin = f"mock seed={sky.seed} field={request.key}"
     return BandImage(band=band, data=image.astype(np.float32), wcs=wcs, origin=origin)
@@ -465,54 +481,28 @@ def _profiles(centre: FloatArray, *, span: int, sigma_px: float) -> tuple[FloatA
     return np.exp(-0.5 * ((pixels - centre[:, None]) / sigma_px) ** 2), first
 
 
-def _halo_image(
-    shape: tuple[int, int], *, x: FloatArray, y: FloatArray, flux_jy: FloatArray, r_e_px: FloatArray, sigma_px: float
-) -> FloatArray:
-    """Exponential discs, each summing to its flux, convolved with the beam, in Jy/beam.
-
-    Each disc is drawn on its own box out to 12 r_e and normalised on that whole box, so a
-    halo smaller than a pixel still carries its flux; then Jy/pixel is smoothed with the
-    unit-sum beam and scaled by the beam area in pixels to give Jy/beam. Only the box
-    holding the discs, grown by the smoothing kernel's reach, is smoothed: beyond it the
-    smoothed image is exactly zero, so the result is the same as smoothing everything.
-    """
-    pad = int(np.ceil(4 * sigma_px)) + 1
-    ny, nx = shape
-    diffuse = np.zeros((ny + 2 * pad, nx + 2 * pad))
-    box = [diffuse.shape[0], diffuse.shape[1], 0, 0]  # y0, x0, y1, x1 of what the discs touched
-    for xc, yc, flux, r_e in zip(x + pad, y + pad, flux_jy, r_e_px):
-        half = int(np.ceil(12 * max(r_e, 0.5)))
-        x0, y0 = int(round(xc)) - half, int(round(yc)) - half
-        yy, xx = np.mgrid[y0 : y0 + 2 * half + 1, x0 : x0 + 2 * half + 1]
-        disc = np.exp(-np.hypot(xx - xc, yy - yc) / max(r_e, 1e-3))
-        disc *= flux / disc.sum()
-        if _paste(diffuse, disc, x0=x0, y0=y0):
-            box = [min(box[0], y0), min(box[1], x0), max(box[2], y0 + disc.shape[0]), max(box[3], x0 + disc.shape[1])]
-    smooth = np.zeros_like(diffuse)
-    reach = int(4.0 * sigma_px + 0.5) + 1  # gaussian_filter's kernel radius (truncate=4), plus one
-    ys = slice(max(box[0] - reach, 0), min(box[2] + reach, diffuse.shape[0]))
-    xs = slice(max(box[1] - reach, 0), min(box[3] + reach, diffuse.shape[1]))
-    if ys.start < ys.stop and xs.start < xs.stop:
-        smooth[ys, xs] = gaussian_filter(diffuse[ys, xs], sigma_px, mode="constant", truncate=4.0)
-    return smooth[pad : pad + ny, pad : pad + nx] * (2.0 * np.pi * sigma_px**2)
-
-
-def _paste(canvas: FloatArray, stamp: FloatArray, *, x0: int, y0: int) -> bool:
-    """Add ``stamp`` into ``canvas`` with its corner at (x0, y0), clipping at the edges; False if it missed."""
-    h, w = stamp.shape
-    cy0, cx0 = max(y0, 0), max(x0, 0)
-    cy1, cx1 = min(y0 + h, canvas.shape[0]), min(x0 + w, canvas.shape[1])
-    if cy1 > cy0 and cx1 > cx0:
-        canvas[cy0:cy1, cx0:cx1] += stamp[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-        return True
-    return False
-
-
-def _correlated_noise(shape: tuple[int, int], *, sigma: float, sigma_px: float, rng: np.random.Generator) -> FloatArray:
+def correlated_noise(shape: tuple[int, int], *, sigma: float, sigma_px: float, rng: np.random.Generator) -> FloatArray:
     """White noise smoothed by the beam, rescaled to rms ``sigma``: noise correlated on the beam scale.
 
     The rescale divides by the kernel's root-sum-square (for a separable unit-sum kernel
     k1 x k1 that is sum(k1**2)), which is exactly the factor the smoothing shrank the rms by.
+    Also what ``survey.model.inject`` restores in a clipped file's zeroed pixels.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (ny, nx).
+    sigma : float
+        RMS of the result, Jy/beam.
+    sigma_px : float
+        Gaussian sigma of the beam in pixels: the correlation scale.
+    rng : numpy.random.Generator
+        Source of the white noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 noise of rms ``sigma`` (zeros when ``sigma`` is 0).
     """
     if sigma == 0:
         return np.zeros(shape)

@@ -8,7 +8,9 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from survey.exceptions import BadInputError
+from survey.images import halos as halo_module
 from survey.images import mock
+from survey.images.base import world_to_pixel
 from survey.images.mock import (
     COSMOLOGY,
     FWHM_PER_SIGMA,
@@ -74,16 +76,15 @@ def sum_over_whole_image(image, *, x, y, peak, sigma_px):
     image += (gy * peak[keep, None]).T @ gx
 
 
-def smooth_whole_canvas(shape, *, x, y, flux_jy, r_e_px, sigma_px):
-    """Reference for ``_halo_image``: the beam smoothing run over the whole padded canvas."""
+def smooth_whole_canvas(shape, wcs, halos, *, freq_mhz, pixel_deg, beam_fwhm_arcmin):
+    """Reference for ``render_halos``: the same discs, the beam smoothing run over the whole padded canvas."""
+    sigma_px = beam_fwhm_arcmin / 60.0 / pixel_deg / halo_module.FWHM_PER_SIGMA
     pad = int(np.ceil(4 * sigma_px)) + 1
     diffuse = np.zeros((shape[0] + 2 * pad, shape[1] + 2 * pad))
-    for xc, yc, flux, r_e in zip(x + pad, y + pad, flux_jy, r_e_px):
-        half = int(np.ceil(12 * max(r_e, 0.5)))
-        x0, y0 = int(round(xc)) - half, int(round(yc)) - half
-        yy, xx = np.mgrid[y0 : y0 + 2 * half + 1, x0 : x0 + 2 * half + 1]
-        disc = np.exp(-np.hypot(xx - xc, yy - yc) / max(r_e, 1e-3))
-        mock._paste(diffuse, disc * (flux / disc.sum()), x0=x0, y0=y0)
+    xs, ys = world_to_pixel(wcs, [h.ra_deg for h in halos], [h.dec_deg for h in halos])
+    for halo, xc, yc in zip(halos, xs + pad, ys + pad):
+        disc, x0, y0 = halo_module._disc(halo, xc=xc, yc=yc, pixel_deg=pixel_deg, flux_jy=halo.flux_jy(freq_mhz))
+        halo_module._paste(diffuse, disc, x0=x0, y0=y0)
     smooth = gaussian_filter(diffuse, sigma_px, mode="constant", truncate=4.0) * 2.0 * np.pi * sigma_px**2
     return smooth[pad : pad + shape[0], pad : pad + shape[1]]
 
@@ -102,7 +103,7 @@ def test_stamped_rendering_gives_the_pixels_of_summing_over_the_whole_image(monk
     request = FieldRequest("stamps", 40.0, -30.0, 1.2)
     fast = MockSource(sky).read_field(request)
     monkeypatch.setattr(mock, "_add_gaussians", sum_over_whole_image)
-    monkeypatch.setattr(mock, "_halo_image", smooth_whole_canvas)
+    monkeypatch.setattr(mock, "render_halos", smooth_whole_canvas)
     slow = MockSource(sky).read_field(request)
     for band, image in fast.items():
         np.testing.assert_array_equal(image.data, slow[band].data, err_msg=band)

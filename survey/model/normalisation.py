@@ -1,8 +1,13 @@
 """The classifier's input scaling: fitted once on training cut-outs, stored in the card, applied unchanged.
 
-Two kinds (paper appendix A): the classifier's global min-max to [0, 1], and the
-generative models' signed-log scaling, min-max, then [-1, 1] (also used by classifiers
-trained with ``--normalisation log``).
+Three kinds. Two are the paper's (appendix A): the classifier's global min-max to [0, 1],
+and the generative models' signed-log scaling, min-max, then [-1, 1] (also used by
+classifiers trained with ``--normalisation log``). The third, ``snr-log-sym``, first divides
+each band by that band's own noise sigma in the field it was cut from, then applies the
+signed log in units of the clip level: the GLEAM fields' noise differs by up to ten times
+between fields (the northern ones are noisiest), so in Jy/beam the clipped noise of one
+field looks like emission in another, while in noise units the clip sits at 3 in every
+field and band. The builder knows each band's sigma (``survey.model.noise``) and passes it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ import numpy.typing as npt
 
 ArrayF = npt.NDArray[np.floating]
 
-NormKind = Literal["minmax", "log-minmax-sym"]
+NormKind = Literal["minmax", "log-minmax-sym", "snr-log-sym"]
+
+KINDS: tuple[str, ...] = ("minmax", "log-minmax-sym", "snr-log-sym")
+"""The normalisation kinds a card may name."""
+
+SNR_LOG_SCALE = 3.0
+"""``snr-log-sym``'s log scale in noise sigmas: the clip level, so a surviving noise pixel maps near log10(2)."""
 
 
 def log_scale(x: ArrayF, *, scale: float) -> np.ndarray:
@@ -61,10 +72,26 @@ class Normalisation:
     log_scale: float | None = None
 
     def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"normalisation kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not self.max > self.min:
             raise ValueError(f"normalisation needs max > min, got min={self.min}, max={self.max}")
-        if self.kind == "log-minmax-sym" and not (self.log_scale and self.log_scale > 0):
-            raise ValueError("log-minmax-sym normalisation needs a positive log_scale")
+        if self.kind != "minmax" and not (self.log_scale and self.log_scale > 0):
+            raise ValueError(f"{self.kind} normalisation needs a positive log_scale")
+
+    @property
+    def needs_noise(self) -> bool:
+        """Whether ``apply`` and ``invert`` need each band's noise sigma (``snr-log-sym``)."""
+        return self.kind == "snr-log-sym"
+
+    @staticmethod
+    def _noise(noise: ArrayF | float | None) -> np.ndarray:
+        if noise is None:
+            raise ValueError("snr-log-sym normalisation needs each band's noise sigma (noise=...)")
+        return np.asarray(noise, dtype=np.float32)
+
+    def _in_noise_units(self, x: ArrayF, noise: ArrayF | float | None) -> np.ndarray:
+        return np.asarray(x, dtype=np.float32) / self._noise(noise)
 
     @property
     def id(self) -> str:
@@ -72,28 +99,46 @@ class Normalisation:
         payload = json.dumps(asdict(self), sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:12]
 
-    def apply(self, x: ArrayF) -> np.ndarray:
-        """Normalise clipped pixels (any shape) with the stored parameters."""
+    def apply(self, x: ArrayF, *, noise: ArrayF | float | None = None) -> np.ndarray:
+        """Normalise clipped pixels (any shape) with the stored parameters.
+
+        Parameters
+        ----------
+        x : array_like
+            Clipped pixels, Jy/beam.
+        noise : array_like or float, optional
+            ``snr-log-sym`` only: each pixel's band noise sigma (Jy/beam), broadcast against
+            ``x`` (a scalar for one band's field, (N, 1, 1, 4) for channels-last cut-outs).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, the model's input scale.
+        """
         if self.kind == "log-minmax-sym":
             x = log_scale(x, scale=self.log_scale)
+        elif self.kind == "snr-log-sym":
+            x = log_scale(self._in_noise_units(x, noise), scale=self.log_scale)
         unit = (np.asarray(x, dtype=np.float32) - np.float32(self.min)) / np.float32(self.max - self.min)
         return unit if self.kind == "minmax" else 2.0 * unit - 1.0
 
     @property
     def zero_level(self) -> np.float32:
-        """What a zero pixel (clipped away, or outside the image) becomes: ``apply(0)``."""
-        return np.float32(self.apply(np.zeros(1, np.float32))[0])
+        """What a zero pixel (clipped away, or outside the image) becomes: ``apply(0)``, whatever the noise."""
+        return np.float32(self.apply(np.zeros(1, np.float32), noise=1.0)[0])
 
-    def invert(self, y: ArrayF) -> np.ndarray:
+    def invert(self, y: ArrayF, *, noise: ArrayF | float | None = None) -> np.ndarray:
         """Map normalised values back to Jy/beam (generated images, survey cut-outs and peaks).
 
         Exact zeros survive the round trip: ``zero_level`` maps back to 0 exactly, every
-        other value to within float32 round-off.
+        other value to within float32 round-off. ``noise`` as for ``apply``.
         """
         y = np.asarray(y, dtype=np.float32)
         unit = y if self.kind == "minmax" else (y + 1.0) / 2.0
         x = unit * np.float32(self.max - self.min) + np.float32(self.min)
         x = x if self.kind == "minmax" else inverse_log_scale(x, scale=self.log_scale)
+        if self.kind == "snr-log-sym":
+            x = x * self._noise(noise)
         return np.where(y == self.zero_level, np.float32(0.0), x).astype(np.float32)
 
     def to_dict(self) -> dict:
@@ -109,18 +154,23 @@ class Normalisation:
         return norm
 
     @classmethod
-    def fit(cls, cutouts: ArrayF, *, kind: NormKind = "minmax", log_scale_value: float | None = None):
+    def fit(cls, cutouts: ArrayF, *, kind: NormKind = "minmax", log_scale_value: float | None = None,
+            noise: ArrayF | None = None):
         """Fit the global min and max over all training cut-outs (all images, all bands).
 
         Parameters
         ----------
         cutouts : numpy.ndarray
             Clipped training cut-outs in Jy/beam, any shape; every value counts.
-        kind : {"minmax", "log-minmax-sym"}
-            Min-max to [0, 1], or signed-log scaling then min-max to [-1, 1].
+        kind : {"minmax", "log-minmax-sym", "snr-log-sym"}
+            Min-max to [0, 1]; signed-log scaling then min-max to [-1, 1]; the same in units
+            of each band's noise.
         log_scale_value : float, optional
-            The ``scale`` of ``log_scale`` in Jy/beam; needed (positive) for
-            ``"log-minmax-sym"``; ``"minmax"`` stores it (it enters ``id``) but does not apply it.
+            The ``scale`` of ``log_scale``: Jy/beam for ``"log-minmax-sym"`` (needed, positive),
+            noise sigmas for ``"snr-log-sym"`` (default ``SNR_LOG_SCALE``); ``"minmax"``
+            stores it (it enters ``id``) but does not apply it.
+        noise : numpy.ndarray, optional
+            ``"snr-log-sym"`` only: each cut-out's band noise, broadcast against ``cutouts``.
 
         Returns
         -------
@@ -134,7 +184,10 @@ class Normalisation:
             positive ``log_scale_value``.
         """
         x = np.asarray(cutouts, dtype=np.float32)
-        if kind == "log-minmax-sym":
+        if kind == "snr-log-sym":
+            log_scale_value = SNR_LOG_SCALE if log_scale_value is None else log_scale_value
+            x = log_scale(x / cls._noise(noise), scale=log_scale_value)
+        elif kind == "log-minmax-sym":
             if not (log_scale_value and log_scale_value > 0):
                 raise ValueError(f"log-minmax-sym normalisation needs a positive log_scale_value, got {log_scale_value!r}")
             x = log_scale(x, scale=log_scale_value)

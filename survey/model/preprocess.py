@@ -77,7 +77,7 @@ class ClippedField:
             return clipped.pixels, 0.0
         key = (band, normalisation.id)
         if key not in self._normalised:
-            self._normalised[key] = normalisation.apply(clipped.pixels)
+            self._normalised[key] = normalisation.apply(clipped.pixels, noise=clipped.noise.sigma)
         return self._normalised[key], normalisation.zero_level
 
 
@@ -146,5 +146,6 @@ def cut_windows(
         columns[band_column("noise", band)] = np.full(n, clipped.noise.sigma, np.float32)
         # The normalisation rises monotonically, so the brightest normalised pixel is the brightest one.
         peak = pieces.pixels.reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
-        columns[band_column("peak", band)] = peak if normalisation is None else normalisation.invert(peak)
+        columns[band_column("peak", band)] = (peak if normalisation is None
+                                              else normalisation.invert(peak, noise=clipped.noise.sigma))
     return {IMAGE_COLUMN: planes, "outside_fraction": outside.max(axis=1), "zero_fraction": zero.max(axis=1), **columns}

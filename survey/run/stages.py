@@ -348,7 +348,8 @@ class Predictor:
         columns["score"] = pa.array(scores)
         columns["provider"] = pa.array([self.classifier.provider] * len(valid), type=pa.string())
         columns["node"] = pa.array([self.node] * len(valid), type=pa.string())
-        kept = self.classifier.normalisation.invert(images[keep])
+        noise = np.stack([np.asarray(batch[name], np.float32) for name in NOISE_COLUMNS], axis=1)[keep]
+        kept = self.classifier.normalisation.invert(images[keep], noise=noise[:, :, None, None])
         columns[IMAGE_COLUMN] = ragged_images(channels_last(kept), keep)  # the catalogue stores (64, 64, 4)
         return pa.table(columns)
 

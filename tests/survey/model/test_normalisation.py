@@ -46,3 +46,19 @@ def test_log_scale_matches_the_float64_formula_on_real_pixels(gleam_dir):
 def test_a_log_normalisation_without_its_scale_says_so():
     with pytest.raises(ValueError, match="needs a positive log_scale_value, got None"):
         Normalisation.fit(np.ones(4, np.float32), kind="log-minmax-sym")
+
+
+def test_noise_units_make_two_fields_with_different_noise_alike_and_invert_exactly():
+    """The same sky in noise units, whatever each field's noise: x / sigma then the signed log."""
+    rng = np.random.default_rng(0)
+    quiet = (rng.normal(0, 0.01, (8, 64, 64, 4)) * (rng.random((8, 64, 64, 4)) < 0.1)).astype(np.float32)
+    noise = np.array([0.04, 0.02, 0.013, 0.008], np.float32)
+    norm = Normalisation.fit(quiet, kind="snr-log-sym", noise=noise)
+    assert norm.log_scale == 3.0 and norm.needs_noise
+    noisy = quiet * 5  # a field with five times the noise in every band
+    np.testing.assert_allclose(norm.apply(noisy, noise=5 * noise), norm.apply(quiet, noise=noise), atol=1e-6)
+    back = norm.invert(norm.apply(noisy, noise=5 * noise), noise=5 * noise)
+    np.testing.assert_allclose(back, noisy, rtol=1e-4, atol=1e-7)
+    assert norm.apply(np.zeros(3, np.float32), noise=7.0)[0] == norm.zero_level
+    with pytest.raises(ValueError, match="needs each band's noise sigma"):
+        norm.apply(quiet)

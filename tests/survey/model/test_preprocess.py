@@ -140,13 +140,17 @@ SHIPPED_LIKE = Normalisation("log-minmax-sym", -1.2, 2.9, log_scale=0.054)
 
 PAPER_LIKE = Normalisation("minmax", -0.4, 36.0)
 """The paper's global min-max."""
+NOISE_UNITS = Normalisation("snr-log-sym", -0.9, 3.1, log_scale=3.0)
+"""Each band in units of its own noise, then the signed log."""
+"""The paper's global min-max."""
 
 
 def assert_normalised_before_cutting_is_normalised_after(field, ra, dec, normalisation) -> dict[str, np.ndarray]:
     """The model input and peaks of ``cut_windows(normalisation=...)`` against normalising each cut-out."""
     raw = cut_windows(field, ra, dec)
     got = cut_windows(field, ra, dec, normalisation=normalisation)
-    np.testing.assert_array_equal(got[IMAGE_COLUMN], normalisation.apply(raw[IMAGE_COLUMN]))
+    noise = np.array([field.clipped[b].noise.sigma for b in BAND_NAMES], np.float32)[None, :, None, None]
+    np.testing.assert_array_equal(got[IMAGE_COLUMN], normalisation.apply(raw[IMAGE_COLUMN], noise=noise))
     for name in PEAK_COLUMNS:
         np.testing.assert_allclose(got[name], raw[name], rtol=2e-6, atol=0, err_msg=name)
         assert ((got[name] == 0) == (raw[name] == 0)).all(), name
@@ -155,7 +159,7 @@ def assert_normalised_before_cutting_is_normalised_after(field, ra, dec, normali
     return got
 
 
-@pytest.mark.parametrize("normalisation", [SHIPPED_LIKE, PAPER_LIKE], ids=["log", "minmax"])
+@pytest.mark.parametrize("normalisation", [SHIPPED_LIKE, PAPER_LIKE, NOISE_UNITS], ids=["log", "minmax", "noise units"])
 def test_normalising_a_field_then_cutting_equals_normalising_every_cut_out(normalisation):
     """Including windows partly and wholly outside the images, which read the normalised zero."""
     field = clip_field(MockSource(MockSky(seed=4)).read_field(FieldRequest("edge", 40.0, -30.0, 1.2)), key="edge")
@@ -174,6 +178,7 @@ def test_real_fields_normalised_before_cutting_give_the_model_input_of_training(
         ra = ra0 + np.repeat(offsets, 5) / np.cos(np.radians(dec0))
         dec = dec0 + np.tile(offsets, 5)
         assert_normalised_before_cutting_is_normalised_after(field, ra, dec, SHIPPED_LIKE)
+        assert_normalised_before_cutting_is_normalised_after(field, ra, dec, NOISE_UNITS)
 
 
 def test_a_missing_band_and_an_empty_band_name_the_field_and_the_file():

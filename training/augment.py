@@ -1,9 +1,10 @@
 """Classic augmentation of training cut-outs (paper section 4.2), drawn on the fly per batch.
 
 Rotations by multiples of 45 deg, up-down / left-right flips and brightness x U[0.9, 1.4].
-Only the eight rotations of each base cut-out are precomputed (``rotations``), so nothing
-like the paper's 16,000 arrays is ever materialised; ``all_augmentations`` gives the 16
-rotated and flipped copies that the paper's test sets and test-time averaging use.
+Each batch rotates only the cut-outs it draws (``rotate``), so nothing like the paper's
+16,000 arrays is ever materialised, however many base cut-outs injection adds;
+``all_augmentations`` gives the 16 rotated and flipped copies that the paper's test sets
+and test-time averaging use.
 Cut-outs are (N, 64, 64, 4), band axis last, as ``training.data`` keeps them.
 """
 
@@ -34,11 +35,39 @@ def rotations(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def rotate(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Each (H, W, C) image ``x[i]`` rotated by ``ROTATIONS_DEG[k[i]]``, exactly as ``rotations`` rotates it.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (N, H, W, C) images.
+    k : numpy.ndarray
+        (N,) rotation indices into ``ROTATIONS_DEG``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, H, W, C) float32 rotated images (planes rotate independently, so a subset
+        rotated alone gives the same pixels as the whole array rotated).
+    """
+    out = np.empty(x.shape, np.float32)
+    for index in np.unique(k):
+        chosen = k == index
+        angle = ROTATIONS_DEG[int(index)]
+        if angle % 90 == 0:
+            out[chosen] = np.rot90(x[chosen], k=angle // 90, axes=(1, 2))
+        else:
+            out[chosen] = ndimage.rotate(x[chosen], angle, axes=(2, 1), reshape=False, order=1, mode="constant",
+                                         cval=0.0)
+    return out
+
+
 @dataclass
 class Augmenter:
-    """Draw augmented batches from precomputed rotations: random rotation, flips and brightness."""
+    """Draw augmented batches: a random rotation by a multiple of 45 deg, flips and brightness."""
 
-    rotated: np.ndarray  # (N, 8, H, W, C)
+    base: np.ndarray  # (N, H, W, C) clipped Jy/beam
     seed: int | None = None
 
     def __post_init__(self):
@@ -47,7 +76,7 @@ class Augmenter:
     def draw(self, indices: np.ndarray) -> np.ndarray:
         """Augmented copies of base samples ``indices`` (clipped Jy/beam, before normalisation)."""
         n = len(indices)
-        batch = self.rotated[indices, self.rng.integers(0, self.rotated.shape[1], n)]
+        batch = rotate(self.base[indices], self.rng.integers(0, len(ROTATIONS_DEG), n))
         flip_ud, flip_lr = self.rng.random(n) < 0.5, self.rng.random(n) < 0.5
         batch[flip_ud] = batch[flip_ud, ::-1]
         batch[flip_lr] = batch[flip_lr, :, ::-1]

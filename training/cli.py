@@ -3,6 +3,7 @@
     halo-train classifier --arch attention --augment classic --out runs/final-attention
     halo-train classifier --arch cnn --protocol grouped --out runs/grouped-cnn
     halo-train classifier --arch cnn --protocol paper --runs 10 --out runs/paper-cnn
+    halo-train blind --out results/blind-cnn        # injection, mining, calibration, completeness, false rate
     halo-train baseline --out runs/rf-loso
     halo-train export runs/final-cnn --out models/halo-classifier.onnx --metrics runs/paper-cnn runs/grouped-cnn
     halo-train report runs/paper-cnn runs/grouped-cnn --out docs/results.md
@@ -98,6 +99,47 @@ def _train_final(sources, config, out: Path) -> dict:
             "train_sources": [sources[i].name for i in train_idx], "val_sources": [sources[i].name for i in val_idx]}
 
 
+def _blind(args) -> int:
+    import numpy as np
+
+    from survey.sky.groups import overlap_groups
+    from training.blind import BlindConfig, blind_protocol, build_pools
+    from training.data import load_training_set
+    from training.evaluate import timed
+    from training.fields import data_sources, field_summary, load_fields
+    from training.samples import PoolSizes
+    from training.train import TrainConfig
+
+    data = _data_path(args)
+    sources = data_sources(data)
+    positions = np.array([s.centre_radec for s in sources])
+    groups = overlap_groups(positions[:, 0], positions[:, 1])
+    fields = load_fields(sources, groups)
+    cutouts = load_training_set(data) if not args.no_baselines else None
+    if cutouts is not None and [c.name for c in cutouts] != [f.name for f in fields]:
+        raise SystemExit("halo-train: error: the baselines' sources and the fields differ in order; report this bug")
+    defaults = BlindConfig()
+    train = TrainConfig(**{**asdict(defaults.train), "epochs": args.epochs, "steps_per_epoch": args.steps,
+                           "patience": args.patience, "normalisation": args.normalisation, "seed": args.seed})
+    config = BlindConfig(train=train, sizes=PoolSizes(injected=args.injected, empty=args.empty, compact=args.compact),
+                         n_folds=args.folds, repeats=args.repeats, mining_rounds=args.mining_rounds,
+                         target_rate_per_deg2=args.target_rate, per_cell=args.per_cell, baselines=not args.no_baselines,
+                         seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pools = build_pools(fields, config, cache=Path(args.cache) if args.cache else None)
+    result = timed(blind_protocol, fields, pools, config, cutouts=cutouts)
+    meta = {"command": _command_line(args), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "data": str(data), "fields": [dict(zip(row.colnames, [v.item() if hasattr(v, "item") else v for v in row]))
+                                          for row in field_summary(fields)]}
+    _write_json(out / "results.json", {**meta, **result})
+    summary = result["summary"]
+    print(f"wrote {out / 'results.json'} ({result['wall_seconds']:.0f} s): grouped ROC-AUC "
+          f"{summary['sources']['blind_cnn']['roc_auc']:.3f}, {summary['false_candidates']['per_deg2']:.3f} false "
+          f"candidates per deg2, goal cells recovered {summary['goal_cells']['fraction']:.0%}")
+    return 0
+
+
 def _baseline(args) -> int:
     from training.data import load_training_set
     from training.evaluate import leave_one_source_out_forest, timed
@@ -166,6 +208,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory (results.json, manifest.json, model.keras)")
     _data_arg(p)
     p.set_defaults(func=_classifier)
+
+    p = sub.add_parser("blind", help="the blind-scan protocol: injected halos, hard-negative mining, a calibrated "
+                       "operating point, completeness and false candidates on held-out real fields")
+    p.add_argument("--out", required=True, help="run directory (results.json)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--steps", type=int, default=60, help="batches per epoch")
+    p.add_argument("--patience", type=int, default=8)
+    p.add_argument("--injected", type=int, default=120, help="injected halos per field")
+    p.add_argument("--empty", type=int, default=60, help="empty windows per field")
+    p.add_argument("--compact", type=int, default=40, help="windows on compact sources per field")
+    p.add_argument("--mining-rounds", type=int, default=1)
+    p.add_argument("--normalisation", choices=["log", "snr-log"], default="log",
+                   help="input scaling: signed log in Jy/beam, or in units of each band's noise")
+    p.add_argument("--target-rate", type=float, default=0.1, help="false candidates per deg2 at the operating point")
+    p.add_argument("--per-cell", type=int, default=4, help="halos per completeness-grid cell per fold")
+    p.add_argument("--no-baselines", action="store_true", help="skip the random forest and paper-style CNN")
+    p.add_argument("--cache", default=None, help="directory caching the sample pools between runs")
+    p.add_argument("--seed", type=int, default=0)
+    _data_arg(p)
+    p.set_defaults(func=_blind)
 
     p = sub.add_parser("baseline", help="random forest on block-averaged cut-outs, leave-one-source-out")
     p.add_argument("--seed", type=int, default=0)

@@ -52,6 +52,8 @@ class SourceCutouts:
         (N_SIDE, 64, 64, 4) side cut-outs (class 0); empty for non-halo sources.
     files : dict
         band -> {"path", "sha256"} for the manifest and model card.
+    noise : numpy.ndarray
+        (4,) float32 noise sigma of each band of the field (Jy/beam), for the noise-unit scaling.
     """
 
     name: str
@@ -63,6 +65,7 @@ class SourceCutouts:
     centre: np.ndarray
     sides: np.ndarray
     files: dict = field(default_factory=dict)
+    noise: np.ndarray = field(default_factory=lambda: np.full(len(BAND_NAMES), np.nan, np.float32))
 
 
 def side_positions(ra_deg: float, dec_deg: float, *, offset_deg: float = SIDE_OFFSET_DEG, n: int = N_SIDE) -> list[tuple[float, float]]:
@@ -124,7 +127,8 @@ def source_cutouts(source: GleamSource, *, group: int, with_sides: bool) -> Sour
     positions = [(ra, dec), *(side_positions(ra, dec) if with_sides else [])]
     stack = channels_last(cut_windows(field, *np.array(positions).T)[IMAGE_COLUMN])
     files = {b: {"path": str(p), "sha256": sha256_file(p)} for b, p in source.files.items()}
-    return SourceCutouts(source.name, source.label, source.split, group, ra, dec, stack[0], stack[1:], files)
+    noise = np.array([field.clipped[b].noise.sigma for b in BAND_NAMES], np.float32)
+    return SourceCutouts(source.name, source.label, source.split, group, ra, dec, stack[0], stack[1:], files, noise)
 
 
 def load_training_set(directory: str | Path, *, group_radius_deg: float = DEFAULT_GROUP_RADIUS_DEG) -> list[SourceCutouts]:
@@ -192,25 +196,32 @@ class SampleSet:
     x: np.ndarray  # (N, 64, 64, 4) clipped Jy/beam
     y: np.ndarray  # (N,) int labels
     source: np.ndarray  # (N,) source names
-    kind: np.ndarray  # (N,) "centre" | "side"
+    kind: np.ndarray  # (N,) "centre" | "side" (and training.samples' kinds)
+    noise: np.ndarray | None = None  # (N, 4) each band's noise sigma where the sample was cut, Jy/beam
 
     def __len__(self) -> int:
         return len(self.y)
 
+    def noise_of(self, index: np.ndarray | slice = slice(None)) -> np.ndarray | None:
+        """The noise of samples ``index`` shaped (n, 1, 1, 4) to broadcast against their cut-outs, or None."""
+        return None if self.noise is None else self.noise[index][:, None, None, :]
+
 
 def samples_of(sources: list[SourceCutouts], *, include_sides: bool = True) -> SampleSet:
     """Stack the base samples of ``sources`` (side cut-outs are class 0)."""
-    xs, ys, names, kinds = [], [], [], []
+    xs, ys, names, kinds, noise = [], [], [], [], []
     for s in sources:
-        xs.append(s.centre[None]), ys.append(s.label), names.append(s.name), kinds.append("centre")
+        xs.append(s.centre[None]), ys.append(s.label), names.append(s.name), kinds.append("centre"), noise.append(s.noise)
         if include_sides and len(s.sides):
             xs.append(s.sides)
             ys.extend([0] * len(s.sides)), names.extend([s.name] * len(s.sides)), kinds.extend(["side"] * len(s.sides))
-    return SampleSet(np.concatenate(xs).astype(np.float32), np.array(ys), np.array(names), np.array(kinds))
+            noise.extend([s.noise] * len(s.sides))
+    return SampleSet(np.concatenate(xs).astype(np.float32), np.array(ys), np.array(names), np.array(kinds),
+                     np.array(noise, np.float32))
 
 
-NORMALISATIONS = ("minmax", "log")
-"""Classifier input scalings: the paper's global min-max, or signed-log then min-max."""
+NORMALISATIONS = ("minmax", "log", "snr-log")
+"""Classifier input scalings: the paper's global min-max, signed-log then min-max, or the same in noise units."""
 
 
 def fit_normalisation(samples: SampleSet, *, kind: str = "minmax") -> Normalisation:
@@ -222,12 +233,18 @@ def fit_normalisation(samples: SampleSet, *, kind: str = "minmax") -> Normalisat
     most unclipped pixels share a sliver of the input range (``results/input_scaling.py``
     measures it). ``log`` applies the signed log scaling
     first, with the median clip threshold as its scale, before the global min-max to
-    [-1, 1]: faint structure then spans a useful part of the input range.
+    [-1, 1]: faint structure then spans a useful part of the input range. ``snr-log``
+    divides each band by its field's noise first (``survey.model.normalisation``), so the
+    clip level is the same in every field.
     """
     if kind == "minmax":
         return Normalisation.fit(samples.x, kind="minmax")
     if kind == "log":
         return Normalisation.fit(samples.x, kind="log-minmax-sym", log_scale_value=median_clip_threshold(samples.x))
+    if kind == "snr-log":
+        if samples.noise is None:
+            raise ValueError("the snr-log scaling needs each sample's band noise (SampleSet.noise)")
+        return Normalisation.fit(samples.x, kind="snr-log-sym", noise=samples.noise_of())
     raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {kind!r}")
 
 

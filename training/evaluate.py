@@ -233,13 +233,13 @@ def paper_protocol(sources: list[SourceCutouts], *, config: TrainConfig, runs: i
         raise ValueError("paper protocol needs sources in TRAIN_DATA_* and TEST_DATA_* folders")
     copies = all_augmentations(test_base.x)
     test = SampleSet(copies.reshape(-1, *test_base.x.shape[1:]), np.repeat(test_base.y, 16),
-                     np.repeat(test_base.source, 16), np.repeat(test_base.kind, 16))
+                     np.repeat(test_base.source, 16), np.repeat(test_base.kind, 16), np.repeat(test_base.noise, 16, axis=0))
     norm = fit_normalisation(train, kind=config.normalisation)
     per_run, histories = [], []
     for run in tqdm(range(runs), desc=f"paper protocol ({config.arch})", unit="run"):
         cfg = replace(config, seed=config.seed + run, monitor="val_accuracy")  # checkpoint chosen on the test set
         result = train_classifier(train, test, config=cfg, norm=norm)
-        per_run.append(binary_metrics(test.y, predict_halo(result.model, norm, test.x)))
+        per_run.append(binary_metrics(test.y, predict_halo(result.model, norm, test.x, noise=test.noise)))
         histories.append(result.summary())
     return {"protocol": "paper", "arch": config.arch, "runs": runs, "n_test_images": len(test),
             "metrics": mean_std(per_run), "per_run": per_run, "histories": histories}
@@ -250,20 +250,48 @@ def paper_protocol(sources: list[SourceCutouts], *, config: TrainConfig, runs: i
 # --------------------------------------------------------------------------------------
 
 
-def _fold_predictions(sources, test_idx, train_idx, val_idx, *, config, fold_seed) -> tuple[list[dict], dict, np.ndarray]:
+def fold_predictions(sources, test_idx, train_idx, val_idx, *, config, fold_seed) -> tuple[list[dict], dict, np.ndarray]:
+    """One grouped fold: train on ``train_idx`` (early-stopped on ``val_idx``), score the test sources.
+
+    Parameters
+    ----------
+    sources : list of SourceCutouts
+        Every source.
+    test_idx, train_idx, val_idx : numpy.ndarray
+        Indices of the test, training and inner-validation sources (group-disjoint).
+    config : TrainConfig
+        The network and its training.
+    fold_seed : int
+        Seeds the network and the random forest.
+
+    Returns
+    -------
+    rows : list of dict
+        Per test source: label, group, the network's score (central cut-out and mean over 16
+        copies) and the random forest's, trained on training and validation sources.
+    history : dict
+        The run's summary.
+    side_scores : numpy.ndarray
+        The network's scores of the test halos' side cut-outs.
+    """
     pick = lambda ids: [sources[i] for i in ids]  # noqa: E731
     train, val = samples_of(pick(train_idx)), samples_of(pick(val_idx))
     val_aug = all_augmentations(val.x)
-    val = SampleSet(val_aug.reshape(-1, *val.x.shape[1:]), np.repeat(val.y, 16), np.repeat(val.source, 16), np.repeat(val.kind, 16))
+    val = SampleSet(val_aug.reshape(-1, *val.x.shape[1:]), np.repeat(val.y, 16), np.repeat(val.source, 16),
+                    np.repeat(val.kind, 16), np.repeat(val.noise, 16, axis=0))
     norm = fit_normalisation(train, kind=config.normalisation)
     result = train_classifier(train, val, config=replace(config, seed=fold_seed), norm=norm)
     tests = pick(test_idx)
     centres = np.stack([s.centre for s in tests])
-    score = predict_halo(result.model, norm, centres)
-    tta = predict_halo(result.model, norm, all_augmentations(centres).reshape(-1, *centres.shape[1:])).reshape(len(tests), 16).mean(1)
+    noise = np.stack([s.noise for s in tests])
+    score = predict_halo(result.model, norm, centres, noise=noise)
+    tta = predict_halo(result.model, norm, all_augmentations(centres).reshape(-1, *centres.shape[1:]),
+                       noise=np.repeat(noise, 16, axis=0)).reshape(len(tests), 16).mean(1)
     rf = random_forest_scores(samples_of(pick(np.concatenate([train_idx, val_idx]))), centres, seed=fold_seed)
     sides = [s.sides for s in tests if len(s.sides)]
-    side_scores = predict_halo(result.model, norm, np.concatenate(sides)) if sides else np.zeros(0)
+    side_noise = [np.repeat(s.noise[None], len(s.sides), axis=0) for s in tests if len(s.sides)]
+    side_scores = (predict_halo(result.model, norm, np.concatenate(sides), noise=np.concatenate(side_noise))
+                   if sides else np.zeros(0))
     rows = [{"name": s.name, "label": s.label, "group": s.group, "score": float(a), "score_tta": float(b), "rf_score": float(c)}
             for s, a, b, c in zip(tests, score, tta, rf)]
     return rows, result.summary(), side_scores
@@ -311,7 +339,7 @@ def grouped_protocol(sources: list[SourceCutouts], *, config: TrainConfig, n_fol
         for fold in tqdm(range(n_folds), desc=f"grouped protocol ({config.arch}) repeat {repeat + 1}/{repeats}", unit="fold"):
             test_idx = np.flatnonzero(folds == fold)
             train_idx, val_idx = inner_split(np.flatnonzero(folds != fold), groups, labels, fraction=val_fraction, seed=config.seed + 31 * fold + repeat)
-            fold_rows, history, sides = _fold_predictions(sources, test_idx, train_idx, val_idx, config=config, fold_seed=config.seed + 100 * repeat + fold)
+            fold_rows, history, sides = fold_predictions(sources, test_idx, train_idx, val_idx, config=config, fold_seed=config.seed + 100 * repeat + fold)
             repeat_rows += [{**r, "repeat": repeat, "fold": fold} for r in fold_rows]
             repeat_sides.append(sides)
             histories.append({**history, "repeat": repeat, "fold": fold, "val_sources": [sources[i].name for i in val_idx]})

@@ -135,5 +135,10 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
     for r in results:
         if r["protocol"] == "random-forest-loso":
             lines += loso_section(r)
+    for r in results:
+        if r["protocol"] == "blind":
+            from training.blind_report import blind_section
+
+            lines += blind_section(r, out.parent)
     out.write_text("\n".join(lines) + "\n")
     return out

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from survey.model.normalisation import Normalisation  # noqa: E402
-from training.augment import Augmenter, rotations  # noqa: E402
+from training.augment import Augmenter  # noqa: E402
 from training.data import NORMALISATIONS, SampleSet  # noqa: E402
 from training.models import ClassifierConfig, build_classifier  # noqa: E402
 
@@ -47,6 +47,13 @@ class TrainConfig:
         (see ``training.data.fit_normalisation``).
     seed : int
         Seeds weights, batch order and augmentation: a run is reproducible.
+    kind_shares : tuple of (str, float)
+        ``(("1:centre", 0.2), ("1:injected", 0.8), ...)``: the share of its class's weight
+        each ``label:kind`` group of samples carries (renormalised over the groups present,
+        each class half of the total). Empty: the paper protocols' weights
+        (``sample_weights``). With shares, batches are drawn in proportion to the weights
+        and every drawn sample weighs the same: the same expected loss, with far less noise
+        when a few real cut-outs sit beside thousands of injected ones.
     """
 
     arch: str = "attention"
@@ -58,6 +65,7 @@ class TrainConfig:
     monitor: str = "val_loss"
     normalisation: str = "minmax"
     seed: int = 0
+    kind_shares: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
         if self.arch not in ("cnn", "attention", "dense"):
@@ -70,13 +78,28 @@ class TrainConfig:
             raise ValueError("epochs, steps_per_epoch, batch_size and patience must be >= 1")
 
 
-def sample_weights(samples: SampleSet) -> np.ndarray:
+def sample_weights(samples: SampleSet, shares: tuple[tuple[str, float], ...] = ()) -> np.ndarray:
     """Class-balanced weights; within class 0, non-halo sources and side cut-outs weigh half each.
 
     Both classes carry equal total weight (the paper's class-balanced cross-entropy). Side
     cut-outs outnumber the non-halo sources 8:1, so without the second split the model would
-    mostly learn "empty vs. not empty" and barely see the non-halo sources.
+    mostly learn "empty vs. not empty" and barely see the non-halo sources. With ``shares``
+    (``TrainConfig.kind_shares``) each ``label:kind`` group gets its share of its class.
+
+    Parameters
+    ----------
+    samples : SampleSet
+        The samples (labels and kinds).
+    shares : tuple of (str, float)
+        Weight share per ``"label:kind"`` group; empty for the paper protocols' split.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 weights averaging 1 over the samples.
     """
+    if shares:
+        return _shared_weights(samples, dict(shares))
     weights = np.zeros(len(samples), np.float64)
     halo = samples.y == 1
     side = (samples.y == 0) & (samples.kind == "side")
@@ -87,6 +110,21 @@ def sample_weights(samples: SampleSet) -> np.ndarray:
     else:
         weights[side | other] = 0.5 / max((side | other).sum(), 1)
     return (weights * len(samples)).astype(np.float32)
+
+
+def _shared_weights(samples: SampleSet, shares: dict[str, float]) -> np.ndarray:
+    groups = np.array([f"{y}:{k}" for y, k in zip(samples.y, samples.kind)])
+    unknown = sorted(set(groups) - set(shares))
+    if unknown:
+        raise ValueError(f"samples of kinds {unknown} have no weight share; shares are given for {sorted(shares)}")
+    weights = np.zeros(len(samples), np.float64)
+    for label in (0, 1):
+        present = [g for g in np.unique(groups) if g.startswith(f"{label}:")]
+        total = sum(shares[g] for g in present)
+        for g in present:
+            chosen = groups == g
+            weights[chosen] = 0.5 * shares[g] / total / chosen.sum()
+    return (weights * len(samples) / weights.sum()).astype(np.float32)
 
 
 class AugmentedBatches(keras.utils.PyDataset):
@@ -104,12 +142,19 @@ class AugmentedBatches(keras.utils.PyDataset):
         Batches per epoch (``len``).
     seed : int
         Seeds the augmentation; the batch draws use ``seed + 1``.
+    shares : tuple of (str, float)
+        ``TrainConfig.kind_shares``: with shares, draws follow the weights and each drawn
+        sample weighs the same.
     """
 
-    def __init__(self, samples: SampleSet, norm: Normalisation, *, batch_size: int, steps: int, seed: int):
+    def __init__(self, samples: SampleSet, norm: Normalisation, *, batch_size: int, steps: int, seed: int,
+                 shares: tuple[tuple[str, float], ...] = ()):
         super().__init__()
-        self.augmenter = Augmenter(rotations(samples.x), seed=seed)
-        self.y, self.w = samples.y.astype(np.int32), sample_weights(samples)
+        self.augmenter = Augmenter(samples.x, seed=seed)
+        self.y, self.w = samples.y.astype(np.int32), sample_weights(samples, shares)
+        self.noise = samples.noise
+        # With shares, draw in proportion to the weights and weigh every drawn sample alike.
+        self.draw_p = self.w / self.w.sum() if shares else None
         self.norm, self.batch_size, self.steps = norm, batch_size, steps
         self.rng = np.random.default_rng(seed + 1)
 
@@ -117,8 +162,14 @@ class AugmentedBatches(keras.utils.PyDataset):
         return self.steps
 
     def __getitem__(self, index: int):
-        idx = self.rng.integers(0, len(self.y), self.batch_size)
-        return self.norm.apply(self.augmenter.draw(idx)), self.y[idx], self.w[idx]
+        if self.draw_p is None:
+            idx = self.rng.integers(0, len(self.y), self.batch_size)
+            weights = self.w[idx]
+        else:
+            idx = self.rng.choice(len(self.y), self.batch_size, p=self.draw_p)
+            weights = np.ones(self.batch_size, np.float32)
+        noise = None if self.noise is None else self.noise[idx][:, None, None, :]
+        return self.norm.apply(self.augmenter.draw(idx), noise=noise), self.y[idx], weights
 
 
 @dataclass
@@ -168,8 +219,9 @@ def train_classifier(
         loss=keras.losses.SparseCategoricalCrossentropy(),
         weighted_metrics=["accuracy"],
     )
-    batches = AugmentedBatches(train, norm, batch_size=config.batch_size, steps=config.steps_per_epoch, seed=config.seed)
-    val_data = (norm.apply(val.x), val.y.astype(np.int32), sample_weights(val))
+    batches = AugmentedBatches(train, norm, batch_size=config.batch_size, steps=config.steps_per_epoch, seed=config.seed,
+                               shares=config.kind_shares)
+    val_data = (norm.apply(val.x, noise=val.noise_of()), val.y.astype(np.int32), sample_weights(val, config.kind_shares))
     stop = keras.callbacks.EarlyStopping(
         monitor=config.monitor, mode="min" if config.monitor == "val_loss" else "max",
         patience=config.patience, restore_best_weights=True,
@@ -181,7 +233,8 @@ def train_classifier(
     return TrainResult(model, history, best + 1, config, norm)
 
 
-def predict_halo(model: keras.Model, norm: Normalisation, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+def predict_halo(model: keras.Model, norm: Normalisation, x: np.ndarray, *, batch_size: int = 256,
+                 noise: np.ndarray | None = None) -> np.ndarray:
     """Halo probability (softmax column 1) of clipped cut-outs (N, 64, 64, 4).
 
     Parameters
@@ -194,6 +247,8 @@ def predict_halo(model: keras.Model, norm: Normalisation, x: np.ndarray, *, batc
         Clipped cut-outs (N, 64, 64, 4) in Jy/beam.
     batch_size : int
         Samples per ``predict`` batch.
+    noise : numpy.ndarray, optional
+        (N, 4) each cut-out's band noise, for a noise-unit scaling (``norm.needs_noise``).
 
     Returns
     -------
@@ -202,4 +257,5 @@ def predict_halo(model: keras.Model, norm: Normalisation, x: np.ndarray, *, batc
     """
     if len(x) == 0:
         return np.zeros(0, np.float32)
-    return np.asarray(model.predict(norm.apply(x), batch_size=batch_size, verbose=0))[:, 1]
+    scaled = norm.apply(x, noise=None if noise is None else np.asarray(noise)[:, None, None, :])
+    return np.asarray(model.predict(scaled, batch_size=batch_size, verbose=0))[:, 1]

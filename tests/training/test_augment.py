@@ -19,8 +19,17 @@ def test_rotations_are_exact_for_right_angles_and_keep_the_centre():
     assert all_augmentations(x).shape == (1, 16, 64, 64, 4)
 
 
+def test_rotating_a_subset_gives_the_pixels_of_rotating_everything():
+    from training.augment import rotate
+
+    x = np.random.default_rng(2).random((6, 64, 64, 4), dtype=np.float32)
+    k = np.array([0, 1, 3, 5, 7, 1])
+    np.testing.assert_array_equal(rotate(x, k), rotations(x)[np.arange(6), k])
+
+
 def test_augmenter_is_seeded_and_scales_brightness_within_range():
-    base = np.ones((3, 8, 4, 4, 1), np.float32)
+    base = np.ones((3, 16, 16, 1), np.float32)
     a, b = Augmenter(base, seed=5).draw(np.arange(3)), Augmenter(base, seed=5).draw(np.arange(3))
     np.testing.assert_array_equal(a, b)
-    assert ((a >= 0.9) & (a <= 1.4)).all()
+    centre = a[:, 6:10, 6:10]  # rotations by 45 deg leave the centre of a uniform image uniform
+    assert ((centre >= 0.9) & (centre <= 1.4)).all()

@@ -13,6 +13,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from survey.defaults import (
     CATALOG_FORMATS,
@@ -217,7 +218,33 @@ def _add_catalog(sub) -> None:
     p.set_defaults(func=_catalog)
 
 
-REGISTRARS: list[Callable] = [_add_scan, _add_targets, _add_tiles, _add_query, _add_plot, _add_catalog, _add_inspect]
+def _inject(args: argparse.Namespace) -> int:
+    from survey.model.injection_sets import TRUTH_FILENAME, inject_command
+
+    truth = inject_command(args.source, args.out, halos_file=args.halos, grid=args.grid, per_set=args.per_set,
+                           region=args.region, seed=args.seed)
+    print(f"injected {len(truth)} halo(s) into {len(set(truth['set']))} image set(s); wrote {args.out} and "
+          f"{Path(args.out) / TRUTH_FILENAME}")
+    return 0
+
+
+def _add_inject(sub) -> None:
+    p = sub.add_parser("inject", help="write FITS sets with halos injected (clipped files stay clipped) and the truth",
+                       description="Inject model halos into every image set of fits:DIR (same names under --out) or "
+                       "into mock fields, and write the ground truth table injected_halos.ecsv beside them.")
+    p.add_argument("--source", required=True, help="fits:DIR or mock[:SEED]")
+    p.add_argument("--out", required=True, help="output directory")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--halos", default=None, help="table of halos (ra, dec, flux_150mhz_jy, r_e_arcmin, ...)")
+    which.add_argument("--grid", default=None, help="FLUXES:SIZES, e.g. 0.4,0.8,1.6:1,2,3 (Jy at 150 MHz : arcmin)")
+    p.add_argument("--per-set", type=int, default=4, help="grid halos per image set (mock: in all)")
+    p.add_argument("--region", default=None, help="mock grids: cone:RA,DEC,RADIUS_DEG to place the halos in")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_inject)
+
+
+REGISTRARS: list[Callable] = [_add_scan, _add_targets, _add_tiles, _add_query, _add_plot, _add_catalog, _add_inspect,
+                              _add_inject]
 
 
 def _version() -> str:

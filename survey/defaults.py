@@ -65,7 +65,10 @@ IMAGES_CATALOG = "images"
 """Pseudo-catalogue of ``targets``: one target per image set of a ``fits:DIR`` source."""
 
 TARGET_CATALOGS = (*CATALOG_NAMES, IMAGES_CATALOG)
-"""What ``targets --catalog`` accepts."""
+"""The names ``targets --catalog`` accepts; it also takes table files (``TARGET_TABLE_SUFFIXES``)."""
+
+TARGET_TABLE_SUFFIXES = (".csv", ".ecsv", ".fits", ".fit", ".vot", ".xml")
+"""A ``--catalog`` entry with one of these suffixes is a table of positions (name, ra, dec), not a catalogue name."""
 
 # Reading results (survey.output.query, survey.output.plot)
 

@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import astropy.units as u
+import numpy as np
 from astropy.io import ascii, fits
 from astropy.table import Table
 
 from survey.catalogs.table import as_float, as_strings, join_alt_names, make_catalog_table, mcxc_style
+from survey.defaults import TARGET_TABLE_SUFFIXES
 from survey.exceptions import CatalogError
 
 
@@ -155,3 +157,63 @@ def _require_columns(present: Sequence[str], needed: Sequence[str], path: Path |
     missing = [c for c in needed if c not in present]
     if missing:
         raise CatalogError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(present)}")
+
+
+POSITION_TABLE_FORMATS = dict(zip(TARGET_TABLE_SUFFIXES, ("ascii.csv", "ascii.ecsv", "fits", "fits", "votable", "votable")))
+"""Suffixes of a table of positions (``targets --catalog FILE``) and the astropy format each is read with."""
+
+NAME_COLUMNS = ("name", "id", "designation", "main_id", "source")
+RA_COLUMNS = ("ra", "ra_deg", "raj2000", "_raj2000", "radeg", "ra_icrs")
+DEC_COLUMNS = ("dec", "dec_deg", "dej2000", "_dej2000", "dedeg", "decdeg", "de_icrs")
+"""Column names a positions table may use (case-insensitive), in order of preference."""
+
+
+def is_positions_file(value: str) -> bool:
+    """Whether a ``--catalog`` entry names a table file rather than a known catalogue (by its suffix)."""
+    return Path(value).suffix.lower() in POSITION_TABLE_FORMATS
+
+
+def _column(table: Table, choices: Sequence[str], what: str, path: Path) -> str:
+    by_lower = {name.lower(): name for name in table.colnames}
+    for choice in choices:
+        if choice in by_lower:
+            return by_lower[choice]
+    raise CatalogError(f"{path}: no {what} column (looked for {', '.join(choices)}; the table has "
+                       f"{', '.join(table.colnames)})")
+
+
+def read_positions(path: str | Path) -> Table:
+    """Any table of positions (CSV, ECSV, FITS or VOTable) in the common form: the targets of ``targets --catalog FILE``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The table; its suffix picks the reader (``POSITION_TABLE_FORMATS``). Positions in
+        degrees (ICRS); a name column is optional (rows are named ``<file stem>-<row>``).
+
+    Returns
+    -------
+    astropy.table.Table
+        The common form, ``catalog`` the file's name, redshifts NaN unless a ``z`` column exists.
+
+    Raises
+    ------
+    CatalogError
+        Missing or unreadable file, no RA or Dec column, a bad position (naming the row).
+    """
+    path = Path(path)
+    fmt = POSITION_TABLE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise CatalogError(f"{path}: not a table of positions; use one of {', '.join(POSITION_TABLE_FORMATS)}")
+    if not path.is_file():
+        raise CatalogError(f"{path}: no such file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", u.UnitsWarning)
+        table = _read_or_fail(lambda: Table.read(path, format=fmt), path, "table of positions")
+    ra = as_float(table[_column(table, RA_COLUMNS, "RA", path)])
+    dec = as_float(table[_column(table, DEC_COLUMNS, "Dec", path)])
+    by_lower = {name.lower(): name for name in table.colnames}
+    name_column = next((by_lower[c] for c in NAME_COLUMNS if c in by_lower), None)
+    names = as_strings(table[name_column]) if name_column else [f"{path.stem}-{i}" for i in range(len(table))]
+    z = as_float(table[by_lower["z"]]) if "z" in by_lower else np.full(len(table), np.nan)
+    return make_catalog_table(name=names, ra_deg=ra, dec_deg=dec, z=z, catalog=path.name, source=str(path))

@@ -34,74 +34,21 @@ from survey.defaults import (
     PROVIDERS,
     STAGE_LAYOUTS,
     TARGET_CATALOGS,
+    TARGET_TABLE_SUFFIXES,
 )
 from survey.exceptions import BadInputError, ModelCardError
+from survey.images.spec import SourceSpec, parse_source
 
 if TYPE_CHECKING:
     from survey.sky.tiling import Region
 
 Mode = Literal["scan", "targets"]
 
-SOURCE_KINDS = ("mock", "skyview", "fits")
-"""Image sources: ``mock[:SEED]``, ``skyview``, ``fits:DIR`` (``parse_source``)."""
-
 MODES = ("scan", "targets")
 """``scan``: every window of a region; ``targets``: one window per catalogued position."""
 
 GROUPS = ("what to scan", "output", "execution")
 """The command line's option groups, in the order ``--help`` shows them."""
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """A parsed ``--source`` value.
-
-    Attributes
-    ----------
-    kind : {"mock", "skyview", "fits"}
-        Which ImageSource to build.
-    seed : int
-        Seed of the mock sky (``mock:SEED``; 0 when not given).
-    directory : Path or None
-        The directory of a ``fits:DIR`` source.
-    """
-
-    kind: str
-    seed: int = 0
-    directory: Path | None = None
-
-    @property
-    def text(self) -> str:
-        """The spec written back as a ``--source`` value (provenance, manifests)."""
-        if self.kind == "fits":
-            return f"fits:{self.directory}"
-        return f"mock:{self.seed}" if self.kind == "mock" else self.kind
-
-
-def parse_source(text: str) -> SourceSpec:
-    """Parse ``--source``: ``mock``, ``mock:SEED``, ``skyview`` or ``fits:DIR``.
-
-    Only the first ``:`` separates the kind, so directories may contain colons and spaces.
-
-    >>> parse_source("mock:7").seed, parse_source("skyview").kind, parse_source("fits:/").directory.as_posix()
-    (7, 'skyview', '/')
-    """
-    kind, _, value = text.strip().partition(":")
-    kind = kind.lower()
-    where = f"--source {text!r}"
-    if kind == "mock":
-        try:
-            return SourceSpec("mock", seed=int(value) if value else 0)
-        except ValueError:
-            raise BadInputError(where, "the mock sky takes an integer seed: mock or mock:SEED") from None
-    if kind == "skyview" and not value:
-        return SourceSpec("skyview")
-    if kind == "fits" and value:
-        directory = Path(value).expanduser()
-        if not directory.is_dir():
-            raise BadInputError(where, f"directory {directory} does not exist; give fits:DIR with the FITS files")
-        return SourceSpec("fits", directory=directory)
-    raise BadInputError(where, f"unknown image source (kinds: {', '.join(SOURCE_KINDS)}); use mock, mock:SEED, skyview or fits:DIR")
 
 
 def new_run_id() -> str:
@@ -117,6 +64,18 @@ def _names(values: str | tuple[str, ...] | list[str], *, allowed: tuple[str, ...
     if unknown:
         raise BadInputError(option, f"unknown name(s) {unknown}; choose from {', '.join(allowed)}")
     return names
+
+
+def _target_catalogs(values: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``--catalog`` entries: catalogue names (checked, lower-cased) and table files of positions (kept, must exist)."""
+    items = values.split(",") if isinstance(values, str) else list(values)
+    items = [str(item).strip() for item in items if str(item).strip()]
+    files = [item for item in items if Path(item).suffix.lower() in TARGET_TABLE_SUFFIXES]
+    missing = [item for item in files if not Path(item).expanduser().is_file()]
+    if missing:
+        raise BadInputError("--catalog", f"no such table file: {', '.join(missing)}")
+    names = _names([item for item in items if item not in files], allowed=TARGET_CATALOGS, option="--catalog")
+    return tuple(dict.fromkeys([*names, *(str(Path(f).expanduser()) for f in files)]))
 
 
 @dataclass(frozen=True)
@@ -256,7 +215,8 @@ class SurveyArguments:
 
     catalogs: str | tuple[str, ...] = option(CATALOG_NAMES, flag="--catalog", group="what to scan", modes=("targets",),
                                              help=f"target catalogues, comma-separated: {', '.join(TARGET_CATALOGS)} "
-                                             "(images: the image sets of a fits:DIR source)")
+                                             "(images: the image sets of a fits:DIR source), or table files "
+                                             f"({', '.join(TARGET_TABLE_SUFFIXES)}) with name, ra, dec columns")
     """``targets`` only: the catalogues whose clusters become targets (``images``: the image
     sets of a ``fits:DIR`` source, one target each)."""
 
@@ -341,7 +301,7 @@ class SurveyArguments:
         self.region_spec: Region = parse_region(self.region)
         self.source_spec: SourceSpec = parse_source(self.source)
         self.model = Path(self.model).expanduser()
-        self.catalogs = _names(self.catalogs, allowed=TARGET_CATALOGS, option="--catalog")
+        self.catalogs = _target_catalogs(self.catalogs)
         self.match_catalogs = _names(self.match_catalogs, allowed=CATALOG_NAMES, option="--match-catalogs")
         self._check_orders()
         self._check_numbers()

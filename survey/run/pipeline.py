@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from survey.exceptions import CatalogError, HaloSurveyError
 from survey.images.base import ImageSource
+from survey.images.spec import open_source
 from survey.model.infer import OnnxClassifier
 from survey.model.modelcard import ModelCard
 from survey.run.arguments import SurveyArguments
@@ -38,7 +39,7 @@ from survey.run.candidates import noise_max_jy
 from survey.run.dataset import build_dataset
 from survey.run.finish import finish_outputs, load_match_catalogs
 from survey.run.manifest import ManifestWriter, RunManifest
-from survey.run.plan import WorkPlan, make_source, plan_work, run_provenance, work_items
+from survey.run.plan import WorkPlan, plan_work, run_provenance, work_items
 from survey.run.resume_plan import ResumePlan
 from survey.run.summary import RunSummary, mock_recovery
 from survey.run.tiles import TileAssembler, TileSink, tile_error
@@ -105,7 +106,7 @@ def prepare(args: SurveyArguments, *, source: ImageSource | None = None) -> Prep
     """
     start = time.perf_counter()
     card = OnnxClassifier(args.model, providers="cpu").card
-    source = make_source(args.source_spec) if source is None else source
+    source = open_source(args.source_spec) if source is None else source
     provenance = run_provenance(args, card, source)
     resume = ResumePlan.prepare(args, provenance=provenance)
     work = None if resume.finished is not None else plan_work(args, source)

@@ -11,37 +11,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
 from survey.catalogs.load import load_catalog
+from survey.catalogs.readers import is_positions_file, read_positions
 from survey.defaults import IMAGES_CATALOG
 from survey.images.base import ImageSource
-from survey.images.fitsdir import FitsDirectorySource
 from survey.model.modelcard import ModelCard
 from survey.output.store import package_version
-from survey.run.arguments import SourceSpec, SurveyArguments
+from survey.run.arguments import SurveyArguments
 from survey.sky import healpix
 from survey.sky.tiling import plan
-
-# --------------------------------------------------------------------------------------
-# The image source
-# --------------------------------------------------------------------------------------
-
-
-def make_source(spec: SourceSpec) -> ImageSource:
-    """The ImageSource of a parsed ``--source``."""
-    if spec.kind == "mock":
-        from survey.images.mock import MockSky, MockSource
-
-        return MockSource(MockSky(seed=spec.seed))
-    if spec.kind == "skyview":
-        from survey.images.skyview import SkyViewSource
-
-        return SkyViewSource()
-    return FitsDirectorySource(spec.directory)
-
 
 # --------------------------------------------------------------------------------------
 # Targets and work items
@@ -131,7 +114,7 @@ def catalog_positions(name: str, *, source: ImageSource, online: bool) -> Table:
     Parameters
     ----------
     name : str
-        A cluster catalogue key (psz2, mgcls, mcxc, cosmos) or ``"images"``.
+        A cluster catalogue key (psz2, mgcls, mcxc, cosmos), ``"images"``, or a table file of positions.
     source : ImageSource
         The run's image source; asked for its ``targets()`` when ``name`` is ``"images"``.
     online : bool
@@ -153,6 +136,8 @@ def catalog_positions(name: str, *, source: ImageSource, online: bool) -> Table:
     """
     if name == IMAGES_CATALOG:
         return source.targets()
+    if is_positions_file(name):
+        return read_positions(name)
     return load_catalog(name, online=online)
 
 
@@ -168,7 +153,8 @@ def plan_targets(args: SurveyArguments, source: ImageSource) -> WorkPlan:
         covered = source.covers(ra, dec)
         skipped["outside_images"] += int(np.count_nonzero(keep & ~covered))
         keep &= covered
-        targets += [Target(str(n), name, float(r), float(d)) for n, r, d in zip(table["name"][keep], ra[keep], dec[keep])]
+        label = Path(name).name if is_positions_file(name) else name  # a file by its name, not its path
+        targets += [Target(str(n), label, float(r), float(d)) for n, r, d in zip(table["name"][keep], ra[keep], dec[keep])]
     tiles = healpix.ang2pix(args.tile_order, [t.ra_deg for t in targets], [t.dec_deg for t in targets])
     by_tile: dict[int, list[Target]] = {}
     for tile, target in zip(tiles.tolist(), targets):

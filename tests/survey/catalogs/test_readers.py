@@ -11,11 +11,11 @@ from astropy.io import ascii, fits
 from astropy.table import Table
 
 from survey.catalogs.load import catalog_command, load_catalog
-from survey.catalogs.table import filter_footprint
+from survey.catalogs.table import CATALOG_COLUMNS, filter_footprint
 from survey.exceptions import CatalogError
 from tests.survey.fake_services import (
     _isolated_network_state,  # noqa: F401  (autouse fixture)
-    )
+)
 
 
 def test_psz2_text_and_fits_agree(catalogs_dir: Path):
@@ -106,3 +106,29 @@ def test_catalog_command_with_footprint(catalogs_dir: Path):
     rows = ascii.read(csv_text, format="csv")
     assert len(rows) == len(filter_footprint(load_catalog("mgcls")))
     assert 0 < len(rows) < 116
+
+
+@pytest.mark.parametrize("fmt", ["csv", "fits", "vot"])
+def test_any_table_of_positions_becomes_targets(tmp_path, fmt):
+    from survey.catalogs.readers import read_positions
+
+    table = Table({"Name": ["A2744", "my field"], "RAJ2000": [3.586, 10.0], "DEJ2000": [-30.4, -20.0], "z": [0.308, -1]})
+    path = tmp_path / f"targets.{fmt}"
+    table.write(path, format={"csv": "ascii.csv", "fits": "fits", "vot": "votable"}[fmt])
+    back = read_positions(path)
+    assert back.colnames == list(CATALOG_COLUMNS)
+    assert back["name"].tolist() == ["A2744", "my field"] and back["catalog"][0] == path.name
+    np.testing.assert_allclose(back["ra"], [3.586, 10.0])
+    assert back["z"][0] == pytest.approx(0.308) and np.isnan(back["z"][1])
+
+
+def test_a_positions_table_without_ra_or_with_a_bad_row_names_the_file(tmp_path):
+    from survey.catalogs.readers import read_positions
+
+    path = tmp_path / "t.csv"
+    Table({"name": ["x"], "lon": [1.0], "dec": [2.0]}).write(path, format="ascii.csv")
+    with pytest.raises(CatalogError, match=r"t\.csv: no RA column \(looked for ra, ra_deg"):
+        read_positions(path)
+    Table({"ra": [1.0, 400.0], "dec": [2.0, 3.0]}).write(path, format="ascii.csv", overwrite=True)
+    with pytest.raises(CatalogError, match=r"row 1"):
+        read_positions(path)

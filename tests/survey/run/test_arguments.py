@@ -9,7 +9,8 @@ import pytest
 from survey.defaults import DEMO_REGION
 from survey.exceptions import BadInputError, ModelCardError
 from survey.images.mock import MockSky
-from survey.run.arguments import SurveyArguments, parse_source
+from survey.images.spec import parse_source
+from survey.run.arguments import SurveyArguments
 from tests.survey.run.helpers import (
     survey_args,
 )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from astropy.table import Table
 
+from survey.exceptions import BadInputError
+from survey.images.mock import MockSky, MockSource
 from survey.run.manifest import RunManifest
 from survey.run.plan import plan_targets, work_items
 from survey.run.summary import RunSummary, format_summary
@@ -52,3 +55,17 @@ def test_targets_not_planned_are_counted_by_reason_and_summarised(model, tmp_pat
                            targets_skipped=work.targets_skipped)
     text = format_summary(RunSummary(str(tmp_path), manifest, 1, None, ["CPUExecutionProvider"]))
     assert "not planned: 1 outside the region, 1 outside the images" in text
+
+
+def test_targets_can_come_from_any_table_of_positions(model, tmp_path):
+    path = tmp_path / "my targets.csv"
+    Table({"name": ["in footprint", "galactic plane"], "ra": [3.59, 79.01], "dec": [-30.39, 24.97]}).write(
+        path, format="ascii.csv")
+    args = survey_args(model, tmp_path / "out", mode="targets", catalogs=f"psz2,{path}", region="gleam")
+    assert args.catalogs == ("psz2", str(path))
+    work = plan_targets(survey_args(model, tmp_path / "out", mode="targets", catalogs=str(path), region="gleam"),
+                        MockSource(MockSky(seed=0)))
+    assert [(t.name, t.catalog) for tile in work.targets.values() for t in tile] == [("in footprint", path.name)]
+    assert work.targets_skipped == {"outside_region": 1, "outside_images": 0}
+    with pytest.raises(BadInputError, match=r"--catalog: no such table file: .*nothing\.csv"):
+        survey_args(model, tmp_path / "out", mode="targets", catalogs=str(tmp_path / "nothing.csv"))

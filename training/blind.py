@@ -57,6 +57,9 @@ DEFAULT_SHARES = (("1:centre", 0.2), ("1:injected", 0.8), ("0:centre", 0.15), ("
                   ("0:compact", 0.3), ("0:mined", 0.3))
 """Weight shares of the sample kinds within each class (``TrainConfig.kind_shares``)."""
 
+OFFSET_RINGS_ARCMIN = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
+"""Rings around an injected halo in which the best window score is recorded: score against offset."""
+
 RATE_THRESHOLDS = tuple(np.round(np.concatenate([np.arange(0.5, 0.95, 0.05), np.arange(0.95, 1.0, 0.005)]), 4))
 """Thresholds at which each test fold's false-candidate rate is recorded."""
 
@@ -310,7 +313,9 @@ def recovery_rows(recoveries: Sequence[Recovery], threshold: float) -> list[dict
              "target_score": r.target_score, "target_recovered": bool(r.target_score >= threshold),
              "blind_recovered": r.recovered(threshold),
              "blind_recovered_at_rate_thresholds": [r.recovered(float(t)) for t in RATE_THRESHOLDS],
-             "blind_best_score_within_5": float(r.scores[r.distance_arcmin <= 5.0].max(initial=0.0))}
+             "blind_best_score_within_5": float(r.scores[r.distance_arcmin <= 5.0].max(initial=0.0)),
+             "ring_max_scores": [float(r.scores[(r.distance_arcmin >= lo) & (r.distance_arcmin < hi)].max(initial=np.nan))
+                                 for lo, hi in zip(OFFSET_RINGS_ARCMIN[:-1], OFFSET_RINGS_ARCMIN[1:])]}
             for r in recoveries]
 
 

@@ -4,6 +4,7 @@
     halo-train classifier --arch cnn --protocol grouped --out runs/grouped-cnn
     halo-train classifier --arch cnn --protocol paper --runs 10 --out runs/paper-cnn
     halo-train blind --out results/blind-cnn        # injection, mining, calibration, completeness, false rate
+    halo-train ship --out models/halo-classifier.onnx --metrics results/blind-cnn
     halo-train baseline --out runs/rf-loso
     halo-train export runs/final-cnn --out models/halo-classifier.onnx --metrics runs/paper-cnn runs/grouped-cnn
     halo-train report runs/paper-cnn runs/grouped-cnn --out docs/results.md
@@ -99,32 +100,51 @@ def _train_final(sources, config, out: Path) -> dict:
             "train_sources": [sources[i].name for i in train_idx], "val_sources": [sources[i].name for i in val_idx]}
 
 
-def _blind(args) -> int:
+def _fields(args):
+    """The real fields of ``--data`` (less ``--exclude``) with their overlap groups, and the sources' band files."""
     import numpy as np
 
     from survey.sky.groups import overlap_groups
-    from training.blind import BlindConfig, blind_protocol, build_pools
-    from training.data import load_training_set
-    from training.evaluate import timed
-    from training.fields import data_sources, field_summary, load_fields
+    from training.fields import data_sources, load_fields
+
+    data = _data_path(args)
+    excluded = {name.strip() for name in (getattr(args, "exclude", None) or "").split(",") if name.strip()}
+    sources = data_sources(data)
+    unknown = excluded - {s.name for s in sources}
+    if unknown:
+        raise SystemExit(f"halo-train: error: --exclude names no source: {', '.join(sorted(unknown))}")
+    sources = [s for s in sources if s.name not in excluded]
+    positions = np.array([s.centre_radec for s in sources])
+    fields = load_fields(sources, overlap_groups(positions[:, 0], positions[:, 1]))
+    return data, fields, {s.name: dict(s.files) for s in sources}
+
+
+def _blind_config(args):
+    from training.blind import BlindConfig
     from training.samples import PoolSizes
     from training.train import TrainConfig
 
-    data = _data_path(args)
-    sources = data_sources(data)
-    positions = np.array([s.centre_radec for s in sources])
-    groups = overlap_groups(positions[:, 0], positions[:, 1])
-    fields = load_fields(sources, groups)
-    cutouts = load_training_set(data) if not args.no_baselines else None
-    if cutouts is not None and [c.name for c in cutouts] != [f.name for f in fields]:
-        raise SystemExit("halo-train: error: the baselines' sources and the fields differ in order; report this bug")
     defaults = BlindConfig()
     train = TrainConfig(**{**asdict(defaults.train), "epochs": args.epochs, "steps_per_epoch": args.steps,
                            "patience": args.patience, "normalisation": args.normalisation, "seed": args.seed})
-    config = BlindConfig(train=train, sizes=PoolSizes(injected=args.injected, empty=args.empty, compact=args.compact),
-                         n_folds=args.folds, repeats=args.repeats, mining_rounds=args.mining_rounds,
-                         target_rate_per_deg2=args.target_rate, per_cell=args.per_cell, baselines=not args.no_baselines,
-                         seed=args.seed)
+    return BlindConfig(train=train, sizes=PoolSizes(injected=args.injected, empty=args.empty, compact=args.compact),
+                       n_folds=getattr(args, "folds", defaults.n_folds), repeats=getattr(args, "repeats", 1),
+                       mining_rounds=args.mining_rounds, target_rate_per_deg2=args.target_rate,
+                       per_cell=getattr(args, "per_cell", defaults.per_cell),
+                       baselines=not getattr(args, "no_baselines", True), seed=args.seed)
+
+
+def _blind(args) -> int:
+    from training.blind import blind_protocol, build_pools
+    from training.data import load_training_set
+    from training.evaluate import timed
+    from training.fields import field_summary
+
+    data, fields, _ = _fields(args)
+    cutouts = load_training_set(data) if not args.no_baselines else None
+    if cutouts is not None and [c.name for c in cutouts] != [f.name for f in fields]:
+        raise SystemExit("halo-train: error: the baselines' sources and the fields differ in order; report this bug")
+    config = _blind_config(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pools = build_pools(fields, config, cache=Path(args.cache) if args.cache else None)
@@ -138,6 +158,35 @@ def _blind(args) -> int:
           f"{summary['sources']['blind_cnn']['roc_auc']:.3f}, {summary['false_candidates']['per_deg2']:.3f} false "
           f"candidates per deg2, goal cells recovered {summary['goal_cells']['fraction']:.0%}")
     return 0
+
+
+def _ship(args) -> int:
+    from training.ship import ship
+
+    data, fields, files = _fields(args)
+    card = ship(fields, files, Path(args.out), config=_blind_config(args), data=data, command=_command_line(args),
+                metrics_dir=Path(args.metrics) if args.metrics else None, cache=Path(args.cache) if args.cache else None)
+    op = card.metrics["operating_point"]
+    print(f"wrote {args.out} and its card: threshold {card.threshold:.4f}, {op['calibration_false_candidates']} false "
+          f"candidates in {op['calibration_area_deg2']:.1f} deg2 of calibration fields")
+    return 0
+
+
+def _add_blind_options(p: argparse.ArgumentParser) -> None:
+    """The options ``blind`` and ``ship`` share: how a blind-scan classifier is trained and calibrated."""
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--steps", type=int, default=40, help="batches per epoch")
+    p.add_argument("--patience", type=int, default=6)
+    p.add_argument("--injected", type=int, default=120, help="injected halos per field")
+    p.add_argument("--empty", type=int, default=60, help="empty windows per field")
+    p.add_argument("--compact", type=int, default=40, help="windows on compact sources per field")
+    p.add_argument("--mining-rounds", type=int, default=1)
+    p.add_argument("--normalisation", choices=["log", "snr-log"], default="log",
+                   help="input scaling: signed log in Jy/beam, or in units of each band's noise")
+    p.add_argument("--target-rate", type=float, default=0.1, help="false candidates per deg2 at the operating point")
+    p.add_argument("--cache", default=None, help="directory caching the sample pools between runs")
+    p.add_argument("--seed", type=int, default=0)
+    _data_arg(p)
 
 
 def _baseline(args) -> int:
@@ -214,22 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory (results.json)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--steps", type=int, default=60, help="batches per epoch")
-    p.add_argument("--patience", type=int, default=8)
-    p.add_argument("--injected", type=int, default=120, help="injected halos per field")
-    p.add_argument("--empty", type=int, default=60, help="empty windows per field")
-    p.add_argument("--compact", type=int, default=40, help="windows on compact sources per field")
-    p.add_argument("--mining-rounds", type=int, default=1)
-    p.add_argument("--normalisation", choices=["log", "snr-log"], default="log",
-                   help="input scaling: signed log in Jy/beam, or in units of each band's noise")
-    p.add_argument("--target-rate", type=float, default=0.1, help="false candidates per deg2 at the operating point")
     p.add_argument("--per-cell", type=int, default=4, help="halos per completeness-grid cell per fold")
     p.add_argument("--no-baselines", action="store_true", help="skip the random forest and paper-style CNN")
-    p.add_argument("--cache", default=None, help="directory caching the sample pools between runs")
-    p.add_argument("--seed", type=int, default=0)
-    _data_arg(p)
+    p.add_argument("--exclude", default=None, help="sources left out entirely (comma-separated names)")
+    _add_blind_options(p)
     p.set_defaults(func=_blind)
+
+    p = sub.add_parser("ship", help="train, mine, calibrate and export the survey's model (ONNX + card) from --data")
+    p.add_argument("--out", required=True, help="path of the .onnx file; the card goes beside it")
+    p.add_argument("--metrics", default=None, help="a halo-train blind run whose cross-validated results go into the card")
+    p.add_argument("--exclude", default=None, help="sources left out entirely (comma-separated names), to measure "
+                   "the model on them afterwards")
+    _add_blind_options(p)
+    p.set_defaults(func=_ship)
 
     p = sub.add_parser("baseline", help="random forest on block-averaged cut-outs, leave-one-source-out")
     p.add_argument("--seed", type=int, default=0)

@@ -223,6 +223,10 @@ class TrainingRecord:
         Epochs trained (before early stopping picked the checkpoint).
     augment : dict
         Free-form description of the augmentation (rotations, flips, scalings, generated).
+    command : str
+        The one command that trains, calibrates and exports this model from a data
+        directory (``halo-train ship ...``), so anyone can retrain it without some fields;
+        empty for older cards.
     """
 
     sources: tuple[TrainingSource, ...]
@@ -230,6 +234,7 @@ class TrainingRecord:
     seed: int
     epochs: int
     augment: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
 
 
 @dataclass(frozen=True)
@@ -369,6 +374,7 @@ def _parse_training(data: Any, where: str) -> TrainingRecord:
         seed=_get(data, "seed", int, where),
         epochs=_get(data, "epochs", int, where),
         augment=_get(data, "augment", dict, where),
+        command=_get(data, "command", str, where) if "command" in data else "",
     )
 
 

@@ -31,8 +31,8 @@ class RunSummary:
     providers : list of str
         ONNX Runtime providers the inference actors reported.
     mock_truth : tuple of int or None
-        ``(injected, recovered)`` halos of a mock-sky run: halos inside the region, and those
-        with a candidate within ``recovery_radius_arcmin``.
+        ``(injected, recovered, false)`` of a mock-sky run: halos inside the region, those
+        with a candidate within ``recovery_radius_arcmin``, and candidates near no halo.
     recovery_radius_arcmin : float
         Two window spacings: a halo is recovered when the peak window lies that close.
     """
@@ -42,7 +42,7 @@ class RunSummary:
     candidates: int
     area_deg2: float | None
     providers: list[str]
-    mock_truth: tuple[int, int] | None = None
+    mock_truth: tuple[int, int, int] | None = None
     recovery_radius_arcmin: float = 0.0
 
     @property
@@ -58,7 +58,10 @@ class RunSummary:
 
 
 def mock_recovery(source: ImageSource, args: SurveyArguments, result: FinishResult) -> tuple[tuple[int, int] | None, float]:
-    """``(injected, recovered)`` halos of a mock-sky scan, and the radius used; None for real data.
+    """``(injected, recovered, false)`` of a mock-sky scan, and the radius used; None for real data.
+
+    A candidate within the radius of an injected halo finds it; every other candidate is a
+    false one (the mock sky holds no halos but the injected ones).
 
     Parameters
     ----------
@@ -72,8 +75,8 @@ def mock_recovery(source: ImageSource, args: SurveyArguments, result: FinishResu
     Returns
     -------
     counts : tuple of int or None
-        Halos injected inside the region, and those with a candidate within the radius;
-        None for real images or a targets run.
+        Halos injected inside the region, those with a candidate within the radius, and
+        the candidates near no injected halo; None for real images or a targets run.
     radius_arcmin : float
         Two window spacings (``resolution_arcmin`` of the window order), in arcmin.
     """
@@ -82,10 +85,12 @@ def mock_recovery(source: ImageSource, args: SurveyArguments, result: FinishResu
     if truth is None:
         return None, radius
     recovered = 0
+    near_a_halo = np.zeros(result.ra_deg.size, bool)
     for ra, dec in zip(np.asarray(truth["ra"], float), np.asarray(truth["dec"], float)):
-        if result.ra_deg.size and angular_distance_deg(result.ra_deg, result.dec_deg, ra, dec).min() * 60 <= radius:
-            recovered += 1
-    return (len(truth), recovered), radius
+        close = angular_distance_deg(result.ra_deg, result.dec_deg, ra, dec) * 60 <= radius
+        recovered += bool(close.any())
+        near_a_halo |= close
+    return (len(truth), recovered, int(np.count_nonzero(~near_a_halo))), radius
 
 
 def format_summary(summary: RunSummary) -> str:
@@ -110,9 +115,11 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"targets       not planned: {skipped.get('outside_region', 0):,} outside the region, "
                      f"{skipped.get('outside_images', 0):,} outside the images")
     if summary.mock_truth is not None:
-        injected, recovered = summary.mock_truth
+        injected, recovered, false = summary.mock_truth
         lines.append(f"mock halos    {recovered} of {injected} injected halos recovered "
                      f"(a candidate within {summary.recovery_radius_arcmin:.1f}')")
+        rate = f" ({false / summary.area_deg2:.3f} per deg2)" if summary.area_deg2 else ""
+        lines.append(f"false         {false} candidates near no injected halo{rate}")
     for failure in m.failed[:10]:
         lines.append(f"failed        {failure.error}")
     if len(m.failed) > 10:

@@ -160,6 +160,7 @@ def test_the_demo_scan_runs_and_labels_its_mock_data(ray_local, model, tmp_path,
     out = capsys.readouterr().out
     assert out.startswith("MOCK DATA: synthetic GLEAM-like sky")
     assert "18 done now" in out and "windows       8,624" in out and "injected halos recovered" in out
+    assert "candidates near no injected halo" in out
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["provenance"]["source"] == "mock:0"
     # The outputs feed the other commands.

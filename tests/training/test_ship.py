@@ -1,0 +1,57 @@
+"""``halo-train ship`` (training.ship): roles kept apart, and a card that carries the operating point and the command."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.fields import data_sources, load_fields
+
+NAMES = ("A2744", "A2751", "A0013", "ORC 1", "AS1063", "A3399", "AS1099", "A2811", "AS0084", "ORC 5")
+
+
+@pytest.fixture(scope="module")
+def fields(gleam_dir):
+    from survey.sky.groups import overlap_groups
+
+    sources = [s for s in data_sources(gleam_dir) if s.name in NAMES]
+    positions = np.array([s.centre_radec for s in sources])
+    return sources, load_fields(sources, overlap_groups(positions[:, 0], positions[:, 1]))
+
+
+@pytest.mark.training
+def test_training_early_stopping_and_calibration_fields_never_share_a_group(fields):
+    from training.ship import split_roles
+
+    _, fs = fields
+    roles = split_roles(fs, seed=0)
+    groups = {role: {f.group for f in members} for role, members in roles.items()}
+    assert not (groups["train"] & groups["validation"] or groups["train"] & groups["calibration"]
+                or groups["validation"] & groups["calibration"])
+    assert sorted(f.name for members in roles.values() for f in members) == sorted(f.name for f in fs)
+    assert all({f.label for f in members} == {0, 1} for members in roles.values())
+
+
+@pytest.mark.training
+@pytest.mark.slow
+def test_ship_exports_a_model_the_survey_runs_with_its_calibrated_threshold(fields, gleam_dir, tmp_path):
+    from survey.model.infer import OnnxClassifier
+    from training.blind import BlindConfig
+    from training.samples import PoolSizes
+    from training.ship import ship
+    from training.train import TrainConfig
+
+    sources, fs = fields
+    config = BlindConfig(train=TrainConfig(arch="cnn", epochs=1, steps_per_epoch=2, batch_size=32, patience=1,
+                                           normalisation="snr-log", kind_shares=BlindConfig().train.kind_shares),
+                         sizes=PoolSizes(injected=4, empty=3, compact=3), mining_rounds=1, mined_per_field=2)
+    card = ship(fs, {s.name: dict(s.files) for s in sources}, tmp_path / "m.onnx", config=config, data=gleam_dir,
+                command="halo-train ship --out m.onnx", log=lambda _: None)
+    classifier = OnnxClassifier(tmp_path / "m.onnx", providers="cpu")
+    op = card.metrics["operating_point"]
+    assert classifier.threshold == card.threshold == op["threshold"] and 0.5 <= card.threshold < 1.0
+    assert op["calibration_false_candidates"] <= 0.1 * op["calibration_area_deg2"]
+    assert card.training.command == "halo-train ship --out m.onnx" and card.training.protocol == "blind"
+    assert card.normalisation.kind == "snr-log-sym"
+    roles = {s.split_or_group.split(",")[0] for s in card.training.sources}
+    assert roles == {"train", "validation", "calibration"} and len(card.training.sources) == len(fs)

@@ -1,0 +1,165 @@
+"""``halo-train ship``: the model the survey runs, trained, calibrated and exported by one command from a data directory.
+
+The recipe is the blind-scan protocol's (``training.blind``), on all fields at once:
+
+1. the fields are split, overlap groups kept whole, into training fields, early-stopping
+   fields and calibration fields (``CALIBRATION_FRACTION`` of them);
+2. the classifier trains on the training fields' samples (real centres, injected halos,
+   empty windows, compact sources), mines their hard negatives and trains again;
+3. its threshold is the lowest at which a blind scan of the calibration fields, which it
+   never saw, gives at most the target rate of false candidates;
+4. it is exported to ONNX with its card: the threshold, the rate measured on the
+   calibration fields, every field with its role, the injection and mining settings, the
+   honest protocol's cross-validated results when given (``--metrics``), and this command.
+
+Fields can be left out (``--exclude``) to retrain the model without them and measure it there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from survey.model.modelcard import ModelCard, TrainingFile, TrainingRecord, TrainingSource, sha256_file
+from survey.model.preprocess import IMAGE_COLUMN, channels_last, cut_windows
+from training.blind import BlindConfig, build_pools, poisson_interval, train_with_mining
+from training.evaluate import inner_split
+from training.fields import Field
+from training.scan import false_candidates, keras_scorer, scan_fields, threshold_for_rate
+
+CALIBRATION_FRACTION = 0.2
+"""Share of the fields (whole overlap groups) kept back to calibrate the threshold."""
+
+VALIDATION_FRACTION = 0.2
+"""Share of the remaining fields that early-stop the training."""
+
+
+def split_roles(fields: Sequence[Field], *, seed: int) -> dict[str, list[Field]]:
+    """Training, early-stopping and calibration fields: group-disjoint, both classes in each.
+
+    Parameters
+    ----------
+    fields : sequence of Field
+        All fields.
+    seed : int
+        Seeds the splits.
+
+    Returns
+    -------
+    dict
+        ``{"train": [...], "validation": [...], "calibration": [...]}``.
+    """
+    groups = np.array([f.group for f in fields])
+    labels = np.array([f.label for f in fields])
+    rest, calibration = inner_split(np.arange(len(fields)), groups, labels, fraction=CALIBRATION_FRACTION, seed=seed)
+    train, validation = inner_split(rest, groups, labels, fraction=VALIDATION_FRACTION, seed=seed + 1)
+    return {role: [fields[i] for i in sorted(idx)] for role, idx in
+            (("train", train), ("validation", validation), ("calibration", calibration))}
+
+
+def training_sources(roles: dict[str, list[Field]], files: dict[str, dict[str, Path]], *, root: Path
+                     ) -> tuple[TrainingSource, ...]:
+    """The card's record of every field: label, role and group, and its files with their sha256.
+
+    Parameters
+    ----------
+    roles : dict
+        Fields by role (``split_roles``).
+    files : dict
+        Band files of each field, by field name then band.
+    root : Path
+        Data directory the file paths are written relative to.
+
+    Returns
+    -------
+    tuple of TrainingSource
+    """
+    out = []
+    for role, fields in roles.items():
+        for f in fields:
+            record = tuple(TrainingFile(str(Path(p).relative_to(root)) if Path(p).is_relative_to(root) else str(p),
+                                        sha256_file(p)) for p in files[f.name].values())
+            out.append(TrainingSource(f.name, f.label, f"{role}, group {f.group}", record))
+    return tuple(out)
+
+
+def protocol_metrics(results_dir: Path | None) -> dict:
+    """The honest protocol's summary from a ``halo-train blind`` results directory (empty without one)."""
+    if results_dir is None:
+        return {}
+    results = json.loads((Path(results_dir) / "results.json").read_text())
+    return {"blind_protocol": {"results": str(results_dir), "command": results.get("command"),
+                               "summary": results["summary"], "label": "cross-validated on held-out fields"}}
+
+
+def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, *, config: BlindConfig, data: Path,
+         command: str, metrics_dir: Path | None = None, cache: Path | None = None,
+         log: Callable[[str], None] = print) -> ModelCard:
+    """Train, mine, calibrate and export the survey's model (module docstring).
+
+    Parameters
+    ----------
+    fields : sequence of Field
+        The fields to use (already without any excluded ones).
+    files : dict
+        Band files of each field, for the card.
+    out : Path
+        The ``.onnx`` to write; the card goes beside it.
+    config : BlindConfig
+        Training, pools, mining and the target false-candidate rate.
+    data : Path
+        The data directory (file paths in the card are relative to it).
+    command : str
+        The command line, stored in the card.
+    metrics_dir : Path, optional
+        A ``halo-train blind`` run whose cross-validated results go into the card.
+    cache : Path, optional
+        Pool cache directory.
+    log : callable
+        Progress messages.
+
+    Returns
+    -------
+    ModelCard
+        The card written beside ``out``.
+    """
+    from training.export import export_with_card
+
+    start = time.perf_counter()
+    roles = split_roles(fields, seed=config.seed)
+    log("roles: " + ", ".join(f"{role} {len(fs)}" for role, fs in roles.items()))
+    pools = build_pools(fields, config, cache=cache, log=log)
+    model, norm, record = train_with_mining(roles["train"], roles["validation"], pools, config, seed=config.seed, log=log)
+    scans = scan_fields(roles["calibration"], scorer=keras_scorer(model), normalisation=norm)
+    threshold = threshold_for_rate(scans, target_per_deg2=config.target_rate_per_deg2)
+    count, area = false_candidates(scans, threshold)
+    low, high = poisson_interval(count)
+    log(f"threshold {threshold:.4f}: {count} false candidates in {area:.1f} deg2 of calibration fields")
+    operating_point = {
+        "threshold": threshold, "target_false_per_deg2": config.target_rate_per_deg2,
+        "calibration_false_candidates": count, "calibration_area_deg2": area,
+        "calibration_false_per_deg2": count / area, "calibration_false_per_deg2_95": [low / area, high / area],
+        "calibration_fields": [f.name for f in roles["calibration"]],
+        "label": "measured on calibration fields the model never trained on; they chose the threshold, so the "
+                 "rate there is the target by construction: the cross-validated rate is under blind_protocol",
+    }
+    check = np.concatenate([channels_last(cut_windows(f.clipped, f.ra_deg, f.dec_deg, normalisation=norm)[IMAGE_COLUMN])
+                            for f in fields])
+    training = TrainingRecord(
+        sources=training_sources(roles, files, root=data), protocol="blind", seed=config.seed,
+        epochs=max(r["best_epoch"] for r in record["rounds"]),
+        augment={"classic": {"rotations_deg": list(range(0, 360, 45)), "flips": ["up-down", "left-right"],
+                             "brightness": [0.9, 1.4]},
+                 "injection": {"prior": config.prior.__dict__, "per_field": config.sizes.__dict__},
+                 "mining_rounds": config.mining_rounds, "kind_shares": [list(p) for p in config.train.kind_shares],
+                 "rounds": record["rounds"]},
+        command=command,
+    )
+    metrics = {"operating_point": operating_point, **protocol_metrics(metrics_dir),
+               "seconds": round(time.perf_counter() - start, 1)}
+    return export_with_card(model, out, normalisation=norm, training=training, check_inputs=check, metrics=metrics,
+                            threshold=threshold, architecture=config.train.arch)

@@ -114,8 +114,9 @@ HALO_COLUMNS = tuple(f.name for f in fields(Halo))
 def halo_table(halos: Iterable[Halo]) -> Table:
     """Halos as an astropy Table (the ground truth an injection writes; ``ra``/``dec`` for cross-matching).
 
-    >>> halo_table([Halo(10.0, -20.0, 0.5, 2.0, name="h1")])["ra", "dec", "flux_150mhz_jy"].pformat()[2]
-    '10.0 -20.0            0.5'
+    >>> table = halo_table([Halo(10.0, -20.0, 0.5, 2.0, name="h1")])
+    >>> float(table["ra"][0]), float(table["dec"][0]), str(table["flux_150mhz_jy"].unit)
+    (10.0, -20.0, 'Jy')
     """
     rows = [asdict(h) for h in halos]
     table = Table(rows=rows, names=HALO_COLUMNS) if rows else Table(names=HALO_COLUMNS,

@@ -20,7 +20,7 @@ import yaml
 
 from survey.cli import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS = ROOT / "containers"
 DEPLOY = ROOT / "deploy"
 DOCKERFILES = {"cpu": CONTAINERS / "Dockerfile.cpu", "gpu": CONTAINERS / "Dockerfile.gpu"}

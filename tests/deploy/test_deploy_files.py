@@ -57,6 +57,26 @@ def _parse(command: str):
         pytest.fail(f"halo-survey rejects {command!r} (exit {exc.code})")
 
 
+def _container_commands(path: Path) -> list[str]:
+    """``halo-survey ARGS`` of every Kubernetes container of the halo-survey images that has ``args``."""
+    commands = []
+    for document in yaml.safe_load_all(path.read_text()):
+        for container in _all_containers(document):
+            if "halo-survey:" in container.get("image", "") and container.get("args"):
+                commands.append(shlex.join(["halo-survey", *map(str, container["args"])]))
+    return commands
+
+
+def _all_containers(node: object) -> list[dict]:
+    """Every ``containers`` entry anywhere in a manifest."""
+    if isinstance(node, dict):
+        found = list(node.get("containers", [])) if isinstance(node.get("containers"), list) else []
+        return found + [c for key, value in node.items() if key != "containers" for c in _all_containers(value)]
+    if isinstance(node, list):
+        return [c for item in node for c in _all_containers(item)]
+    return []
+
+
 def _commands(text: str) -> list[str]:
     """Every halo-survey command written in ``text``: continuations joined, image tags dropped."""
     joined = re.sub(r"\s*\\\n[\s#]*", " ", text)
@@ -71,7 +91,7 @@ def _commands(text: str) -> list[str]:
 
 @pytest.mark.parametrize("path", TEXT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_written_command_is_accepted_by_the_parser(path):
-    commands = _commands(path.read_text())
+    commands = _commands(path.read_text()) + (_container_commands(path) if path.suffix == ".yaml" else [])
     for command in commands:
         _parse(command)
     if path.suffix == ".yaml" or path.name == "README.md" or path.name == "survey.md":
@@ -93,6 +113,17 @@ def test_rayjob_entrypoint_scans_the_gleam_footprint_into_s3_resumably():
     assert (args.region, args.source, args.address, args.num_gpus) == ("gleam", "skyview", "auto", 1)
     assert args.output.startswith("s3://") and args.resume and not args.overwrite
     assert job["spec"]["shutdownAfterJobFinishes"] is True
+
+
+def test_gpu_job_scans_the_footprint_on_one_gpu_into_s3_resumably():
+    job = _load(DEPLOY / "k8s" / "gpu-job.yaml")
+    assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    args = _parse(shlex.join(["halo-survey", *container["args"]]))
+    assert (args.command, args.region, args.address, args.num_gpus, args.providers) == ("scan", "gleam", None, 1, "cuda")
+    assert args.output.startswith("s3://") and args.resume and not args.overwrite
+    assert container["image"].endswith(":gpu") and container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never" and job["spec"]["backoffLimit"] >= 1
 
 
 # --------------------------------------------------------------------------------------

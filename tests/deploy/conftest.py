@@ -18,14 +18,18 @@ DEMO_REGION = "cone:339.6,-39.6,3"
 """The demo scan's region (18 order-5 tiles of the mock sky), as in ``halo-survey scan --help``."""
 
 
+def require_podman(reason: str | None, *, ci: bool) -> None:
+    """Skip with ``reason`` when podman cannot run containers; under CI, fail instead."""
+    if reason is not None:
+        if ci:
+            pytest.fail(f"{reason}; under CI=true the container tests must run")
+        pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def podman_ready() -> None:
     """podman can run containers here; skip (fail under CI=true) otherwise."""
-    reason = podman.podman_missing_reason()
-    if reason is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; under CI=true the container tests must run")
-        pytest.skip(reason)
+    require_podman(podman.podman_missing_reason(), ci=os.environ.get("CI", "").lower() == "true")
 
 
 @pytest.fixture(scope="session")

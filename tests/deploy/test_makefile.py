@@ -6,6 +6,7 @@ times of both steps are measured in README.md ("Install footprint").
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tomllib
@@ -19,7 +20,10 @@ TRAINING_ONLY = re.compile(r"tensorflow|keras|tf2onnx", re.IGNORECASE)
 
 def _dry_run(target: str, tmp_path: Path) -> list[str]:
     """The commands ``make -n TARGET`` prints for a venv that does not exist yet."""
-    done = subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, check=True)
+    # Run from `make test`, make's own variables would reach this make and change what it prints.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    done = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={tmp_path / 'venv'}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return done.stdout.splitlines()
 
 

@@ -22,7 +22,9 @@ revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # The labels that change with every build go on the command line as well as in build
 # arguments: a builder may take a LABEL layer from its cache when only an argument changed
-# (podman 4.3 does), and would then keep the revision of an earlier build.
+# (podman 4.3 does), and would then keep the revision of an earlier build. podman puts
+# command-line labels on the Dockerfile's last stage only; the training target, not last,
+# rebuilds its labels itself (Dockerfile.cpu).
 common=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "CREATED=$created"
         --label "org.opencontainers.image.version=$version"
         --label "org.opencontainers.image.revision=$revision"

@@ -1,10 +1,11 @@
-"""The container and deployment files: parsed and checked without Docker or a cluster.
+"""The container and deployment files, read without building or deploying anything.
 
-Nothing here builds an image or starts a cluster (this machine has neither Docker nor
-Kubernetes). What can rot silently is checked instead: every YAML parses and has the shape
-its tool expects, every ``halo-survey`` command written in the files and READMEs is accepted
-by the real argument parser, and each Dockerfile installs exactly one ONNX Runtime from the
-pinned constraints, no TensorFlow, and ships the model.
+What can rot silently is checked here, in seconds: every ``halo-survey`` command written in
+the files and READMEs (and each Kubernetes container's ``args``) is accepted by the real
+argument parser, and each Dockerfile installs exactly one ONNX Runtime from the pinned
+constraints, no TensorFlow in the survey images, and ships the model. The schemas of the
+deployment files are checked in ``test_validate.py``; the images are built and run in
+``test_images.py`` and ``test_ray_cluster.py`` (marker ``containers``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import yaml
 
 from survey.cli import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS = ROOT / "containers"
 DEPLOY = ROOT / "deploy"
 DOCKERFILES = {"cpu": CONTAINERS / "Dockerfile.cpu", "gpu": CONTAINERS / "Dockerfile.gpu"}
 YAML_FILES = sorted(DEPLOY.rglob("*.yaml"))
-USER_DOCS = [ROOT / "README.md", ROOT / "docs" / "survey.md", ROOT / "BENCHMARKS.md"]
+USER_DOCS = [ROOT / "README.md", ROOT / "docs" / "survey.md", ROOT / "docs" / "deploy.md", ROOT / "BENCHMARKS.md"]
 TEXT_FILES = [*YAML_FILES, *DOCKERFILES.values(), CONTAINERS / "README.md", DEPLOY / "README.md", *USER_DOCS]
 
 SUBCOMMANDS = ("scan", "targets", "tiles", "query", "plot", "catalog", "inspect")
@@ -57,6 +58,26 @@ def _parse(command: str):
         pytest.fail(f"halo-survey rejects {command!r} (exit {exc.code})")
 
 
+def _container_commands(path: Path) -> list[str]:
+    """``halo-survey ARGS`` of every Kubernetes container of the halo-survey images that has ``args``."""
+    commands = []
+    for document in yaml.safe_load_all(path.read_text()):
+        for container in _all_containers(document):
+            if "halo-survey:" in container.get("image", "") and container.get("args"):
+                commands.append(shlex.join(["halo-survey", *map(str, container["args"])]))
+    return commands
+
+
+def _all_containers(node: object) -> list[dict]:
+    """Every ``containers`` entry anywhere in a manifest."""
+    if isinstance(node, dict):
+        found = list(node.get("containers", [])) if isinstance(node.get("containers"), list) else []
+        return found + [c for key, value in node.items() if key != "containers" for c in _all_containers(value)]
+    if isinstance(node, list):
+        return [c for item in node for c in _all_containers(item)]
+    return []
+
+
 def _commands(text: str) -> list[str]:
     """Every halo-survey command written in ``text``: continuations joined, image tags dropped."""
     joined = re.sub(r"\s*\\\n[\s#]*", " ", text)
@@ -71,10 +92,10 @@ def _commands(text: str) -> list[str]:
 
 @pytest.mark.parametrize("path", TEXT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_written_command_is_accepted_by_the_parser(path):
-    commands = _commands(path.read_text())
+    commands = _commands(path.read_text()) + (_container_commands(path) if path.suffix == ".yaml" else [])
     for command in commands:
         _parse(command)
-    if path.suffix == ".yaml" or path.name == "README.md" or path.name == "survey.md":
+    if path.suffix == ".yaml" or path.name == "README.md" or path.name in ("survey.md", "deploy.md"):
         assert commands, f"{path} shows no halo-survey command"
 
 
@@ -93,6 +114,17 @@ def test_rayjob_entrypoint_scans_the_gleam_footprint_into_s3_resumably():
     assert (args.region, args.source, args.address, args.num_gpus) == ("gleam", "skyview", "auto", 1)
     assert args.output.startswith("s3://") and args.resume and not args.overwrite
     assert job["spec"]["shutdownAfterJobFinishes"] is True
+
+
+def test_gpu_job_scans_the_footprint_on_one_gpu_into_s3_resumably():
+    job = _load(DEPLOY / "k8s" / "gpu-job.yaml")
+    assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    args = _parse(shlex.join(["halo-survey", *container["args"]]))
+    assert (args.command, args.region, args.address, args.num_gpus, args.providers) == ("scan", "gleam", None, 1, "cuda")
+    assert args.output.startswith("s3://") and args.resume and not args.overwrite
+    assert container["image"].endswith(":gpu") and container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never" and job["spec"]["backoffLimit"] >= 1
 
 
 # --------------------------------------------------------------------------------------
@@ -172,52 +204,112 @@ def _instructions(path: Path) -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "") for line in lines]
 
 
-def _installed_extras(path: Path) -> list[set[str]]:
-    """Extras of each ``pip install ... '.[...]'`` of the project in the Dockerfile."""
-    runs = " ".join(args for op, args in _instructions(path) if op == "RUN")
-    return [set(m.group(1).split(",")) for m in re.finditer(r"pip install [^&]*?'\.\[([\w,-]+)\]'", runs)]
+def _stages(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """Instructions of each build stage by its name (``FROM ... AS name``; unnamed: ``stage<N>``)."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    for op, args in _instructions(path):
+        if op == "FROM":
+            words = args.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else f"stage{len(stages)}"
+            stages[name] = []
+        if stages:
+            stages[list(stages)[-1]].append((op, args))
+    return stages
 
 
-def _base_image(path: Path) -> str:
-    """The final stage's FROM."""
-    return [args for op, args in _instructions(path) if op == "FROM"][-1]
+def _pip_installs(instructions: list[tuple[str, str]]) -> list[str]:
+    """The arguments of each ``pip install`` in RUN instructions."""
+    runs = " ".join(args for op, args in instructions if op == "RUN")
+    return re.findall(r"pip install ([^&]*)", runs)
+
+
+def _extras(install: str) -> set[str]:
+    """Extras of the project (``'.[a,b]'`` or ``'.[a,b]'`` after ``-e``) in one pip install."""
+    match = re.search(r"'\.\[([\w,-]+)\]'", install)
+    return set(match.group(1).split(",")) if match else set()
+
+
+# The stage that installs the survey runtime in each Dockerfile.
+SURVEY_STAGE = {"cpu": "runtime", "gpu": "stage0"}
+# Besides the project, each image installs only these requirements (constraints pin them).
+EXTRA_REQUIREMENTS = {"cpu": {"'ray[default]'"}, "gpu": {"'ray[default]'", "'onnxruntime-gpu[cuda,cudnn]'"}}
 
 
 @pytest.mark.parametrize("flavour", ["cpu", "gpu"])
-def test_dockerfile_installs_exactly_one_onnxruntime_from_the_constraints(flavour):
-    path = DOCKERFILES[flavour]
-    (extras,) = _installed_extras(path)
-    known = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
-    assert extras == {flavour, "cloud"} and extras <= known
-    installs = re.findall(r"pip install ([^&]*)", " ".join(args for op, args in _instructions(path) if op == "RUN"))
+def test_survey_image_installs_exactly_one_onnxruntime_from_the_constraints_and_no_tensorflow(flavour):
+    stage = _stages(DOCKERFILES[flavour])[SURVEY_STAGE[flavour]]
+    installs = _pip_installs(stage)
     assert installs and all("-c constraints.txt" in args for args in installs)
-    assert not any(re.search(r"tensorflow|onnxruntime|\btrain\b|\btf-", args) for args in installs)
-    copies = [args.split() for op, args in _instructions(path) if op == "COPY" and not args.startswith("--from")]
-    assert ["models/", "models/"] in copies and "constraints.txt" in copies[0]
+    known = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    with_extras = [args for args in installs if _extras(args)]
+    assert [_extras(args) for args in with_extras] == [{flavour, "cloud"}] and {flavour, "cloud"} <= known
+    requirements = {word for word in with_extras[0].split() if word.startswith("'") and not word.startswith("'.[")}
+    assert requirements == EXTRA_REQUIREMENTS[flavour]
+    assert not any(re.search(r"tensorflow|\btrain\b|\btf-", args) for args in installs)
+    assert all("--no-deps" in args for args in installs if not _extras(args))  # the project itself, editable
+
+
+@pytest.mark.parametrize("flavour", ["cpu", "gpu"])
+def test_dockerfile_copies_only_existing_sources_and_ships_the_model(flavour):
+    copies = [args.split() for op, args in _instructions(DOCKERFILES[flavour]) if op == "COPY"]
+    assert ["models/", "models/"] in copies and ["pyproject.toml", "constraints.txt", "./"] == copies[0]
     assert all(ROOT.joinpath(src).exists() for args in copies for src in args[:-1])
 
 
+def test_cpu_dockerfile_default_target_is_the_survey_runtime_and_training_adds_tensorflow():
+    stages = _stages(DOCKERFILES["cpu"])
+    assert list(stages) == ["runtime", "training", "survey"]  # the last stage is the default target
+    assert stages["survey"][0] == ("FROM", "runtime AS survey") and stages["training"][0] == ("FROM", "runtime AS training")
+    training = _pip_installs(stages["training"])
+    assert {"cpu", "train", "tf-cpu"} <= _extras(training[0]) and all("-c constraints.txt" in args for args in training)
+    assert ("COPY", "training/ training/") in stages["training"]
+    assert ("ENTRYPOINT", '["halo-train"]') in stages["training"]
+
+
 @pytest.mark.parametrize("flavour", ["cpu", "gpu"])
-def test_dockerfile_runs_as_non_root_with_cache_volume_and_no_healthcheck(flavour):
-    ops = _instructions(DOCKERFILES[flavour])
-    names = [op for op, _ in ops]
+def test_dockerfile_runs_as_uid_1000_with_cache_volume_labels_and_a_version_health_check(flavour):
+    ops = _stages(DOCKERFILES[flavour])[SURVEY_STAGE[flavour]]
     env = " ".join(args for op, args in ops if op == "ENV")
-    assert "RAY_AUTH_MODE=disabled" in env and "HALO_CACHE_DIR=/cache" in env
-    assert ("VOLUME", '["/cache"]') in ops and ("ARG", "VERSION=0.1.0") in ops
-    assert "HEALTHCHECK" not in names and ops[names.index("ENTRYPOINT")][1] == '["halo-entrypoint"]'
-    users = [args for op, args in ops if op == "USER"]
-    assert users and users[-1] not in ("root", "0")
+    assert "RAY_AUTH_MODE=disabled" in env and "HALO_CACHE_DIR=/cache" in env and "VIRTUAL_ENV=/opt/venv" in env
+    assert ("VOLUME", '["/cache"]') in ops and ("ENTRYPOINT", '["halo-entrypoint"]') in ops
+    assert [args for op, args in ops if op == "USER"][-1] == "1000:1000"
+    (healthcheck,) = [args for op, args in ops if op == "HEALTHCHECK"]
+    assert healthcheck.endswith('CMD ["halo-survey", "--version"]')
+    labels = " ".join(args for op, args in _instructions(DOCKERFILES[flavour]) if op == "LABEL")
+    for key in ("title", "description", "version", "revision", "created", "licenses", "base.name"):
+        assert f"org.opencontainers.image.{key}=" in labels
 
 
-def test_gpu_image_matches_the_cuda_build_of_the_pinned_onnxruntime_gpu():
+@pytest.mark.parametrize("flavour", ["cpu", "gpu"])
+def test_dockerfile_takes_its_base_as_an_argument_and_needs_no_python_in_it(flavour):
+    text = DOCKERFILES[flavour].read_text()
+    assert "ARG BASE_IMAGE=debian:bookworm-slim" in text  # Debian bookworm's python3 is 3.11
+    assert _instructions(DOCKERFILES[flavour])[1][1].startswith("${BASE_IMAGE}")
+    runs = " ".join(args for op, args in _instructions(DOCKERFILES[flavour]) if op in ("RUN", "ENV", "ENTRYPOINT"))
+    assert "python3 -m venv /opt/venv" in runs and "/usr/local/bin/python" not in runs
+
+
+def test_gpu_image_gets_cuda_13_and_cudnn_9_from_the_pinned_nvidia_wheels():
     """Fails when the onnxruntime-gpu pin moves: check its CUDA/cuDNN majors (containers/README.md)."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert pyproject["project"]["optional-dependencies"]["gpu"] == [ORT_GPU_PIN]
-    base = re.search(r"ARG CUDA_IMAGE=(\S+)", DOCKERFILES["gpu"].read_text()).group(1)
-    assert base.startswith(f"nvidia/cuda:{ORT_GPU_CUDA_MAJOR}.") and "-cudnn-runtime-" in base
-    assert _base_image(DOCKERFILES["gpu"]) == "${CUDA_IMAGE}" and "PYTHON_VERSION=3.11" in DOCKERFILES["gpu"].read_text()
-    assert _base_image(DOCKERFILES["cpu"]).startswith("${PYTHON_IMAGE}")
-    assert "PYTHON_IMAGE=python:3.11-slim" in DOCKERFILES["cpu"].read_text()
+    assert _pinned_version("onnxruntime-gpu") == ORT_GPU_PIN.split("==")[1]
+    assert _pinned_version("nvidia-cuda-runtime").startswith(f"{ORT_GPU_CUDA_MAJOR}.")
+    assert _pinned_version("nvidia-cublas").startswith(f"{ORT_GPU_CUDA_MAJOR}.")
+    assert _pinned_version("nvidia-cudnn-cu13").startswith("9.")
+    ld_path = re.search(r"LD_LIBRARY_PATH=(\S+)", DOCKERFILES["gpu"].read_text()).group(1).split(":")
+    assert ld_path == [f"/opt/venv/lib/python3.11/site-packages/nvidia/{d}/lib" for d in ("cu13", "cudnn")]
+
+
+def test_dockerignore_admits_only_what_the_dockerfiles_copy():
+    lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    patterns = [line for line in lines if line and not line.startswith("#")]
+    assert patterns[0] == "*", "an allowlist: everything is ignored unless admitted"
+    admitted = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    copied = {src.rstrip("/") for path in DOCKERFILES.values() for op, args in _instructions(path)
+              if op == "COPY" for src in args.split()[:-1]}
+    assert copied == admitted
+    assert not {".venv", "results", "halo-survey-out", "runs", "tests", "bench"} & admitted
 
 
 def test_entrypoint_dispatches_every_subcommand_to_halo_survey():

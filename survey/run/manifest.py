@@ -79,8 +79,14 @@ class RunManifest:
         Rows of the candidate catalogue, once written.
     targets_skipped : dict
         Targets of the chosen catalogues that were not scored (``targets`` mode), by reason:
-        ``outside_region`` (e.g. in the Galactic plane for ``gleam``) and ``outside_images``
-        (a ``fits:DIR`` source has no image there).
+        ``outside_region`` (e.g. in the Galactic plane for ``gleam``), ``outside_images``
+        (a ``fits:DIR`` source has no image there) and ``unreadable_images`` (``--catalog
+        images``: image sets with no readable band, which nothing places on the sky; they
+        make the run ``partial``).
+    source_problems : list of str
+        What the image source found unusable before reading any field (files that fit no
+        image set, image sets with a band missing, truncated, not FITS or without WCS),
+        one line each naming the files, whether or not a tile of this run needed them.
     nodes : dict
         The tiles this run finished on each Ray node, by the node's IP address: where the
         inference actor that scored the tile ran.
@@ -105,6 +111,7 @@ class RunManifest:
     windows: int = 0
     candidates: int | None = None
     targets_skipped: dict[str, int] = field(default_factory=dict)
+    source_problems: list[str] = field(default_factory=list)
     nodes: dict[str, list[int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     started: str = field(default_factory=_now)

@@ -147,7 +147,7 @@ def _execute(run: PreparedRun) -> RunSummary:
     done_before, pending = resume.pending(work, outputs)
     manifest = RunManifest(run_id=args.run_id, mode=args.mode, arguments=args.record(), provenance=run.provenance,
                            tiles_planned=len(work.tiles), tiles_done_before=len(done_before), run_ids=resume.run_ids,
-                           targets_skipped=work.targets_skipped)
+                           targets_skipped=work.targets_skipped, source_problems=list(getattr(run.source, "problems", [])))
     manifest.timings["plan"] = round(time.perf_counter() - start, 3)
     writer = ManifestWriter(manifest, outputs.root)
     writer.save(force=True)
@@ -155,7 +155,8 @@ def _execute(run: PreparedRun) -> RunSummary:
     providers = _stream(run, pending, sink=sink, writer=writer)
     finish_start = time.perf_counter()
     catalogs = load_match_catalogs(args.match_catalogs, online=args.online)
-    complete = resume.is_complete(work, outputs, failed=len(manifest.failed))
+    unscored = len(manifest.failed) + work.targets_skipped.get("unreadable_images", 0)
+    complete = resume.is_complete(work, outputs, failed=unscored)
     result = finish_outputs(args, outputs, provenance=run.provenance, catalogs=catalogs, complete=complete)
     if complete:
         resume.clean_up()

@@ -19,6 +19,7 @@ from typing import Any
 
 from upath import UPath
 
+from survey.exceptions import BadInputError
 from survey.output import paths
 
 MANIFEST_VERSION = 1
@@ -164,9 +165,21 @@ def write_manifest(manifest: RunManifest, output: paths.PathLike) -> UPath:
 
 
 def read_manifest(output: paths.PathLike) -> RunManifest | None:
-    """The manifest in ``output``, or None if there is none."""
+    """The manifest in ``output``, or None if there is none.
+
+    Raises
+    ------
+    BadInputError
+        The file is not a manifest of this package (damaged, cut short, edited by hand).
+    """
     target = paths.manifest_file(output)
-    return RunManifest.from_json(target.read_text()) if target.exists() else None
+    if not target.exists():
+        return None
+    try:
+        return RunManifest.from_json(target.read_text())
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise BadInputError(str(target), f"is not a halo-survey run manifest ({type(exc).__name__}: {exc}); "
+                            "restore it, or pass --overwrite to redo the run") from exc
 
 
 class ManifestWriter:

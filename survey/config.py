@@ -19,6 +19,10 @@ class Conf(_config.ConfigNamespace):
         "", "Directory of the on-disk cache for online data; empty means ~/.cache/halo-survey."
     )
     cache_days = _config.ConfigItem(30.0, "Cached online answers older than this many days are fetched again.")
+    connect_timeout = _config.ConfigItem(
+        30.0, "Seconds to wait for the Ray cluster of --address to accept a connection, and again for Ray to join "
+        "it, before giving up."
+    )
 
 
 conf = Conf()

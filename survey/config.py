@@ -23,6 +23,10 @@ class Conf(_config.ConfigNamespace):
         30.0, "Seconds to wait for the Ray cluster of --address to accept a connection, and again for Ray to join "
         "it, before giving up."
     )
+    resource_wait = _config.ConfigItem(
+        600.0, "Seconds a run on a cluster of several nodes waits for an autoscaler to add the nodes it needs "
+        "(a GPU, a CPU, memory) before it is refused; a Ray of this machine alone is refused at once."
+    )
 
 
 conf = Conf()

@@ -3,12 +3,17 @@
 Ray Data waits for resources without a deadline: an inference actor that asks for a GPU on
 a cluster without one, or a cluster with no CPU (``--num-cpus 0``), leaves the run waiting
 forever with nothing on the screen. ``check_resources`` compares the request with the
-nodes that are alive now and refuses, in one line naming the option, what no node can
-ever run. It does not refuse a request that only makes the run slower (more actors than
-CPUs: the extra actors wait their turn).
+nodes that are alive and refuses, in one line naming the option, what no node can run.
+It does not refuse a request that only makes the run slower (more actors than CPUs: the
+extra actors wait their turn).
 
-On an autoscaling cluster the check sees the nodes that are up when the run starts:
-start the GPU (or large-memory) workers before the run, or the run is refused.
+- A Ray of this machine alone (the local Ray ``halo-survey`` starts) cannot grow: the
+  refusal is immediate.
+- A cluster of several nodes may be autoscaling (the deployments of ``deploy/`` start GPU
+  workers only on demand): the missing resources are asked of the autoscaler
+  (``ray.autoscaler.sdk.request_resources``, a no-op without one), and the run waits for
+  them at most ``survey.config.conf.resource_wait`` seconds (10 minutes), saying so in one
+  line, before it is refused.
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ def resource_problems(args: SurveyArguments, nodes: Sequence[Mapping[str, float]
     return problems
 
 
-def _local(nodes: Sequence[Mapping[str, float]]) -> bool:
+def _local() -> bool:
     """Whether the running Ray is this machine alone (then its onnxruntime is the workers')."""
     import ray
 
@@ -91,12 +96,61 @@ def _local(nodes: Sequence[Mapping[str, float]]) -> bool:
     return len(alive) == 1 and alive[0].get("NodeID") == ray.get_runtime_context().get_node_id()
 
 
-def check_resources(args: SurveyArguments) -> None:
-    """Refuse a run that the running Ray can never execute; nothing when Ray is not started yet.
+def run_bundles(args: SurveyArguments) -> list[dict[str, float]]:
+    """What the run needs to start: one inference actor's resources, and with split stages one reading task's."""
+    _, actor = inference_resources(args)
+    bundles = [{"GPU": float(actor["num_gpus"])} if actor.get("num_gpus") else {"CPU": 1.0}]
+    if not args.fused_stages:
+        memory = preprocess_memory_bytes(tile_order=args.tile_order, window_order=args.window_order)
+        bundles.append({"CPU": 1.0, "memory": float(memory)})
+    return bundles
 
-    When Ray is not initialised, Ray Data starts a local Ray with every core of this
-    machine on the first stream, so only the GPU request and the provider are checked,
-    against this machine's onnxruntime.
+
+def wait_for_nodes(args: SurveyArguments, *, wait_s: float, poll_s: float = 5.0) -> list[str]:
+    """Ask the autoscaler for what is missing and wait until the nodes fit the run; the problems left at the deadline.
+
+    Parameters
+    ----------
+    args : SurveyArguments
+        The run.
+    wait_s : float
+        Most seconds to wait.
+    poll_s : float
+        Seconds between two looks at the nodes.
+
+    Returns
+    -------
+    list of str
+        ``resource_problems`` of the last look: empty once the cluster fits the run.
+    """
+    import time
+
+    from ray.autoscaler.sdk import request_resources
+
+    problems = resource_problems(args, cluster_nodes())
+    if not problems or wait_s <= 0:
+        return problems
+    bundles = run_bundles(args)
+    logger.warning("the Ray cluster cannot run this yet (%s); asked its autoscaler for %s and waiting up to %g s",
+                   problems[0].split(":")[0], bundles, wait_s)
+    request_resources(bundles=bundles)
+    deadline = time.monotonic() + wait_s
+    try:
+        while problems and time.monotonic() < deadline:
+            time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
+            problems = resource_problems(args, cluster_nodes())
+    finally:
+        request_resources(bundles=[])  # the run's own demand keeps the nodes from now on
+    return [f"{p} (waited {wait_s:g} s for an autoscaler to add such a node)" for p in problems]
+
+
+def check_resources(args: SurveyArguments) -> None:
+    """Refuse a run that the running Ray cannot execute; nothing when Ray is not started yet.
+
+    On this machine's Ray the refusal is immediate; on a cluster of several nodes the run
+    first waits for an autoscaler (``wait_for_nodes``, ``conf.resource_wait`` seconds).
+    When Ray is not initialised, Ray Data starts a local Ray on the first stream, so only
+    the provider is checked, against this machine's onnxruntime.
 
     Raises
     ------
@@ -106,10 +160,14 @@ def check_resources(args: SurveyArguments) -> None:
     """
     import ray
 
+    from survey.config import conf
+
     if ray.is_initialized():
         nodes = cluster_nodes()
+        local = _local()
         problems = resource_problems(args, nodes)
-        local = _local(nodes)
+        if problems and not local:
+            problems = wait_for_nodes(args, wait_s=float(conf.resource_wait))
     else:
         problems, local = [], True
     if args.providers == "cuda" and local:

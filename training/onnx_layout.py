@@ -148,6 +148,6 @@ def add_reference(onnx_path: str | Path, *, force: bool = False) -> ModelCard:
             "pass --force to replace them, only for a model known to be good"
         )
     card = replace(card, reference=reference_of(onnx_path, normalisation=card.normalisation))
-    write_card(ModelCard.from_dict(card.to_dict(), where=f"card of {onnx_path}"), card_path_for(onnx_path))
+    write_card(ModelCard.from_dict(json.loads(card.to_json()), where=f"card of {onnx_path}"), card_path_for(onnx_path))
     return read_card(card_path_for(onnx_path))
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +26,7 @@ from survey.defaults import (
     DEMO_REGION,
     QUERY_FORMATS,
 )
-from survey.exceptions import HaloSurveyError, NoDetectionsWarning
+from survey.exceptions import HaloSurveyError, NoDetectionsWarning, RunInterrupted
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -48,13 +50,37 @@ def _add_inspect(sub) -> None:
 # --------------------------------------------------------------------------------------
 
 
+def _raise_interrupted(signum: int, frame) -> None:
+    raise RunInterrupted(signum)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``RunInterrupted`` in the main thread, as Ctrl-C raises KeyboardInterrupt.
+
+    A run then stops the same way for both: it records itself as interrupted, keeps its
+    finished tiles and ends with one line. Outside the main thread (where Python cannot
+    set handlers) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextmanager
 def ray_session(*, address: str | None, num_cpus: int | None, verbose: int = 0) -> Iterator[object]:
     """The package's only ``ray.init``: a local Ray (default) or ``--address`` of a running cluster.
 
     Yields what ``ray.init`` returns (None when a Ray is already up, which it reuses and
     leaves running, as in tests). Ray Data's own progress bars are turned off: the run
-    shows one tqdm bar.
+    shows one tqdm bar. An ``--address`` where nothing answers fails within
+    ``survey.config.conf.connect_timeout`` seconds instead of waiting for minutes. ``ray.init``
+    sets its own SIGTERM handler; ours (``sigterm_interrupts``) is put back after it.
 
     Parameters
     ----------
@@ -77,6 +103,11 @@ def ray_session(*, address: str | None, num_cpus: int | None, verbose: int = 0) 
     import ray
     import ray.data
 
+    if address:
+        from survey.config import conf
+        from survey.run.resources import check_address
+
+        check_address(address, timeout_s=float(conf.connect_timeout))
     if not verbose:  # Ray Data's plan/progress notes; our progress bar and summary say it all
         logging.getLogger("ray.data").setLevel(logging.ERROR)
     ray.data.DataContext.get_current().enable_progress_bars = False
@@ -84,26 +115,128 @@ def ray_session(*, address: str | None, num_cpus: int | None, verbose: int = 0) 
         yield None
         return
     level = logging.INFO if verbose else logging.WARNING
-    options = {"address": address} if address else {"num_cpus": num_cpus}
-    context = ray.init(include_dashboard=False, logging_level=level, log_to_driver=bool(verbose), **options)
+    options = {"include_dashboard": False, "logging_level": level, "log_to_driver": bool(verbose)}
+    ours = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    try:
+        if address:
+            context = _join_cluster(address, options)
+        else:
+            context = ray.init(num_cpus=num_cpus, **options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"--address {address}" if address else "the local Ray"
+        raise HaloSurveyError(f"{where}: Ray could not start or connect ({exc})") from None
+    if ours is _raise_interrupted:
+        signal.signal(signal.SIGTERM, ours)
     try:
         yield context
     finally:
         ray.shutdown()
 
 
+def _join_cluster(address: str, options: dict) -> object:
+    """``ray.init(address=...)`` with a deadline (``conf.connect_timeout``): Ray itself waits for minutes.
+
+    The call runs in a helper thread (so Ray sets no signal handler of its own); if it has
+    not returned in time, the run stops with a ResourceError and the thread is abandoned.
+    """
+    import ray
+
+    from survey.config import conf
+    from survey.exceptions import ResourceError
+
+    timeout = float(conf.connect_timeout)
+    outcome: dict[str, object] = {}
+
+    def connect() -> None:
+        try:
+            outcome["context"] = ray.init(address=address, **options)
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+
+    ray_worker_log = logging.getLogger("ray._private.worker")  # "SIGTERM handler is not set ...": ours is
+    quiet, ray_worker_log.disabled = ray_worker_log.disabled, True
+    try:
+        thread = threading.Thread(target=connect, name="halo-survey-ray-init", daemon=True)
+        thread.start()
+        thread.join(timeout)
+    finally:
+        ray_worker_log.disabled = quiet
+    if thread.is_alive():
+        raise ResourceError(f"--address {address}: no Ray cluster answered within {timeout:g} s "
+                            "(survey.cfg connect_timeout); check the head node's address and port (`ray status` on "
+                            "the head node prints it), or leave --address out to start a local Ray")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["context"]
+
+
+def _check_execution(args: argparse.Namespace) -> None:
+    """``--num-cpus`` and ``--address``, which only the command line has, checked before anything starts."""
+    from survey.exceptions import BadInputError
+
+    if args.num_cpus is not None and args.num_cpus < 1:
+        raise BadInputError(f"--num-cpus {args.num_cpus}", "a local Ray needs at least 1 CPU to read and score "
+                            "tiles; pass --num-cpus 1 or more, or leave it out to use every core")
+    if args.address is not None and not args.address.strip():
+        raise BadInputError("--address", "is empty; give HOST:PORT of a running Ray cluster, or leave it out")
+
+
+def interrupted_message(output, *, run_id: str) -> str:
+    """``interrupted after N of M tiles; rerun with --resume`` from the run's manifest (marked interrupted).
+
+    Parameters
+    ----------
+    output : str or Path
+        The run's output directory.
+    run_id : str
+        The interrupted run's id: a manifest of another run says nothing of this one.
+
+    Returns
+    -------
+    str
+        The line, without the ``halo-survey MODE:`` prefix.
+    """
+    from survey.run.manifest import read_manifest, write_manifest
+
+    try:
+        manifest = read_manifest(output)
+    except Exception:  # an unreadable manifest must not hide the interruption
+        manifest = None
+    if manifest is None or manifest.run_id != run_id:
+        return "interrupted before the run wrote anything; nothing is lost"
+    if manifest.status == "running":  # stopped outside the stream (while finishing): say so in the manifest
+        manifest.status = "interrupted"
+        try:
+            write_manifest(manifest, output)
+        except Exception:
+            pass
+    done = manifest.tiles_done_before + manifest.tiles_done
+    return (f"interrupted after {done} of {manifest.tiles_planned} tiles; rerun with --resume "
+            f"(finished tiles are kept in {output})")
+
+
 def _run_survey(args: argparse.Namespace, mode: str) -> int:
     from survey.run.arguments import SurveyArguments
+    from survey.run.lock import output_lock
     from survey.run.pipeline import prepare, run
     from survey.run.summary import format_summary
 
     # Every option, the model and its card, the source, the plan and the output directory
     # are checked before Ray starts: these mistakes cost no cluster start-up.
-    prepared = prepare(SurveyArguments.from_cli(args, mode=mode))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NoDetectionsWarning)
-        with ray_session(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose):
-            summary = run(prepared)
+    _check_execution(args)
+    arguments = SurveyArguments.from_cli(args, mode=mode)
+    try:
+        with sigterm_interrupts():
+            prepared = prepare(arguments)
+            # The output's lock, before Ray starts: a second run on it is refused at once.
+            with output_lock(arguments.output, run_id=arguments.run_id), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", NoDetectionsWarning)
+                with ray_session(address=args.address, num_cpus=args.num_cpus, verbose=args.verbose):
+                    summary = run(prepared)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (RunInterrupted)
+        signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
+        print(f"halo-survey {mode}: {interrupted_message(arguments.output, run_id=arguments.run_id)}", file=sys.stderr)
+        return 128 + int(signum)
     for warning in caught:  # ours as one line each (an empty catalogue, say); others as Python shows them
         if issubclass(warning.category, NoDetectionsWarning):
             print(f"halo-survey {mode}: warning: {warning.message}", file=sys.stderr)
@@ -180,7 +313,7 @@ def _add_query(sub) -> None:
     p.add_argument("--cone", type=float, nargs=3, metavar=("RA", "DEC", "RADIUS"), help="degrees")
     p.add_argument("--near", default=None, help="a target or matched cluster name, e.g. 'PSZ2 G008.94-81.22'")
     p.add_argument("--matched-to", default=None, help="only candidates with a match in this catalogue (psz2, ...)")
-    p.add_argument("--flags", default=None, help="ok, or a flag name (truncated, noise_high, edge)")
+    p.add_argument("--flags", default=None, help="ok, or a flag name (truncated, noise_high, edge, bad_pixels)")
     p.add_argument("--format", default="table", choices=QUERY_FORMATS)
     p.add_argument("--out", default=None, help="write to this file (needed for fits and parquet)")
     p.set_defaults(func=_query)
@@ -277,6 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HaloSurveyError as exc:
         print(f"halo-survey {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"halo-survey {args.command}: interrupted", file=sys.stderr)
+        return 128 + int(signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,14 @@ class Conf(_config.ConfigNamespace):
         "", "Directory of the on-disk cache for online data; empty means ~/.cache/halo-survey."
     )
     cache_days = _config.ConfigItem(30.0, "Cached online answers older than this many days are fetched again.")
+    connect_timeout = _config.ConfigItem(
+        30.0, "Seconds to wait for the Ray cluster of --address to accept a connection, and again for Ray to join "
+        "it, before giving up."
+    )
+    resource_wait = _config.ConfigItem(
+        600.0, "Seconds a run on a cluster of several nodes waits for an autoscaler to add the nodes it needs "
+        "(a GPU, a CPU, memory) before it is refused; a Ray of this machine alone is refused at once."
+    )
 
 
 conf = Conf()

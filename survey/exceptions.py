@@ -41,6 +41,22 @@ class OnnxParityError(HaloSurveyError):
     """An exported ONNX graph does not reproduce the trained model's outputs (``training.export``)."""
 
 
+class ResourceError(HaloSurveyError):
+    """The Ray cluster cannot give what a run asks for (a CPU, a GPU, memory): the run would wait forever."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by a signal: Ctrl-C (SIGINT) or SIGTERM, as ``signum`` says.
+
+    A KeyboardInterrupt, so whatever handles Ctrl-C handles SIGTERM the same way: the
+    run records itself as interrupted and keeps its finished tiles.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        super().__init__(signum)
+
+
 class NoImageError(Exception):
     """SkyView answered a query but offered no FITS file: not worth retrying.
 

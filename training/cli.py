@@ -217,6 +217,17 @@ def _upgrade_model(args) -> int:
     return 0
 
 
+def _add_reference(args) -> int:
+    from training.onnx_layout import add_reference
+
+    card = add_reference(Path(args.model), force=args.force)
+    reference = card.reference
+    print(f"wrote the card of {args.model}: reference inputs {list(reference.indices)}, halo probabilities "
+          f"{', '.join(f'{p:.4f}' for p in reference.probabilities)} (checked to {reference.atol:g} whenever the "
+          "survey loads the model)")
+    return 0
+
+
 def _report(args) -> int:
     from training.report import write_report
 
@@ -295,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="NAME.onnx with its version-1 card NAME.card.json beside it")
     p.add_argument("--out", default=None, help="write the upgraded .onnx (and card) here instead of in place")
     p.set_defaults(func=_upgrade_model)
+
+    p = sub.add_parser("add-reference", help="store the model's probabilities on a few fixed inputs in its card, so "
+                       "the survey refuses the file if its weights ever change (run it on a model known to be good)")
+    p.add_argument("model", help="NAME.onnx with its card NAME.card.json beside it")
+    p.add_argument("--force", action="store_true", help="replace a reference the card already has")
+    p.set_defaults(func=_add_reference)
 
     p = sub.add_parser("report", help="Markdown + PNG report of protocol runs")
     p.add_argument("run_dirs", nargs="+")

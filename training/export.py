@@ -15,7 +15,9 @@ band planes (N, 4, 64, 64) and the card says so (``survey.model.preprocess.INPUT
 takes exactly what the card describes; ONNX Runtime's optimiser cancels it against the
 transpose to NCHW that tf2onnx puts in front of a CNN's first convolution.
 
-``export_with_card`` is what the CLI calls: ONNX file, parity check, then the model card.
+``export_with_card`` is what the CLI calls: ONNX file, parity check, then the model card,
+which records the file's probabilities on a few fixed inputs (``survey.model.reference``)
+so the survey can tell if the weights ever change.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import tensorflow as tf
 import tf2onnx
 
 from survey.exceptions import OnnxParityError
+from survey.model.infer import reference_of
 from survey.model.modelcard import (
     ARCHITECTURES,
     DEFAULT_THRESHOLD,
@@ -272,6 +275,8 @@ def export_with_card(
         normalisation=normalisation,
         metrics=metrics,
         threshold=threshold,
+        # The file's answers on fixed inputs: the survey re-checks them at every load.
+        reference=reference_of(onnx_path, normalisation=normalisation),
     )
     write_card(card, card_path_for(onnx_path))
     return card

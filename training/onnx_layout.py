@@ -5,7 +5,8 @@ model card since version 2 describes. Keras convolutions are channels-last, so a
 graph takes its (N, 64, 64, 4) tensor from one Transpose placed in front
 (``planes_input``); ONNX Runtime cancels it against the NCHW transpose tf2onnx puts before
 a CNN's first convolution. Files exported before that (card version 1) take NHWC;
-``upgrade_model`` rewrites them and their card, weights untouched.
+``upgrade_model`` rewrites them and their card, weights untouched. ``add_reference`` adds the
+reference check (``survey.model.reference``) to the card of any version-2 model.
 
 Needs the ``onnx`` package but not TensorFlow, so ``halo-train upgrade-model`` starts at once.
 """
@@ -14,17 +15,19 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import onnx
 
 from survey.exceptions import ModelCardError
+from survey.model.infer import reference_of
 from survey.model.modelcard import (
     CARD_VERSION,
     INPUT_NAME,
     ModelCard,
     card_path_for,
+    load_model_card,
     read_card,
     sha256_file,
     survey_input_spec,
@@ -106,6 +109,45 @@ def upgrade_model(onnx_path: str | Path, *, out_path: str | Path | None = None) 
     spec = json.loads(json.dumps(asdict(survey_input_spec())))
     data.update(card_version=CARD_VERSION, name=out_path.stem, onnx_sha256=sha256_file(out_path), input_spec=spec)
     card = ModelCard.from_dict(data, where=f"upgraded card of {out_path}")
+    card = replace(card, reference=reference_of(out_path, normalisation=card.normalisation))
     write_card(card, card_path_for(out_path))
     return read_card(card_path_for(out_path))
+
+
+def add_reference(onnx_path: str | Path, *, force: bool = False) -> ModelCard:
+    """Add the reference check (``survey.model.reference``) to the card of an existing model.
+
+    The model's probabilities on the reference inputs are computed now, from the file as it
+    is, and stored in its card; from then on the survey refuses the file if its weights
+    change. Run it only on a model known to be good (the one that was evaluated). The ONNX
+    file is not touched, so its sha256 stays.
+
+    Parameters
+    ----------
+    onnx_path : str or Path
+        ``NAME.onnx`` with its (version 2) card beside it.
+    force : bool
+        Replace a reference the card already has.
+
+    Returns
+    -------
+    ModelCard
+        The card, as written.
+
+    Raises
+    ------
+    ModelCardError
+        The card is missing, invalid or describes another file, or already has a reference
+        and ``force`` is False.
+    """
+    onnx_path = Path(onnx_path)
+    card = load_model_card(onnx_path)
+    if card.reference is not None and not force:
+        raise ModelCardError(
+            f"{card_path_for(onnx_path)} already has reference outputs (inputs {list(card.reference.indices)}); "
+            "pass --force to replace them, only for a model known to be good"
+        )
+    card = replace(card, reference=reference_of(onnx_path, normalisation=card.normalisation))
+    write_card(ModelCard.from_dict(json.loads(card.to_json()), where=f"card of {onnx_path}"), card_path_for(onnx_path))
+    return read_card(card_path_for(onnx_path))
 

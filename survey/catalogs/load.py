@@ -7,10 +7,10 @@ from pathlib import Path
 from astropy.table import Table
 
 from survey.catalogs.readers import read_psz2_fits
-from survey.catalogs.registry import catalog_spec, default_catalog_path
+from survey.catalogs.registry import CatalogSpec, catalog_spec, default_catalog_path
 from survey.catalogs.table import check_format, filter_footprint, format_catalog
 from survey.catalogs.vizier import fetch_vizier
-from survey.exceptions import BadInputError
+from survey.exceptions import BadInputError, CatalogError
 
 
 def load_catalog(name: str, *, path: str | Path | None = None, online: bool = False) -> Table:
@@ -35,7 +35,8 @@ def load_catalog(name: str, *, path: str | Path | None = None, online: bool = Fa
     Raises
     ------
     CatalogError
-        Unknown name, or a missing / unparseable file (the message names it).
+        Unknown name, or a missing / unparseable file (the message names it), or a default
+        file whose row count is not its release's (``check_release_rows``).
     RemoteServiceError
         ``online=True`` and VizieR cannot be reached or answers badly.
     BadInputError
@@ -49,8 +50,38 @@ def load_catalog(name: str, *, path: str | Path | None = None, online: bool = Fa
     file = Path(path) if path is not None else default_catalog_path(spec.key)
     reader = read_psz2_fits if spec.key == "psz2" and file.suffix.lower() in (".fits", ".fit") else spec.reader
     table = reader(file)
+    if path is None:
+        check_release_rows(table, spec=spec, path=file)
     table.meta["reference"] = spec.reference
     return table
+
+
+def check_release_rows(table: Table, *, spec: CatalogSpec, path: Path) -> None:
+    """Refuse a default catalogue file whose rows differ from its release's (``CatalogSpec.rows``).
+
+    A file cut short by a failed copy or download still parses, line by line, and would
+    silently lose the clusters at its end (PSZ2 is ordered by Galactic longitude: a whole
+    part of the sky).
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        The catalogue as read.
+    spec : CatalogSpec
+        Its registry entry, with the release's row count.
+    path : Path
+        The file it was read from, for the message.
+
+    Raises
+    ------
+    CatalogError
+        Naming the file, both counts and the fix.
+    """
+    if spec.rows is not None and len(table) != spec.rows:
+        raise CatalogError(
+            f"{path}: {len(table)} rows, but the {spec.key.upper()} release ({spec.reference}) has {spec.rows}; "
+            f"the file is truncated or another release: copy it again, or fetch it from VizieR with --online"
+        )
 
 
 def catalog_command(name: str, *, footprint: str | None = None, fmt: str = "table", online: bool = False) -> str:

@@ -7,6 +7,7 @@ raises CatalogError naming it.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,12 +38,29 @@ def read_psz2_cds(path: str | Path, *, readme: str | Path | None = None) -> Tabl
         warnings.simplefilter("ignore", u.UnitsWarning)  # "10+14Msun" is CDS, not FITS, syntax
         raw = _read_or_fail(lambda: ascii.read(path, format="cds", readme=str(readme)), path, "PSZ2 CDS table")
     _require_columns(raw.colnames, ("Name", "RAdeg", "DEdeg", "z"), path)
+    records = readme_records(readme, path.name)
+    if records is not None and len(raw) != records:
+        raise CatalogError(f"{path}: {len(raw)} rows, but its ReadMe {readme} says {records}; the file is truncated "
+                           "or does not belong to that ReadMe: copy both again, or fetch PSZ2 with --online")
     names = as_strings(raw["Name"])
     alts = join_alt_names(*(raw[c] for c in ("zID", "MCXC", "RedMAPPer", "ACT", "SPT") if c in raw.colnames), exclude=names)
     return make_catalog_table(
         name=names, ra_deg=as_float(raw["RAdeg"]), dec_deg=as_float(raw["DEdeg"]), z=as_float(raw["z"]),
         catalog="psz2", alt_names=alts, source=str(path),
     )
+
+
+def readme_records(readme: str | Path, filename: str) -> int | None:
+    """The record count a CDS ReadMe's file summary gives for ``filename``, or None if it gives none.
+
+    The summary lists ``FileName  Lrecl  Records  Explanations``, one file a line.
+    """
+    try:
+        text = Path(readme).read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    match = re.search(rf"^{re.escape(filename)}\s+\d+\s+(\d+)\s", text, flags=re.MULTILINE)
+    return int(match.group(1)) if match else None
 
 
 def _sibling_readme(path: Path) -> Path:

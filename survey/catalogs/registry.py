@@ -32,6 +32,9 @@ class CatalogSpec:
         Which table of the answer to use: exact name, or a substring; ``""`` takes the only one.
     reference : str
         Who made it, for ``Table.meta``.
+    rows : int or None
+        Rows of the release the default file holds (``../shared/data/README.md``); a
+        default file with another count is truncated or another release, and refused.
     """
 
     key: str
@@ -40,21 +43,22 @@ class CatalogSpec:
     vizier_source: str
     vizier_table: str
     reference: str
+    rows: int | None = None
 
 
 CATALOGS: dict[str, CatalogSpec] = {
     spec.key: spec
     for spec in (
         CatalogSpec("psz2", "psz2.dat", read_psz2_cds, "J/A+A/594/A27/psz2", "J/A+A/594/A27/psz2",
-                    "Planck Collaboration 2016, A&A 594, A27"),
+                    "Planck Collaboration 2016, A&A 594, A27", 1653),
         CatalogSpec("mgcls", "mgcls_table1.dat", read_mgcls, "J/A+A/657/A56/table1", "J/A+A/657/A56/table1",
-                    "Knowles et al. 2022, A&A 657, A56"),
+                    "Knowles et al. 2022, A&A 657, A56", 116),
         CatalogSpec("mcxc", "mcxc.fits", read_mcxc, "J/A+A/534/A109/mcxc", "J/A+A/534/A109/mcxc",
-                    "Piffaretti et al. 2011, A&A 534, A109"),
+                    "Piffaretti et al. 2011, A&A 534, A109", 1743),
         # The table name of the group list inside J/ApJ/742/125 is not pinned here (no
         # network to check it): take the table whose name mentions groups.
         CatalogSpec("cosmos", "cosmos_xray_groups.csv", read_cosmos, "J/ApJ/742/125", "group",
-                    "George et al. 2011, ApJ 742, 125"),
+                    "George et al. 2011, ApJ 742, 125", 129),
     )
 }
 

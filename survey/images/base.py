@@ -221,6 +221,23 @@ class ImageSource(ABC):
         """
         raise BadInputError(f"--source {self.name}", "has no image sets to use as targets; pass --source fits:DIR")
 
+    @property
+    def problems(self) -> list[str]:
+        """Inputs found unusable before any field is read (files, image sets), one line each naming them.
+
+        A run records them in its manifest and summary whether or not a tile needs them;
+        the default (SkyView, the mock sky) has none.
+        """
+        return []
+
+    def unplaced_targets(self) -> list[str]:
+        """Image sets that ``targets()`` cannot list because nothing places them on the sky, one line each.
+
+        ``targets --catalog images`` counts them as targets that could not be scored. The
+        default has none.
+        """
+        return []
+
     def truth(self, region: Region) -> Table | None:
         """The halos this source injected inside ``region`` (``ra``, ``dec``, ...), or None for real sky.
 
@@ -266,6 +283,29 @@ def _squeeze_to_2d(data: np.ndarray, path: Path) -> np.ndarray:
     return squeezed
 
 
+def _open_fits(path: Path, *, lazy: bool) -> fits.HDUList:
+    """``fits.open`` with its failures, and its warning about a truncated file, as a BadInputError naming ``path``.
+
+    astropy only warns when a file is shorter than its headers say (a copy cut short); the
+    pixels past the end would then fail later, or, memory-mapped, fault the process.
+    """
+    if path.is_file() and path.stat().st_size == 0:
+        raise BadInputError(path, "is empty (0 bytes): copy the file again")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AstropyWarning)
+        try:
+            hdul = fits.open(path, memmap=lazy, lazy_load_hdus=False)
+        except FileNotFoundError as exc:
+            raise BadInputError(path, "does not exist") from exc
+        except (OSError, ValueError, TypeError) as exc:
+            raise BadInputError(path, f"is not a readable FITS file ({exc})") from exc
+    truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
+    if truncated:
+        hdul.close()
+        raise BadInputError(path, f"is truncated ({truncated[0]}); copy the file again")
+    return hdul
+
+
 def read_band_file(path: str | Path, band: str | Band, *, allow_nonfinite: bool = False, lazy: bool = False) -> BandImage:
     """Read one band image: 2-D float32 pixels plus its celestial WCS.
 
@@ -291,16 +331,11 @@ def read_band_file(path: str | Path, band: str | Band, *, allow_nonfinite: bool 
     Raises
     ------
     BadInputError
-        Naming the file: not FITS, no image, not 2-D, no celestial WCS, NaN/inf pixels.
+        Naming the file: empty, truncated, not FITS, no image, not 2-D, no celestial WCS, NaN/inf pixels.
     """
     path = Path(path)
     band = band if isinstance(band, Band) else band_by_name(band)
-    try:
-        hdul = fits.open(path, memmap=lazy, lazy_load_hdus=False)
-    except FileNotFoundError as exc:
-        raise BadInputError(path, "does not exist") from exc
-    except (OSError, ValueError, TypeError) as exc:
-        raise BadInputError(path, f"is not a readable FITS file ({exc})") from exc
+    hdul = _open_fits(path, lazy=lazy)
     with hdul:
         try:
             hdu = _first_image_hdu(hdul, path)

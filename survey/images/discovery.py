@@ -112,25 +112,32 @@ def _record(folder: Path, files: dict[str, Path]) -> SourceFiles:
     return SourceFiles(display_name(key), key, folder, label, split, ordered)
 
 
-def load_source(record: SourceFiles) -> GleamSource:
-    """Read all four bands of one source; raise (naming the files) if any is unusable."""
+def load_source(record: SourceFiles, *, allow_nonfinite: bool = False) -> GleamSource:
+    """Read all four bands of one source; raise (naming the files) if any is unusable.
+
+    ``allow_nonfinite`` keeps NaN and inf pixels (``halo-survey inspect`` reports them, as
+    the survey tolerates NaN blanks); training refuses them (the default).
+    """
     if record.missing_bands:
         raise MissingBandError(
             record.folder / record.key,
             f"source {record.name!r} lacks band(s) {', '.join(record.missing_bands)} "
             f"(found: {', '.join(p.name for p in record.files.values())})",
         )
-    images = {band: read_band_file(path, band) for band, path in record.files.items()}
+    images = {band: read_band_file(path, band, allow_nonfinite=allow_nonfinite) for band, path in record.files.items()}
     return GleamSource(record.name, record.label, record.split, images, dict(record.files))
 
 
-def scan_directory(directory: str | Path) -> ScanResult:
-    """Load every source under ``directory``; report the unusable ones and go on with the rest."""
+def scan_directory(directory: str | Path, *, allow_nonfinite: bool = False) -> ScanResult:
+    """Load every source under ``directory``; report the unusable ones and go on with the rest.
+
+    ``allow_nonfinite`` keeps sources with NaN or inf pixels (``load_source``).
+    """
     records, problems = find_source_files(directory)
     sources: list[GleamSource] = []
     for record in records:
         try:
-            sources.append(load_source(record))
+            sources.append(load_source(record, allow_nonfinite=allow_nonfinite))
         except BadInputError as exc:
             problems.append(SourceProblem(record.name, record.folder, str(exc)))
     return ScanResult(sources, problems)

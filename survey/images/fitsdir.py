@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 FIELD_GRID_POINTS = 9
 """Sample points per side of a field when measuring how much of it an image covers."""
 
+PIXEL_SCALE_TOLERANCE = 1.25
+"""A band file whose pixel scale differs from the band's native one by more than this factor
+(either way) is refused: the classifiers take 64-pixel cut-outs at the native scales
+(``survey.sky.bands``), so another scale shows them another sky area and another beam."""
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
@@ -102,8 +107,29 @@ class ImageSet:
         return not self.problems and set(self.files) == set(BAND_NAMES)
 
     @property
+    def placeable(self) -> bool:
+        """Some band is readable, so the set has a place on the sky (an incomplete set still fails its own fields)."""
+        return bool(self.files)
+
+    @property
+    def problem(self) -> str:
+        """One line naming the set and why it cannot be used ("" for a complete set)."""
+        if self.complete:
+            return ""
+        where = "" if self.placeable else " (no band readable, so it cannot even be placed on the sky)"
+        return f"image set {self.name!r} in {self.folder} is unusable{where}: {'; '.join(self.problems.values())}"
+
+    @property
     def centre_radec(self) -> tuple[float, float]:
-        """(RA, Dec) in degrees of the central pixel of the set's first readable band."""
+        """(RA, Dec) in degrees of the central pixel of the set's first readable band.
+
+        Raises
+        ------
+        BadInputError
+            No band of the set is readable (``placeable`` is False).
+        """
+        if not self.files:
+            raise BadInputError(self.folder, self.problem)
         first = next(iter(self.files.values()))
         ny, nx = first.shape
         ra, dec = pixel_to_world(first.wcs, [(nx - 1) / 2.0], [(ny - 1) / 2.0])
@@ -125,7 +151,28 @@ class ImageSet:
 def _index_file(path: Path, band: str) -> BandFile:
     """Shape and WCS of one file; the pixels stay on disk (memory-mapped, never read here)."""
     image = read_band_file(path, band, lazy=True, allow_nonfinite=True)
+    check_pixel_scale(image)
     return BandFile(path=path, band=band, shape=tuple(image.data.shape), wcs=image.wcs)
+
+
+def check_pixel_scale(image: BandImage, *, tolerance: float = PIXEL_SCALE_TOLERANCE) -> None:
+    """Refuse a band image whose pixel scale is not its band's native one (within ``tolerance``).
+
+    Raises
+    ------
+    BadInputError
+        Naming the file, its scale, the band's native scale and the fix.
+    """
+    native = image.band.pixel_deg
+    scale = image.pixel_deg
+    ratio = scale / native if native > 0 else float("nan")
+    if not 1.0 / tolerance <= ratio <= tolerance:
+        raise BadInputError(
+            image.origin,
+            f"pixel scale {scale * 3600:.1f}\" is {ratio:.2g} times the {image.band.name} MHz band's native "
+            f"{native * 3600:.0f}\" (the classifiers take cut-outs at the native scale); reproject the image "
+            f"to {native * 3600:.0f}\"/px or fix its CDELT/CD keywords",
+        )
 
 
 def _index_set(record: SourceFiles) -> ImageSet:
@@ -170,8 +217,15 @@ def field_grid(request: FieldRequest, *, points: int = FIELD_GRID_POINTS) -> tup
     return ra % 360.0, dec
 
 
-def best_set(sets: list[ImageSet], request: FieldRequest) -> tuple[ImageSet, float]:
-    """The set covering most of the field (ties: the nearest centre) and its covered fraction."""
+def best_set(sets: list[ImageSet], request: FieldRequest) -> tuple[ImageSet | None, float]:
+    """The set covering most of the field (ties: the nearest centre) and its covered fraction.
+
+    Sets with no readable band cannot be placed on the sky and are never chosen; with no
+    placeable set at all the answer is ``(None, 0.0)``.
+    """
+    sets = [s for s in sets if s.placeable]
+    if not sets:
+        return None, 0.0
     ra, dec = field_grid(request)
 
     def rank(item: ImageSet) -> tuple[float, float]:
@@ -221,6 +275,8 @@ class FitsDirectorySource(ImageSource):
         The indexed image sets, complete or not.
     skipped : list of str
         Files that fit no set (no band in the name, a second file for one band).
+    problems : list of str
+        ``skipped`` and one line per unusable image set, naming its files (``ImageSource.problems``).
 
     Notes
     -----
@@ -239,6 +295,20 @@ class FitsDirectorySource(ImageSource):
             for message in item.problems.values():
                 logger.warning("image set %r is incomplete: %s", item.name, message)
 
+    @property
+    def problems(self) -> list[str]:
+        """The files that fit no set, and one line per unusable set naming its files and why."""
+        return [*self.skipped, *(s.problem for s in self.sets if not s.complete)]
+
+    @property
+    def unplaceable(self) -> list[ImageSet]:
+        """Sets with no readable band: nothing says where on the sky they are."""
+        return [s for s in self.sets if not s.placeable]
+
+    def unplaced_targets(self) -> list[str]:
+        """The unplaceable sets' problems: image sets ``targets --catalog images`` cannot score."""
+        return [s.problem for s in self.unplaceable]
+
     def describe(self) -> str:
         complete = sum(s.complete for s in self.sets)
         return f"fits:{self.directory} ({len(self.sets)} image sets, {complete} complete)"
@@ -255,11 +325,14 @@ class FitsDirectorySource(ImageSource):
             The covering set lacks a band or has an unreadable one (naming the files).
         """
         chosen, covered = best_set(self.sets, request)
-        if covered == 0.0:
+        if chosen is None or covered == 0.0:
+            lost = self.unplaceable
+            also = (f"; {len(lost)} image set(s) there cannot be placed on the sky ({', '.join(repr(s.name) for s in lost[:5])}"
+                    f"{', ...' if len(lost) > 5 else ''}: see the run's source problems)") if lost else ""
             raise BadInputError(
                 request.key,
                 f"no image set under {self.directory} covers the field at RA {request.ra_deg:.4f}, "
-                f"Dec {request.dec_deg:.4f} (width {request.width_deg:.2f} deg)",
+                f"Dec {request.dec_deg:.4f} (width {request.width_deg:.2f} deg){also}",
             )
         if not chosen.complete:
             raise MissingBandError(
@@ -271,17 +344,26 @@ class FitsDirectorySource(ImageSource):
         }
 
     def covers(self, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> BoolArray:
-        """True where a position lies on every band of some complete image set."""
+        """True where a position lies on every readable band of some image set, complete or not.
+
+        An incomplete set (a band missing, truncated, not FITS, without WCS) covers its
+        readable bands' area, so a target there is planned and fails naming the set's
+        files, as a scanned tile does, instead of being dropped as "outside the images".
+        """
         ra = np.atleast_1d(np.asarray(ra_deg, float))
         dec = np.atleast_1d(np.asarray(dec_deg, float))
         inside = np.zeros(ra.shape, bool)
         for item in self.sets:
-            if item.complete:
+            if item.placeable:
                 inside |= np.logical_and.reduce([f.contains(ra, dec) for f in item.files.values()])
         return inside
 
     def targets(self) -> Table:
-        """One row per complete image set: ``name``, ``ra``, ``dec`` (its centre), for ``targets --catalog images``."""
-        complete = [s for s in self.sets if s.complete]
-        centres = np.array([s.centre_radec for s in complete], float).reshape(-1, 2)
-        return Table({"name": [s.name for s in complete], "ra": centres[:, 0], "dec": centres[:, 1]})
+        """One row per placeable image set: ``name``, ``ra``, ``dec`` (its centre), for ``targets --catalog images``.
+
+        Incomplete sets are targets too (they fail, naming their files); sets with no
+        readable band have no position and are left out (``unplaceable``, ``problems``).
+        """
+        placed = [s for s in self.sets if s.placeable]
+        centres = np.array([s.centre_radec for s in placed], float).reshape(-1, 2)
+        return Table({"name": [s.name for s in placed], "ra": centres[:, 0], "dec": centres[:, 1]})

@@ -20,8 +20,9 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from survey.exceptions import BadInputError, HaloSurveyError, ModelCardError
-from survey.model.modelcard import HALO_CLASS, ModelCard, load_model_card
+from survey.model.modelcard import HALO_CLASS, INPUT_NAME, OUTPUT_NAME, ModelCard, load_model_card
 from survey.model.normalisation import Normalisation
+from survey.model.reference import REFERENCE_RECIPE, ReferenceOutputs, make_reference
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class OnnxClassifier:
         self._check_io()
         self._check_metadata()
         self._input_name = self.card.input_spec.input_name
+        self._check_reference()
         logger.info("model %s (%s) runs on %s", self.model_path.name, self.card.architecture, self.provider)
 
     # -- validation -----------------------------------------------------------------
@@ -159,6 +161,27 @@ class OnnxClassifier:
             raise ModelCardError(
                 f"{self.model_path}: exported with normalisation {stamped} but its card says "
                 f"{self.card.normalisation.id}; re-export the model and card together."
+            )
+
+    def _check_reference(self) -> None:
+        """The model must still give the reference inputs the probabilities its card recorded at export."""
+        reference = self.card.reference
+        if reference is None:
+            logger.info("%s: its card has no reference outputs; the weights are not checked "
+                        "(`halo-train add-reference` adds them)", self.model_path.name)
+            return
+        if reference.recipe != REFERENCE_RECIPE:
+            logger.warning("%s: reference recipe %r is unknown to this survey (it builds %r); weights not checked",
+                           self.model_path.name, reference.recipe, REFERENCE_RECIPE)
+            return
+        differences = reference.differences(self.predict, self.normalisation)
+        worst = float(differences.max())
+        if not worst <= reference.atol:  # NaN (a broken graph) fails too
+            raise ModelCardError(
+                f"{self.model_path}: on its {len(differences)} reference inputs the model now gives halo "
+                f"probabilities up to {worst:.3g} away from those its card recorded at export (accepted: "
+                f"{reference.atol:g}, on {self.provider}); its weights are not the ones the card was made for "
+                "(a damaged or replaced file). Restore the file or re-export the model with its card."
             )
 
     # -- public API -----------------------------------------------------------------
@@ -226,3 +249,37 @@ class OnnxClassifier:
             f"OnnxClassifier({str(self.model_path)!r}, "
             f"architecture={self.card.architecture!r}, provider={self.provider!r})"
         )
+
+
+def reference_of(model_path: str | Path, *, normalisation: Normalisation, intra_op_threads: int | None = 1) -> ReferenceOutputs:
+    """The reference outputs of an ONNX file (``survey.model.reference``), computed on the CPU provider.
+
+    Used when a card is made (``training.export``) or completed (``halo-train
+    add-reference``); the file is taken as it is, so run it only on a model known to be good.
+
+    Parameters
+    ----------
+    model_path : str or Path
+        The ONNX file (input ``image`` (N, 4, 64, 64), output ``probs`` (N, 2)).
+    normalisation : Normalisation
+        The model's input scaling (its card's), which builds the reference inputs.
+    intra_op_threads : int, optional
+        ONNX Runtime threads.
+
+    Returns
+    -------
+    ReferenceOutputs
+        The chosen inputs and the model's halo probabilities on them.
+
+    Raises
+    ------
+    HaloSurveyError
+        ONNX Runtime cannot load the file.
+    """
+    session = _create_session(Path(model_path), [CPU], intra_op_threads)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        (probs,) = session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})
+        return np.asarray(probs[:, HALO_CLASS], np.float64)
+
+    return make_reference(predict, normalisation)

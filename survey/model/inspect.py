@@ -1,11 +1,20 @@
-"""`halo-survey inspect DIR`: one row per source with what the preprocessing sees in it."""
+"""`halo-survey inspect DIR`: one row per source with what the preprocessing sees in it.
+
+It reads the files as the survey does: NaN pixels (FITS blanks, no data) are allowed and
+reported as ``blank``, +inf/-inf pixels (corrupt values, which the survey flags
+``bad_pixels``) as ``inf``. A band the noise fit cannot use (all zero, all blank) puts its
+source among the skipped ones, naming the file, as a scan fails its tiles.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from survey.images.discovery import GleamSource, scan_directory
+import numpy as np
+
+from survey.exceptions import BadInputError
+from survey.images.discovery import GleamSource, SourceProblem, scan_directory
 from survey.model.noise import clip_band
 from survey.sky.bands import BAND_NAMES
 
@@ -43,12 +52,19 @@ class SourceReport:
 def inspect_band(source: GleamSource, band: str) -> BandReport:
     """Run the shared clipping on one band and summarise what it found."""
     image = source.images[band]
-    clipped = clip_band(image.data)
+    try:
+        clipped = clip_band(image.data)
+    except ValueError as exc:  # nothing to fit the noise on: all zero or all blank
+        raise BadInputError(image.origin, f"unusable {band} MHz image: {exc}") from exc
     noise = clipped.noise
     flags = list(noise.flags)
     no_data = float(clipped.no_data.mean())
     if no_data > 0:
         flags.append("truncated")
+    if np.isnan(image.data).any():
+        flags.append("blank")
+    if np.isinf(image.data).any():
+        flags.append("inf")
     return BandReport(
         band, image.pixel_deg * 3600, noise.sigma * 1e3, noise.clip_threshold * 1e3,
         noise.nonzero_fraction, no_data, tuple(flags),
@@ -87,5 +103,11 @@ def format_reports(reports: list[SourceReport], problems: list[str]) -> str:
 
 def inspect_directory(directory: str | Path) -> tuple[list[SourceReport], list[str]]:
     """Scan ``directory`` and inspect every readable source; unreadable ones are reported."""
-    scan = scan_directory(directory)
-    return [inspect_source(s) for s in scan.sources], [p.message for p in scan.problems]
+    scan = scan_directory(directory, allow_nonfinite=True)
+    reports, problems = [], list(scan.problems)
+    for source in scan.sources:
+        try:
+            reports.append(inspect_source(source))
+        except BadInputError as exc:
+            problems.append(SourceProblem(source.name, Path(exc.where).parent, str(exc)))
+    return reports, [p.message for p in problems]

@@ -20,7 +20,14 @@ JSON schema, ``card_version`` 2::
      "input_spec": {"bands", "pixel_arcsec", "cutout_size", "layout", "dtype", "clip",
                     "input_name", "output_name"},
      "metrics": {"paper_protocol": {...}, "grouped_protocol": {...}},
-     "threshold": float, "code_version": str, "created": ISO 8601 str}
+     "threshold": float, "code_version": str, "created": ISO 8601 str,
+     "reference": {"recipe", "indices", "probabilities", "atol"}}     # optional
+
+``reference`` (``survey.model.reference``) holds the probabilities the model gave a few
+deterministic inputs when it was exported; the survey checks them whenever it loads the
+model, so damaged weights are refused even when the card's sha256 was regenerated. Cards
+written before it existed load without it (and without that check);
+``halo-train add-reference`` adds it to an existing card.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from typing import Any
 from survey.exceptions import ModelCardError
 from survey.model.normalisation import Normalisation
 from survey.model.preprocess import INPUT_LAYOUT
+from survey.model.reference import ReferenceOutputs
 from survey.sky.bands import BANDS, CUTOUT_SIZE
 
 CARD_VERSION = 2
@@ -265,6 +273,9 @@ class ModelCard:
         ISO 8601 UTC time the card was made.
     card_version : int
         Schema version (``CARD_VERSION``).
+    reference : ReferenceOutputs or None
+        The model's probabilities on the reference inputs at export (``survey.model.reference``);
+        None in cards made before it existed.
     """
 
     name: str
@@ -278,11 +289,14 @@ class ModelCard:
     code_version: str = field(default_factory=code_version)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     card_version: int = CARD_VERSION
+    reference: ReferenceOutputs | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict, keys in schema order."""
+        """JSON-ready dict, keys in schema order (``reference`` only when present, so older readers see no new key)."""
         data = asdict(self)
         data["normalisation"] = self.normalisation.to_dict()
+        if data["reference"] is None:
+            del data["reference"]
         return {"card_version": data.pop("card_version"), **data}
 
     def to_json(self) -> str:
@@ -388,6 +402,22 @@ def _parse_normalisation(data: Any, where: str) -> Normalisation:
         raise ModelCardError(f"{where}: {err}; the normalisation was edited after export, re-export") from err
 
 
+def _parse_reference(data: Any, where: str) -> ReferenceOutputs:
+    where = f"{where} reference"
+    _check_keys(data, {f.name for f in fields(ReferenceOutputs)}, where)
+    indices = _get(data, "indices", list, where)
+    probabilities = _get(data, "probabilities", list, where)
+    if (not indices or len(indices) != len(probabilities) or not all(isinstance(i, int) for i in indices)
+            or not all(isinstance(p, (int, float)) and 0.0 <= p <= 1.0 for p in probabilities)):
+        raise ModelCardError(f"{where}: needs as many integer indices as probabilities in [0, 1]; re-create it with "
+                             "`halo-train add-reference MODEL.onnx --force`")
+    atol = float(_get(data, "atol", (int, float), where))
+    if not 0.0 < atol < 1.0:
+        raise ModelCardError(f"{where}: atol {atol} must lie strictly between 0 and 1")
+    return ReferenceOutputs(recipe=_get(data, "recipe", str, where), indices=tuple(indices),
+                            probabilities=tuple(float(p) for p in probabilities), atol=atol)
+
+
 def _parse_card(data: Any, where: str) -> ModelCard:
     """Validate every key of a card dict and build the ModelCard."""
     version = _get(data, "card_version", int, where)
@@ -423,6 +453,7 @@ def _parse_card(data: Any, where: str) -> ModelCard:
         code_version=_get(data, "code_version", str, where),
         created=created,
         card_version=version,
+        reference=_parse_reference(data["reference"], where) if data.get("reference") is not None else None,
     )
 
 
@@ -439,6 +470,7 @@ def build_card(
     normalisation: Normalisation,
     metrics: dict[str, Any] | None = None,
     threshold: float = DEFAULT_THRESHOLD,
+    reference: ReferenceOutputs | None = None,
 ) -> ModelCard:
     """A card for an exported ONNX file: hashes the file and uses the survey's input spec.
 
@@ -458,6 +490,9 @@ def build_card(
         Evaluation results to record (copied); default empty.
     threshold : float
         Halo probability above which the survey makes a window a candidate.
+    reference : ReferenceOutputs, optional
+        The model's answers on the reference inputs (``survey.model.infer.reference_of``),
+        checked whenever the survey loads the model.
 
     Returns
     -------
@@ -479,6 +514,7 @@ def build_card(
         input_spec=survey_input_spec(),
         metrics=dict(metrics or {}),
         threshold=threshold,
+        reference=reference,
     )
     # Round-trip through the validator so a bad card fails at training time, not in the survey.
     return ModelCard.from_dict(json.loads(card.to_json()), where=f"new card for {onnx_path}")

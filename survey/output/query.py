@@ -338,22 +338,34 @@ def write_candidates(
     Raises
     ------
     BadInputError
-        Unknown ``fmt``, or ``out`` exists and ``overwrite`` is False.
+        Unknown ``fmt``, ``out`` exists and ``overwrite`` is False, or ``out`` cannot be
+        written (no such directory, no permission, disk full); nothing half-written is left.
     """
     _check_format(fmt)
     out = Path(out)
     if out.exists() and not overwrite:
         raise BadInputError(str(out), "file exists; choose another --out or pass overwrite=True")
+    if out.is_dir():
+        raise BadInputError(str(out), "is a directory; give --out a file name")
+    if not out.parent.is_dir():
+        raise BadInputError(str(out), f"cannot be written: directory {out.parent} does not exist; create it or "
+                            "choose another --out")
     units = units or {}
-    if fmt == "parquet":
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        fields = [f.with_metadata({"unit": units[f.name]}) if f.name in units else f for f in table.schema]
-        pq.write_table(table.cast(pa.schema(fields, metadata=table.schema.metadata)), out)
-    elif fmt == "fits":
-        to_astropy(frame, units=units).write(out, format="fits", overwrite=overwrite)
-    else:
-        payload = format_candidates(frame, fmt, units=units)
-        out.write_bytes(payload if isinstance(payload, bytes) else payload.encode())
+    existed = out.exists()
+    try:
+        if fmt == "parquet":
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            fields = [f.with_metadata({"unit": units[f.name]}) if f.name in units else f for f in table.schema]
+            pq.write_table(table.cast(pa.schema(fields, metadata=table.schema.metadata)), out)
+        elif fmt == "fits":
+            to_astropy(frame, units=units).write(out, format="fits", overwrite=overwrite)
+        else:
+            payload = format_candidates(frame, fmt, units=units)
+            out.write_bytes(payload if isinstance(payload, bytes) else payload.encode())
+    except OSError as exc:  # permissions, a full disk, a read-only file system
+        if not existed:
+            out.unlink(missing_ok=True)  # no half-written file left behind
+        raise BadInputError(str(out), f"cannot be written ({exc.strerror or exc}); choose a writable --out") from exc
     return out
 
 

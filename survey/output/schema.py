@@ -48,7 +48,7 @@ __all__ = [
 CATALOGS: tuple[str, ...] = ("psz2", "mgcls", "mcxc", "cosmos")
 """Cluster catalogues each candidate is cross-matched with; each gives three columns."""
 
-FLAG_NAMES: tuple[str, ...] = ("truncated", "noise_high", "edge")
+FLAG_NAMES: tuple[str, ...] = ("truncated", "noise_high", "edge", "bad_pixels")
 """Quality flags; each has a bool column ``flag_<name>`` and may appear in ``flags``."""
 
 FLAGS_OK = "ok"
@@ -206,7 +206,8 @@ def tile_of(index: np.ndarray, *, order: int) -> np.ndarray:
 def flags_column(flags: Mapping[str, Sequence[bool]]) -> list[str]:
     """The ``flags`` strings from the per-flag booleans: ``"ok"`` or e.g. ``"truncated,edge"``.
 
-    >>> flags_column({"truncated": [False, True], "noise_high": [False, False], "edge": [False, True]})
+    >>> flags_column({"truncated": [False, True], "noise_high": [False, False], "edge": [False, True],
+    ...               "bad_pixels": [False, False]})
     ['ok', 'truncated,edge']
     """
     unknown = set(flags) - set(FLAG_NAMES)

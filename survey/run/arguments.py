@@ -296,6 +296,9 @@ class SurveyArguments:
 
         if self.mode not in MODES:
             raise BadInputError("mode", f"{self.mode!r} is not 'scan' or 'targets'")
+        if not str(self.output).strip():
+            raise BadInputError("-o/--output", "is empty; give the output directory or URI "
+                                f"(default {DEFAULT_OUTPUT})")
         if self.region is None:
             self.region = DEMO_REGION if self.mode == "scan" else "gleam"
         self.region_spec: Region = parse_region(self.region)

@@ -27,6 +27,7 @@ from scipy.sparse.csgraph import connected_components
 
 from survey.catalogs.crossmatch import nearest_clusters
 from survey.exceptions import CatalogError
+from survey.model.badpixels import INF_PIXELS_COLUMN
 from survey.model.modelcard import ModelCard
 from survey.output.schema import (
     CATALOGS,
@@ -91,11 +92,14 @@ def noise_max_jy(card: ModelCard | None) -> dict[str, float]:
 
 
 def quality_flags(columns: Mapping[str, np.ndarray], *, noise_max: Mapping[str, float]) -> dict[str, BoolArray]:
-    """The three quality flags of each window.
+    """The four quality flags of each window.
 
     ``truncated``: more than ``TRUNCATED_MAX_FRACTION`` of the cut-out lies outside the image
     or in zero-filled regions; ``noise_high``: some band's noise sigma exceeds ``noise_max``;
-    ``edge``: the cut-out reaches past an image edge in some band.
+    ``edge``: the cut-out reaches past an image edge in some band; ``bad_pixels``: the
+    cut-out holds +inf or -inf pixels in some band (``survey.model.badpixels``: corrupt
+    values, zero-filled for the model), counted in the ``inf_pixels`` column (rows without
+    that column have none).
     """
     # Compared in the columns' own float32, so a fraction stored as exactly the limit is not over it.
     outside = np.asarray(columns["outside_fraction"])
@@ -104,7 +108,10 @@ def quality_flags(columns: Mapping[str, np.ndarray], *, noise_max: Mapping[str, 
     limits = np.array([noise_max[b.name] for b in BANDS])
     with np.errstate(invalid="ignore"):
         noise_high = np.any(noise > limits, axis=1)
-    return {"truncated": zero > TRUNCATED_MAX_FRACTION, "noise_high": noise_high, "edge": outside > 0.0}
+    inf = columns.get(INF_PIXELS_COLUMN)
+    bad_pixels = np.asarray(inf) > 0 if inf is not None else np.zeros(zero.shape, bool)
+    return {"truncated": zero > TRUNCATED_MAX_FRACTION, "noise_high": noise_high, "edge": outside > 0.0,
+            "bad_pixels": bad_pixels}
 
 
 # --------------------------------------------------------------------------------------
@@ -285,7 +292,8 @@ def candidate_rows(
     """
     n = windows.num_rows
     ra, dec = _column(windows, "ra"), _column(windows, "dec")
-    flags = quality_flags({name: _column(windows, name) for name in _flag_inputs()}, noise_max=noise_max)
+    flags = quality_flags({name: _column(windows, name) for name in _flag_inputs() if name in windows.column_names},
+                          noise_max=noise_max)
     columns: dict[str, object] = {
         SPATIAL_INDEX_COLUMN: spatial_index(ra, dec),
         "ra": ra,
@@ -340,7 +348,7 @@ def _band_columns() -> list[str]:
 
 
 def _flag_inputs() -> list[str]:
-    return ["outside_fraction", "zero_fraction", *[band_column("noise", b.name) for b in BANDS]]
+    return ["outside_fraction", "zero_fraction", *[band_column("noise", b.name) for b in BANDS], INF_PIXELS_COLUMN]
 
 
 def with_merge_and_matches(rows: pa.Table, *, n_windows: npt.ArrayLike, matches: Mapping[str, pa.Array]) -> pa.Table:

@@ -19,6 +19,7 @@ from typing import Any
 
 from upath import UPath
 
+from survey.exceptions import BadInputError
 from survey.output import paths
 
 MANIFEST_VERSION = 1
@@ -79,8 +80,14 @@ class RunManifest:
         Rows of the candidate catalogue, once written.
     targets_skipped : dict
         Targets of the chosen catalogues that were not scored (``targets`` mode), by reason:
-        ``outside_region`` (e.g. in the Galactic plane for ``gleam``) and ``outside_images``
-        (a ``fits:DIR`` source has no image there).
+        ``outside_region`` (e.g. in the Galactic plane for ``gleam``), ``outside_images``
+        (a ``fits:DIR`` source has no image there) and ``unreadable_images`` (``--catalog
+        images``: image sets with no readable band, which nothing places on the sky; they
+        make the run ``partial``).
+    source_problems : list of str
+        What the image source found unusable before reading any field (files that fit no
+        image set, image sets with a band missing, truncated, not FITS or without WCS),
+        one line each naming the files, whether or not a tile of this run needed them.
     nodes : dict
         The tiles this run finished on each Ray node, by the node's IP address: where the
         inference actor that scored the tile ran.
@@ -105,6 +112,7 @@ class RunManifest:
     windows: int = 0
     candidates: int | None = None
     targets_skipped: dict[str, int] = field(default_factory=dict)
+    source_problems: list[str] = field(default_factory=list)
     nodes: dict[str, list[int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     started: str = field(default_factory=_now)
@@ -157,9 +165,21 @@ def write_manifest(manifest: RunManifest, output: paths.PathLike) -> UPath:
 
 
 def read_manifest(output: paths.PathLike) -> RunManifest | None:
-    """The manifest in ``output``, or None if there is none."""
+    """The manifest in ``output``, or None if there is none.
+
+    Raises
+    ------
+    BadInputError
+        The file is not a manifest of this package (damaged, cut short, edited by hand).
+    """
     target = paths.manifest_file(output)
-    return RunManifest.from_json(target.read_text()) if target.exists() else None
+    if not target.exists():
+        return None
+    try:
+        return RunManifest.from_json(target.read_text())
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise BadInputError(str(target), f"is not a halo-survey run manifest ({type(exc).__name__}: {exc}); "
+                            "restore it, or pass --overwrite to redo the run") from exc
 
 
 class ManifestWriter:

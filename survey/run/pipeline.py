@@ -38,8 +38,10 @@ from survey.run.arguments import SurveyArguments
 from survey.run.candidates import noise_max_jy
 from survey.run.dataset import build_dataset
 from survey.run.finish import finish_outputs, load_match_catalogs
+from survey.run.lock import output_lock
 from survey.run.manifest import ManifestWriter, RunManifest
 from survey.run.plan import WorkPlan, plan_work, run_provenance, work_items
+from survey.run.resources import check_resources
 from survey.run.resume_plan import ResumePlan
 from survey.run.summary import RunSummary, mock_recovery
 from survey.run.tiles import TileAssembler, TileSink, tile_error
@@ -126,7 +128,10 @@ def run(args: SurveyArguments | PreparedRun, *, source: ImageSource | None = Non
     Raises
     ------
     ModelCardError, BadInputError
-        Before any compute (see ``prepare``).
+        Before any compute (see ``prepare``); also when another run holds the output
+        directory's lock (``survey.run.lock``).
+    ResourceError
+        The Ray cluster cannot run what the arguments ask for (``survey.run.resources``).
     HaloSurveyError
         The stream stopped (a worker crashed, Ray failed); finished tiles are kept and the
         message says to rerun with ``--resume``.
@@ -136,7 +141,9 @@ def run(args: SurveyArguments | PreparedRun, *, source: ImageSource | None = Non
         logger.warning("%s: the run is already complete; nothing to resume", prepared.args.output)
         manifest = prepared.resume.finished
         return RunSummary(str(prepared.args.output), manifest, manifest.candidates or 0, None, [])
-    return _execute(prepared)
+    check_resources(prepared.args)  # a request no node can meet would wait forever (survey.run.resources)
+    with output_lock(prepared.args.output, run_id=prepared.args.run_id):  # one run per output (survey.run.lock)
+        return _execute(prepared)
 
 
 def _execute(run: PreparedRun) -> RunSummary:
@@ -147,7 +154,7 @@ def _execute(run: PreparedRun) -> RunSummary:
     done_before, pending = resume.pending(work, outputs)
     manifest = RunManifest(run_id=args.run_id, mode=args.mode, arguments=args.record(), provenance=run.provenance,
                            tiles_planned=len(work.tiles), tiles_done_before=len(done_before), run_ids=resume.run_ids,
-                           targets_skipped=work.targets_skipped)
+                           targets_skipped=work.targets_skipped, source_problems=list(getattr(run.source, "problems", [])))
     manifest.timings["plan"] = round(time.perf_counter() - start, 3)
     writer = ManifestWriter(manifest, outputs.root)
     writer.save(force=True)
@@ -155,7 +162,8 @@ def _execute(run: PreparedRun) -> RunSummary:
     providers = _stream(run, pending, sink=sink, writer=writer)
     finish_start = time.perf_counter()
     catalogs = load_match_catalogs(args.match_catalogs, online=args.online)
-    complete = resume.is_complete(work, outputs, failed=len(manifest.failed))
+    unscored = len(manifest.failed) + work.targets_skipped.get("unreadable_images", 0)
+    complete = resume.is_complete(work, outputs, failed=unscored)
     result = finish_outputs(args, outputs, provenance=run.provenance, catalogs=catalogs, complete=complete)
     if complete:
         resume.clean_up()

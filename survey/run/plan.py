@@ -142,10 +142,17 @@ def catalog_positions(name: str, *, source: ImageSource, online: bool) -> Table:
 
 
 def plan_targets(args: SurveyArguments, source: ImageSource) -> WorkPlan:
-    """One target per catalogued cluster inside the region (and inside the source's images, if it says)."""
+    """One target per catalogued cluster inside the region (and inside the source's images, if it says).
+
+    Image sets that ``--catalog images`` cannot place on the sky (no readable band) are
+    counted as ``unreadable_images``: targets asked for and not scored.
+    """
     targets: list[Target] = []
     skipped = {"outside_region": 0, "outside_images": 0}
     for name in args.target_catalogs:
+        unplaced = getattr(source, "unplaced_targets", list)() if name == IMAGES_CATALOG else []
+        if unplaced:
+            skipped["unreadable_images"] = len(unplaced)
         table = catalog_positions(name, source=source, online=args.online)
         ra, dec = np.asarray(table["ra"], float), np.asarray(table["dec"], float)
         keep = args.region_spec.contains(ra, dec)

@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from survey.exceptions import HaloSurveyError, ModelCardError
 from survey.images.base import ImageSource
+from survey.model.badpixels import INF_PIXELS_COLUMN, infinite_masks, infinite_pixels
 from survey.model.infer import OnnxClassifier, ProviderChoice
 from survey.model.normalisation import Normalisation
 from survey.model.preprocess import IMAGE_COLUMN, ClippedField, channels_last, clip_field, cut_windows
@@ -100,10 +101,11 @@ def failed_rows(tile: int, message: str) -> dict[str, np.ndarray]:
         IMAGE_COLUMN: np.zeros((1, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE), np.float32),
         "outside_fraction": np.ones(1, np.float32),
         "zero_fraction": np.ones(1, np.float32),
-        # In cut_windows' column order (noise and peak band by band), so the rows of failed and
-        # good tiles concatenate.
+        # In cut_windows' column order (noise and peak band by band), then the infinite pixels'
+        # count, so the rows of failed and good tiles concatenate.
         **{band_column(kind, band): np.full(1, np.nan, np.float32)
            for band in BAND_NAMES for kind in ("noise", "peak")},
+        INF_PIXELS_COLUMN: np.zeros(1, np.int32),
     }
     rows = window_rows(tile, np.full(1, -1), np.full(1, np.nan), np.full(1, np.nan), cut)
     rows["error"] = np.array([message], dtype=object)
@@ -151,10 +153,12 @@ def scan_tile(
 
 
 def _cut_parts(tile: int, windows, field: ClippedField, *, normalisation, max_rows: int) -> Iterator[dict]:
+    inf_masks = infinite_masks(field.images)  # corrupt pixels, flagged per window (survey.model.badpixels)
     for start in range(0, max(len(windows), 1), max_rows):  # a tile without windows: one empty part
         part = slice(start, start + max_rows)
         ra, dec = windows.ra_deg[part], windows.dec_deg[part]
         cut = cut_windows(field, ra, dec, normalisation=normalisation)
+        cut[INF_PIXELS_COLUMN] = infinite_pixels(field.images, ra, dec, masks=inf_masks)
         yield window_rows(tile, windows.ipix[part], ra, dec, cut, tile_rows=len(windows))
 
 
@@ -194,7 +198,9 @@ def target_tile(
         key = f"tile {tile_order}/{tile} target {target.name!r} ({target.catalog})"
         request = target_request(key, ra_deg=target.ra_deg, dec_deg=target.dec_deg)
         field = clip_field(source.read_field(request), key=key)
-        parts.append(cut_windows(field, target.ra_deg, target.dec_deg, normalisation=normalisation))
+        cut = cut_windows(field, target.ra_deg, target.dec_deg, normalisation=normalisation)
+        cut[INF_PIXELS_COLUMN] = infinite_pixels(field.images, target.ra_deg, target.dec_deg)
+        parts.append(cut)
     cut = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     ra = np.array([t.ra_deg for t in targets])
     dec = np.array([t.dec_deg for t in targets])

@@ -112,14 +112,20 @@ def format_summary(summary: RunSummary) -> str:
     ]
     if m.mode == "targets":
         skipped = m.targets_skipped
+        unreadable = skipped.get("unreadable_images", 0)
         lines.append(f"targets       not planned: {skipped.get('outside_region', 0):,} outside the region, "
-                     f"{skipped.get('outside_images', 0):,} outside the images")
+                     f"{skipped.get('outside_images', 0):,} outside the images"
+                     + (f", {unreadable:,} image set(s) unreadable (not scored)" if unreadable else ""))
     if summary.mock_truth is not None:
         injected, recovered, false = summary.mock_truth
         lines.append(f"mock halos    {recovered} of {injected} injected halos recovered "
                      f"(a candidate within {summary.recovery_radius_arcmin:.1f}')")
         rate = f" ({false / summary.area_deg2:.3f} per deg2)" if summary.area_deg2 else ""
         lines.append(f"false         {false} candidates near no injected halo{rate}")
+    for problem in m.source_problems[:10]:
+        lines.append(f"input problem {problem}")
+    if len(m.source_problems) > 10:
+        lines.append(f"input problem ... and {len(m.source_problems) - 10} more (see manifest.json)")
     for failure in m.failed[:10]:
         lines.append(f"failed        {failure.error}")
     if len(m.failed) > 10:

@@ -202,4 +202,4 @@ def test_score_rows_follow_the_score_schema():
     table = score_rows(scored_windows(4), run_id="r1")
     assert table.schema.equals(score_schema(), check_metadata=False)
     assert table.num_rows == 4
-    assert set(FLAG_NAMES) == {"truncated", "noise_high", "edge"}
+    assert set(FLAG_NAMES) == {"truncated", "noise_high", "edge", "bad_pixels"}

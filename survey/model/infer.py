@@ -61,6 +61,22 @@ def requested_providers(choice: ProviderChoice, *, available: list[str] | None =
     raise ValueError(f"providers must be None, 'auto', 'cpu' or 'cuda', got {choice!r}")
 
 
+def _preload_cuda_libraries() -> None:
+    """Load the CUDA and cuDNN libraries of the nvidia-* wheels (``onnxruntime-gpu[cuda,cudnn]``) before a CUDA session.
+
+    Without it, a pip install outside the GPU image (which sets ``LD_LIBRARY_PATH`` instead)
+    fails to load the CUDA provider on ``libcublasLt`` and ONNX Runtime silently falls back
+    to the CPU. Missing libraries are left to the session, which reports what actually runs.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        preload(cuda=True, cudnn=True, msvc=False)
+    except Exception as exc:  # best effort: the provider check after the session says what runs
+        logger.debug("onnxruntime.preload_dlls failed: %s", exc)
+
+
 def _session_options(intra_op_threads: int | None) -> ort.SessionOptions:
     options = ort.SessionOptions()
     if intra_op_threads is not None:
@@ -119,6 +135,8 @@ class OnnxClassifier:
         self._intra_op_threads = intra_op_threads
         self.card: ModelCard = load_model_card(self.model_path)
         self._requested = requested_providers(providers)
+        if CUDA in self._requested:
+            _preload_cuda_libraries()
         self._session = _create_session(self.model_path, self._requested, intra_op_threads)
         self.provider: str = self._session.get_providers()[0]
         self._check_provider()

@@ -63,6 +63,18 @@ EpsFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 def linear_beta_schedule(timesteps: int, *, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
     """Variances beta_1..beta_T linearly spaced (Ho et al.; the paper's T = 1000, 1e-4 to 0.02).
 
+    Parameters
+    ----------
+    timesteps : int
+        T.
+    beta_start, beta_end : float
+        First and last variance, 0 < start <= end < 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        (T,) float64 betas.
+
     >>> b = linear_beta_schedule(1000)
     >>> b.shape, float(b[0]), float(b[-1])
     ((1000,), 0.0001, 0.02)
@@ -76,6 +88,20 @@ def linear_beta_schedule(timesteps: int, *, beta_start: float = 1e-4, beta_end: 
 
 def cosine_beta_schedule(timesteps: int, *, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
     """Nichol & Dhariwal's cosine schedule: alpha-bar(t) = cos^2((t/T + s) / (1 + s) * pi/2), betas capped at ``max_beta``.
+
+    Parameters
+    ----------
+    timesteps : int
+        T.
+    s : float
+        Offset that keeps beta_1 from vanishing (0.008, theirs).
+    max_beta : float
+        Cap on each beta (0.999), avoiding a singular last step.
+
+    Returns
+    -------
+    numpy.ndarray
+        (T,) float64 betas.
 
     >>> b = cosine_beta_schedule(1000)
     >>> bool(b.min() > 0 and b.max() <= 0.999)
@@ -163,7 +189,22 @@ class GaussianDiffusion:
         return self._at("sqrt_abar", t, x0.shape.rank) * x0, self._at("one_minus_abar", t, x0.shape.rank)
 
     def q_sample(self, x0, t, noise) -> tf.Tensor:
-        """Draw x_t ~ q(x_t | x_0) with the given standard-normal ``noise``: sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise."""
+        """Draw x_t ~ q(x_t | x_0) with the given standard-normal ``noise``: sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise.
+
+        Parameters
+        ----------
+        x0 : array_like
+            (N, ...) clean images.
+        t : array_like
+            (N,) int time steps.
+        noise : array_like
+            Standard-normal draw of ``x0``'s shape.
+
+        Returns
+        -------
+        tf.Tensor
+            x_t, float32.
+        """
         x0 = tf.convert_to_tensor(x0, tf.float32)
         rank = x0.shape.rank
         return self._at("sqrt_abar", t, rank) * x0 + self._at("sqrt_one_minus_abar", t, rank) * noise
@@ -171,23 +212,86 @@ class GaussianDiffusion:
     # Reverse process ------------------------------------------------------------------
 
     def predict_start_from_noise(self, x_t, t, eps) -> tf.Tensor:
-        """x_0 implied by x_t and a noise estimate: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+        """x_0 implied by x_t and a noise estimate: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t).
+
+        Parameters
+        ----------
+        x_t : tf.Tensor
+            (N, ...) noisy images.
+        t : array_like
+            (N,) int time steps.
+        eps : tf.Tensor
+            The noise estimate.
+
+        Returns
+        -------
+        tf.Tensor
+            The implied x_0.
+        """
         rank = x_t.shape.rank
         return self._at("sqrt_recip_abar", t, rank) * x_t - self._at("sqrt_recipm1_abar", t, rank) * eps
 
     def predict_noise_from_start(self, x_t, t, x0) -> tf.Tensor:
-        """The noise implied by x_t and an x_0 estimate (inverse of ``predict_start_from_noise``)."""
+        """The noise implied by x_t and an x_0 estimate (inverse of ``predict_start_from_noise``).
+
+        Parameters
+        ----------
+        x_t : tf.Tensor
+            (N, ...) noisy images.
+        t : array_like
+            (N,) int time steps.
+        x0 : tf.Tensor
+            The x_0 estimate.
+
+        Returns
+        -------
+        tf.Tensor
+            The implied noise.
+        """
         rank = x_t.shape.rank
         return (self._at("sqrt_recip_abar", t, rank) * x_t - x0) / self._at("sqrt_recipm1_abar", t, rank)
 
     def q_posterior(self, x0, x_t, t) -> tuple[tf.Tensor, tf.Tensor]:
-        """Mean and variance of q(x_{t-1} | x_t, x_0) (Ho et al. eq. 6-7)."""
+        """Mean and variance of q(x_{t-1} | x_t, x_0) (Ho et al. eq. 6-7).
+
+        Parameters
+        ----------
+        x0 : tf.Tensor
+            (N, ...) clean (or predicted) images.
+        x_t : tf.Tensor
+            (N, ...) noisy images at ``t``.
+        t : array_like
+            (N,) int time steps.
+
+        Returns
+        -------
+        (tf.Tensor, tf.Tensor)
+            The mean (shape of ``x_t``) and the variance beta~_t (N, 1, ...).
+        """
         rank = x_t.shape.rank
         mean = self._at("coef1", t, rank) * x0 + self._at("coef2", t, rank) * x_t
         return mean, self._at("posterior_variance", t, rank)
 
     def predict_start(self, eps_fn: EpsFn, x_t, t) -> tuple[tf.Tensor, tf.Tensor]:
-        """The network's x_0 (clipped to ``clip_range``) and the noise consistent with it."""
+        """The network's x_0 (clipped to ``clip_range``) and the noise consistent with it.
+
+        Re-deriving the noise from the clipped x_0 keeps DDIM's step and the ancestral
+        posterior mean the same function of (x_0, x_t).
+
+        Parameters
+        ----------
+        eps_fn : callable
+            The noise predictor.
+        x_t : tf.Tensor
+            (N, ...) noisy images.
+        t : array_like
+            (N,) int time steps.
+
+        Returns
+        -------
+        (tf.Tensor, tf.Tensor)
+            x_0 and eps.
+        """
         eps = eps_fn(x_t, t)
         x0 = self.predict_start_from_noise(x_t, t, eps)
         if self.clip_range is not None:
@@ -258,10 +362,6 @@ class GaussianDiffusion:
                       return_path: bool = False, compiled: bool = True):
         """Ancestral sampling: x_T ~ N(0, I), then T ``p_sample`` steps.
 
-        Noise is drawn from one seeded generator in a fixed order (x_T, then one draw per
-        step), the same order as ``ddim_sample_loop``: with all T steps and eta = 1 the two
-        loops see identical noise.
-
         Parameters
         ----------
         eps_fn : callable
@@ -269,24 +369,24 @@ class GaussianDiffusion:
         shape : tuple of int
             (N, H, W, C) of the samples.
         seed : int, optional
-            Seeds x_T and every step's noise.
+            Seeds x_T and every step's noise (see ``sample_loop``).
         return_path : bool
             Also return every intermediate x (T + 1 arrays, x_T first).
         compiled : bool
-            Run each step as a ``tf.function`` (a model); False for cheap analytic eps_fn.
+            Run each step as a ``tf.function`` (for a network); False for cheap analytic eps_fn.
 
         Returns
         -------
         numpy.ndarray or (numpy.ndarray, list of numpy.ndarray)
             x_0, and the path when ``return_path``.
         """
-        steps = np.arange(self.timesteps - 1, -1, -1, dtype=np.int32)
-        return self._loop(lambda x, t, t_prev, z: self.p_sample(eps_fn, x, t, z), steps, shape, seed, return_path,
-                          compiled)
+        step = lambda x, t, t_prev, z: self.p_sample(eps_fn, x, t, z)  # noqa: E731
+        return self.sample_loop(tf.function(step, reduce_retracing=True) if compiled else step,
+                                self.ancestral_timesteps(), shape, seed=seed, return_path=return_path)
 
     def ddim_sample_loop(self, eps_fn: EpsFn, shape: tuple[int, ...], *, steps: int = 50, eta: float = 0.0,
                          seed: int | None = None, return_path: bool = False, compiled: bool = True):
-        """DDIM sampling over ``ddim_timesteps(steps)``; parameters as ``p_sample_loop`` plus ``steps`` and ``eta``.
+        """DDIM sampling over ``ddim_timesteps(steps)``.
 
         Parameters
         ----------
@@ -299,7 +399,7 @@ class GaussianDiffusion:
         eta : float
             See ``ddim_step``.
         seed : int, optional
-            Seeds x_T and every step's noise.
+            Seeds x_T and every step's noise (see ``sample_loop``).
         return_path : bool
             Also return every intermediate x.
         compiled : bool
@@ -310,20 +410,47 @@ class GaussianDiffusion:
         numpy.ndarray or (numpy.ndarray, list of numpy.ndarray)
             x_0, and the path when ``return_path``.
         """
-        return self._loop(lambda x, t, t_prev, z: self.ddim_step(eps_fn, x, t, t_prev, z, eta=eta),
-                          self.ddim_timesteps(steps), shape, seed, return_path, compiled)
+        step = lambda x, t, t_prev, z: self.ddim_step(eps_fn, x, t, t_prev, z, eta=eta)  # noqa: E731
+        return self.sample_loop(tf.function(step, reduce_retracing=True) if compiled else step,
+                                self.ddim_timesteps(steps), shape, seed=seed, return_path=return_path)
+
+    def ancestral_timesteps(self) -> np.ndarray:
+        """T-1 down to 0: every step of the ancestral chain."""
+        return np.arange(self.timesteps - 1, -1, -1, dtype=np.int32)
 
     @staticmethod
-    def _loop(step, timesteps: np.ndarray, shape, seed, return_path, compiled):
+    def sample_loop(step: Callable, timesteps: np.ndarray, shape: tuple[int, ...], *, seed: int | None = None,
+                    return_path: bool = False):
+        """Run ``step(x, t, t_prev, noise)`` from x_T ~ N(0, I) over ``timesteps`` (descending; the last t_prev is -1).
+
+        Noise comes from one seeded generator in a fixed order, x_T first and then one draw
+        per step, so the ancestral loop and DDIM with all T steps see identical noise.
+
+        Parameters
+        ----------
+        step : callable
+            One step (``p_sample`` or ``ddim_step`` with the network bound), taking
+            x, t (N,), t_prev (N,) and a standard-normal draw.
+        timesteps : numpy.ndarray
+            Steps to visit, descending.
+        shape : tuple of int
+            (N, H, W, C) of the samples.
+        seed : int, optional
+            Seeds the generator; None draws a fresh one.
+        return_path : bool
+            Also return x after every step (x_T first).
+
+        Returns
+        -------
+        numpy.ndarray or (numpy.ndarray, list of numpy.ndarray)
+            x_0, and the path when ``return_path``.
+        """
         rng = tf.random.Generator.from_seed(seed) if seed is not None else tf.random.Generator.from_non_deterministic_state()
-        step = tf.function(step, reduce_retracing=True) if compiled else step
         n = shape[0]
         x = rng.normal(shape)
         path = [x.numpy()] if return_path else None
-        next_steps = np.append(timesteps[1:], -1)
-        for t, t_prev in zip(timesteps, next_steps):
-            z = rng.normal(shape)
-            x = step(x, tf.fill([n], int(t)), tf.fill([n], int(t_prev)), z)
+        for t, t_prev in zip(timesteps, np.append(timesteps[1:], -1)):
+            x = step(x, tf.fill([n], int(t)), tf.fill([n], int(t_prev)), rng.normal(shape))
             if return_path:
                 path.append(x.numpy())
         return (x.numpy(), path) if return_path else x.numpy()
@@ -460,6 +587,8 @@ class DiffusionModel(keras.Model):
         See ``DiffusionConfig.input_noise_std``.
     seed : int
         Seeds the draws of ``train_step``.
+    **kwargs
+        Passed to ``keras.Model``.
     """
 
     def __init__(self, network: keras.Model, ema_network: keras.Model, diffusion: GaussianDiffusion, *,
@@ -471,6 +600,7 @@ class DiffusionModel(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.ema_network.set_weights(self.network.get_weights())
+        self._sampling_steps: dict = {}
 
     @classmethod
     def from_config_of(cls, config: DiffusionConfig, *, n_labels: int = 0) -> "DiffusionModel":
@@ -533,6 +663,23 @@ class DiffusionModel(keras.Model):
 
         return eps
 
+    def _sampling_step(self, sampler: str, eta: float, ema: bool):
+        """One compiled reverse step per (sampler, eta, weights), labels an argument: traced once, not per batch."""
+        key = (sampler, float(eta), ema)
+        if key not in self._sampling_steps:
+            network = self.ema_network if ema else self.network
+
+            def step(x, t, t_prev, noise, labels):
+                def eps(x_t, t_now):
+                    return network(self._inputs(x_t, t_now, labels), training=False)
+
+                if sampler == "ancestral":
+                    return self.diffusion.p_sample(eps, x, t, noise)
+                return self.diffusion.ddim_step(eps, x, t, t_prev, noise, eta=eta)
+
+            self._sampling_steps[key] = tf.function(step, reduce_retracing=True)
+        return self._sampling_steps[key]
+
     def sample(self, n: int, *, sampler: str = "ddim", steps: int = 50, eta: float = 0.0, seed: int | None = None,
                labels: np.ndarray | None = None, batch_size: int = 64, ema: bool = True) -> np.ndarray:
         """Draw ``n`` images in the model's [-1, 1] scale.
@@ -563,17 +710,24 @@ class DiffusionModel(keras.Model):
         """
         if sampler not in ("ddim", "ancestral"):
             raise ValueError(f"sampler must be 'ddim' or 'ancestral', got {sampler!r}")
+        if self.conditional and labels is None:
+            raise ValueError("this model is conditional: pass labels to sample")
+        labels = np.zeros(n, np.int32) if labels is None else np.asarray(labels, np.int32)
+        if len(labels) != n:
+            raise ValueError(f"got {len(labels)} labels for {n} images")
+        timesteps = self.diffusion.ancestral_timesteps() if sampler == "ancestral" else self.diffusion.ddim_timesteps(steps)
+        compiled = self._sampling_step(sampler, eta, ema)
         shape = tuple(self.network.inputs[0].shape[1:])
         out = []
         for k, start in enumerate(range(0, n, batch_size)):
             size = min(batch_size, n - start)
-            eps = self.eps_fn(None if labels is None else labels[start:start + size], ema=ema)
-            batch_seed = None if seed is None else seed + k
-            if sampler == "ancestral":
-                x = self.diffusion.p_sample_loop(eps, (size, *shape), seed=batch_seed)
-            else:
-                x = self.diffusion.ddim_sample_loop(eps, (size, *shape), steps=steps, eta=eta, seed=batch_seed)
-            out.append(x)
+            batch_labels = tf.constant(labels[start:start + size])
+
+            def step(x, t, t_prev, noise, batch_labels=batch_labels):
+                return compiled(x, t, t_prev, noise, batch_labels)
+
+            out.append(self.diffusion.sample_loop(step, timesteps, (size, *shape),
+                                                  seed=None if seed is None else seed + k))
         return np.clip(np.concatenate(out), -1.0, 1.0).astype(np.float32)
 
 

@@ -39,7 +39,8 @@ def smoke_ddpm(real_sources, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def smoke_wgan(real_sources, tmp_path_factory):
-    """A ``smoke`` WGAN conditioned on the paper's halo types, 3 steps, interrupted, resumed to 6."""
+    """A ``smoke`` WGAN conditioned on the paper's halo types, trained 3 of its 6 steps (tests restore, not resume:
+    resuming is the DDPM's test, and a second trace would cost ten seconds)."""
     from training.halos import halo_set
     from training.wgan import WGAN_CONFIGS, train_wgan
 
@@ -47,5 +48,4 @@ def smoke_wgan(real_sources, tmp_path_factory):
     halos = halo_set(real_sources, condition="type")
     config = WGAN_CONFIGS["smoke"]
     first = train_wgan(halos, out, config=config, stop_after=3, log=lambda line: None)
-    second = train_wgan(halos, out, config=config, resume=True, log=lambda line: None)
-    return {"dir": out, "first": first, "second": second, "halos": halos}
+    return {"dir": out, "first": first, "halos": halos}

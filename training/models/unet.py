@@ -119,7 +119,7 @@ UNET_CONFIGS: dict[str, UNetConfig] = {
     # Sized for about an hour of training on two shared CPU cores: the paper's levels at a
     # quarter of the width, one block per level, attention only at 8 px and in the middle.
     # The 64-px level dominates the cost: base width 32 with multipliers (1, 2, 2, 4) took
-    # 1.65 s per batch-16 step on one core, this one 0.99 s (BENCHMARKS.md).
+    # 1.65 s per batch-16 training step on one core of this machine, this one 0.99 s.
     "compact": UNetConfig(base_width=16, channel_mult=(1, 2, 4, 8), num_res_blocks=1, attention_resolutions=(8,)),
     # Seconds, for tests: three levels of 8-16 channels, attention only in the 16-px middle.
     "smoke": UNetConfig(base_width=8, channel_mult=(1, 2, 2), num_res_blocks=1, attention_resolutions=(),

@@ -16,7 +16,7 @@ model directory's record:
 ``write_samples`` writes ``samples.npz`` (images in Jy/beam and on [-1, 1], labels, the
 normalisation and the model's record), optionally ``samples.fits`` (one image HDU per
 band, cubes of n planes; generated images have no sky position, so no WCS), and
-``grid.png`` (rows of samples, one column per band).
+``grid.png`` (rows of re-clipped samples on the [-1, 1] scale, one column per band).
 """
 
 from __future__ import annotations
@@ -269,7 +269,9 @@ def write_samples(out: str | Path, generator: HaloGenerator, x: np.ndarray, labe
                         meta=json.dumps(meta, default=float))
     if fits:
         paths["fits"] = _write_fits(out / SAMPLES_FITS, jy, labels, vocabulary, meta)
-    plot_grid(x[:grid_rows], paths["png"], labels=vocabulary[labels[:grid_rows]],
+    # Shown as delivered: re-clipped Jy/beam on the generative scale (the raw samples' faint
+    # floor, which the re-clip removes, would otherwise fill every panel).
+    plot_grid(generator.normalisation.apply(jy[:grid_rows]), paths["png"], labels=vocabulary[labels[:grid_rows]],
               title=f"{generator.kind} {generator.model_dir.name} ({settings.get('sampler', '')})")
     return paths
 

@@ -1,7 +1,8 @@
 """Resumable checkpoints of the generative models: weights, optimiser state and a JSON state, swapped in atomically.
 
 A model directory holds ``model.json`` (what the model is: kind, configs, data record,
-provenance; written once at the start and updated at each save) and ``checkpoint/``:
+provenance; written once at the start), ``history.jsonl`` (a line per logged step) and
+``checkpoint/``:
 
 ====================  =====================================================
 ``NAME.weights.h5``   the weights of each named network (``network``, ``ema``, ...)
@@ -58,6 +59,12 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def append_history(model_dir: str | Path, row: dict) -> None:
+    """Append one JSON line to ``model_dir/history.jsonl`` (the loss curve; survives interruptions and resumes)."""
+    with open(Path(model_dir) / "history.jsonl", "a") as handle:
+        handle.write(json.dumps(row, default=_json_default) + "\n")
 
 
 def read_model_json(model_dir: str | Path) -> dict:
@@ -155,5 +162,5 @@ def restore_checkpoint(model_dir: str | Path, *, models: Mapping[str, keras.Mode
     return json.loads((folder / STATE_JSON).read_text())
 
 
-__all__ = ["checkpoint_dir", "has_checkpoint", "save_checkpoint", "restore_checkpoint", "read_model_json", "write_json",
+__all__ = ["append_history", "checkpoint_dir", "has_checkpoint", "save_checkpoint", "restore_checkpoint", "read_model_json", "write_json",
            "MODEL_JSON"]

@@ -41,6 +41,7 @@ import tensorflow as tf  # noqa: E402
 
 from survey.model.modelcard import code_version  # noqa: E402
 from training.checkpoints import (  # noqa: E402
+    append_history,
     checkpoint_dir,
     has_checkpoint,
     read_model_json,
@@ -819,8 +820,10 @@ def train_ddpm(halos: HaloSet, out: str | Path, *, config: DiffusionConfig, resu
         step += 1
         if step % log_every == 0 or step == end:
             result["loss"] = float(np.mean(losses[-log_every:]))
-            log(f"step {step}/{config.total_steps} loss {result['loss']:.4f} "
-                f"({(time.perf_counter() - started) / len(losses):.2f} s/step)")
+            seconds_per_step = (time.perf_counter() - started) / len(losses)
+            log(f"step {step}/{config.total_steps} loss {result['loss']:.4f} ({seconds_per_step:.2f} s/step)")
+            append_history(out, {"step": step, "loss": result["loss"], "seconds_per_step": seconds_per_step,
+                                 "learning_rate": float(model.optimizer.learning_rate.numpy())})
         if step % config.checkpoint_every == 0 or step == end:
             seconds = state["seconds"] + time.perf_counter() - started
             save_checkpoint(out, models={"network": model.network, "ema": model.ema_network},

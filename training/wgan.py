@@ -32,6 +32,7 @@ import tensorflow as tf  # noqa: E402
 
 from survey.model.modelcard import code_version  # noqa: E402
 from training.checkpoints import (  # noqa: E402
+    append_history,
     checkpoint_dir,
     has_checkpoint,
     read_model_json,
@@ -383,6 +384,7 @@ def train_wgan(halos: HaloSet, out: str | Path, *, config: WGANConfig, resume: b
         step, n_done = step + 1, n_done + 1
         if step % log_every == 0 or step == end:
             log(f"step {step}/{config.total_steps} " + " ".join(f"{k} {v:.4f}" for k, v in logs.items()))
+            append_history(out, {"step": step, **logs, "seconds_per_step": (time.perf_counter() - started) / n_done})
         if step % config.checkpoint_every == 0 or step == end:
             save_checkpoint(out, models=nets, optimizers={"critic": model.critic_optimizer,
                                                           "generator": model.generator_optimizer},

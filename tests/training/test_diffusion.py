@@ -167,6 +167,8 @@ def test_a_checkpoint_restores_the_step_weights_and_optimiser_and_records_the_ex
     record = json.loads((out / "model.json").read_text())
     assert record["data"]["excluded"] == ["A2163"] and "A2163" not in record["data"]["sources"]
     assert len(record["data"]["sources"]) == 17 and record["kind"] == "ddpm"
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in history] == [20, 40]  # one line per log_every (50) or end of a call
     # A fresh model restored from the checkpoint carries the saved step, weights and Adam slots.
     config = DDPM_CONFIGS["smoke"]
     fresh = DiffusionModel.from_config_of(config)

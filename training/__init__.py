@@ -19,6 +19,12 @@ _LAZY = {
     "grouped_protocol": "training.evaluate",
     "export_with_card": "training.export",
     "upgrade_model": "training.onnx_layout",
+    "halo_set": "training.halos",
+    "train_ddpm": "training.diffusion",
+    "train_wgan": "training.wgan",
+    "generate_halos": "training.generate",
+    "HaloGenerator": "training.generate",
+    "quality_report": "training.metrics",
 }
 
 __all__ = sorted(_LAZY)

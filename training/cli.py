@@ -9,6 +9,10 @@
     halo-train export runs/final-cnn --out models/halo-classifier.onnx --metrics runs/paper-cnn runs/grouped-cnn
     halo-train report runs/paper-cnn runs/grouped-cnn --out docs/results.md
     halo-train manifest ../shared/data/gleam --out manifest.json
+    halo-train ddpm --config compact --out runs/ddpm-compact [--resume] [--exclude "A2163,A3404"]
+    halo-train wgan --out runs/wgan [--condition type]
+    halo-train generate --model runs/ddpm-compact --n 64 --out runs/ddpm-compact/samples [--sampler ddim --steps 50]
+    halo-train metrics --generated runs/ddpm-compact/samples runs/wgan/samples --out runs/quality.json
 """
 
 from __future__ import annotations
@@ -244,9 +248,137 @@ def _manifest(args) -> int:
     return 0
 
 
+def _limit_threads(n: int | None) -> None:
+    """Cap TensorFlow's thread pools before the first op (a shared machine; timings per core)."""
+    if n:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1 if n == 1 else 2)
+
+
+def _excluded(args) -> tuple[str, ...]:
+    """``--exclude "A,B" --exclude C`` -> ("A", "B", "C")."""
+    return tuple(name.strip() for value in args.exclude or () for name in value.split(",") if name.strip())
+
+
+def _halo_set(args):
+    from training.data import load_training_set
+    from training.halos import halo_set
+
+    return halo_set(load_training_set(_data_path(args)), split=args.split, exclude=_excluded(args), condition=args.condition)
+
+
+def _ddpm(args) -> int:
+    from dataclasses import replace
+
+    _limit_threads(args.threads)
+    from training.diffusion import DDPM_CONFIGS, train_ddpm
+
+    config = DDPM_CONFIGS[args.config]
+    changes = {k: v for k, v in (("total_steps", args.steps), ("seed", args.seed)) if v is not None}
+    config = replace(config, **changes)
+    result = train_ddpm(_halo_set(args), Path(args.out), config=config, resume=args.resume, stop_after=args.stop_after,
+                        command=_command_line(args), log_every=args.log_every)
+    print(f"{args.out}: step {result['step']}/{config.total_steps}, loss {result['loss']:.4f}, "
+          f"{result['seconds_per_step']:.2f} s/step")
+    return 0
+
+
+def _wgan(args) -> int:
+    from dataclasses import replace
+
+    _limit_threads(args.threads)
+    from training.wgan import WGAN_CONFIGS, train_wgan
+
+    config = WGAN_CONFIGS[args.config]
+    changes = {k: v for k, v in (("total_steps", args.steps), ("seed", args.seed)) if v is not None}
+    config = replace(config, **changes)
+    result = train_wgan(_halo_set(args), Path(args.out), config=config, resume=args.resume, stop_after=args.stop_after,
+                        command=_command_line(args), log_every=args.log_every)
+    print(f"{args.out}: step {result['step']}/{config.total_steps}, critic loss {result.get('critic_loss', float('nan')):.4f}, "
+          f"{result['seconds_per_step']:.2f} s/step")
+    return 0
+
+
+def _generate(args) -> int:
+    import time
+
+    _limit_threads(args.threads)
+    from training.generate import HaloGenerator, write_samples
+
+    generator = HaloGenerator.from_dir(args.model)
+    labels = generator.labels_for(args.n, label=args.label, seed=args.seed)
+    started = time.perf_counter()
+    x, labels = generator.sample_normalised(args.n, sampler=args.sampler, steps=args.steps, eta=args.eta,
+                                            seed=args.seed, labels=labels, batch_size=args.batch_size)
+    seconds = time.perf_counter() - started
+    settings = {"n": args.n, "sampler": args.sampler if generator.kind == "ddpm" else "generator",
+                "steps": args.steps if args.sampler == "ddim" else None, "eta": args.eta, "seed": args.seed,
+                "label": args.label, "seconds": seconds, "seconds_per_sample": seconds / max(args.n, 1),
+                "command": _command_line(args)}
+    paths = write_samples(args.out, generator, x, labels, settings=settings, fits=args.fits)
+    print(f"wrote {', '.join(str(p) for p in paths.values())} ({seconds / max(args.n, 1):.2f} s/sample)")
+    return 0
+
+
+def _metrics(args) -> int:
+    import numpy as np
+
+    _limit_threads(args.threads)
+    from survey.model.normalisation import Normalisation
+    from training.data import load_training_set
+    from training.generate import read_samples
+    from training.halos import band_clip_levels, select_halos
+    from training.metrics import make_encoder, quality_report
+
+    generated, records = {}, []
+    for directory in args.generated:
+        images, meta = read_samples(directory)
+        generated[f"{meta['model']['kind']}: {Path(directory).name}"] = images
+        records.append(meta["model"]["data"])
+    first = records[0]
+    for other in records[1:]:
+        if (other["sources"], other["normalisation"]) != (first["sources"], first["normalisation"]):
+            raise ValueError("the generated sets come from models trained on different sources; compare them separately")
+    sources = load_training_set(_data_path(args))
+    halos = select_halos(sources, split=first["split"], exclude=first["excluded"])
+    if [h.name for h in halos] != first["sources"]:
+        raise ValueError(f"the data under {_data_path(args)} do not give the generators' training sources")
+    images = np.stack([h.centre for h in halos])
+    norm = Normalisation.from_dict(first["normalisation"])
+    report = quality_report(images, np.stack([h.noise for h in halos]), generated, encoder=make_encoder(args.encoder, norm),
+                            normalisation=norm, clip_levels=band_clip_levels(images), n=args.n, seed=args.seed,
+                            names=[h.name for h in halos])
+    report["command"] = _command_line(args)
+    path = _write_json(Path(args.out), report)
+    for name, row in report["sets"].items():
+        print(f"{name:50s} FID {row['fid']:9.3f}  KID {row['kid_mean']:8.4f} ± {row['kid_std']:.4f}  "
+              f"hist rel. err {row['histogram']['mean']:.3f} L1 {row['histogram']['l1']:.3f}")
+    print(f"wrote {path}")
+    return 0
+
+
+def _generative_args(p: argparse.ArgumentParser, *, condition: str) -> None:
+    p.add_argument("--out", required=True, help="model directory (model.json, checkpoint/)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out (same config and data)")
+    p.add_argument("--steps", type=int, default=None, help="total optimiser (generator) steps; default: the config's")
+    p.add_argument("--stop-after", type=int, default=None, help="stop with a checkpoint after this many steps in total")
+    p.add_argument("--exclude", action="append", default=[], metavar="NAME,...",
+                   help="sources to leave out of training (a fold's test sources); repeatable, comma-separated")
+    p.add_argument("--split", choices=["train", "all"], default="train",
+                   help="train on the paper's 18 training halos (default) or all 23 (then --exclude a fold's test sources)")
+    p.add_argument("--condition", choices=["none", "type", "source"], default=condition,
+                   help="labels: none, the paper's halo types (H, cH, mH, cmH) or the source index")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: all cores)")
+    p.add_argument("--log-every", type=int, default=50)
+    _data_arg(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `halo-train` argument parser."""
-    parser = argparse.ArgumentParser(prog="halo-train", description="Train, evaluate, export and report halo classifiers.",
+    parser = argparse.ArgumentParser(prog="halo-train", description="Train, evaluate, export and report halo classifiers, and the generative models that augment them.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -317,6 +449,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", required=True, help="Markdown file; PNGs go beside it")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("ddpm", help="train (or resume) a DDPM on the real halo cut-outs")
+    p.add_argument("--config", choices=["paper", "compact", "smoke"], default="compact",
+                   help="paper: Ho et al.'s U-Net, 63 M parameters (GPU); compact: about an hour on 2 CPU cores; smoke: tests")
+    _generative_args(p, condition="none")
+    p.set_defaults(func=_ddpm)
+
+    p = sub.add_parser("wgan", help="train (or resume) the paper's conditional WGAN-GP on the real halo cut-outs")
+    p.add_argument("--config", choices=["paper", "smoke"], default="paper")
+    _generative_args(p, condition="source")
+    p.set_defaults(func=_wgan)
+
+    p = sub.add_parser("generate", help="draw halo cut-outs from a trained DDPM or WGAN (NPZ, optional FITS, PNG grid)")
+    p.add_argument("--model", required=True, help="model directory of `halo-train ddpm` or `halo-train wgan`")
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--out", required=True, help="output directory (samples.npz, grid.png, samples.fits)")
+    p.add_argument("--sampler", choices=["ddim", "ancestral"], default="ddim", help="DDPM sampler")
+    p.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM noise scale (0 deterministic, 1 ancestral-like)")
+    p.add_argument("--label", default=None, help="conditional models: only this halo type or source")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--fits", action="store_true", help="also write samples.fits (one HDU per band)")
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser("metrics", help="FID, KID and pixel-histogram errors of generated sets, beside a real-vs-real "
+                       "floor and trivial baselines")
+    p.add_argument("--generated", nargs="+", required=True, help="output directories of `halo-train generate`")
+    p.add_argument("--out", required=True, help="JSON report")
+    p.add_argument("--encoder", default="random",
+                   help="features for FID/KID: random[:SEED] (offline, default), classifier:RUN_DIR, inception:WEIGHTS.h5")
+    p.add_argument("--n", type=int, default=512, help="samples per set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    _data_arg(p)
+    p.set_defaults(func=_metrics)
 
     p = sub.add_parser("manifest", help="dataset manifest: sources, classes, groups, files and SHA-256")
     p.add_argument("directory", type=Path)

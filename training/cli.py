@@ -269,36 +269,33 @@ def _halo_set(args):
     return halo_set(load_training_set(_data_path(args)), split=args.split, exclude=_excluded(args), condition=args.condition)
 
 
-def _ddpm(args) -> int:
+def _train_generator(args, configs, train, loss_key: str) -> int:
+    """Train a DDPM or WGAN-GP on the halo set; the two commands differ only in their module."""
     from dataclasses import replace
 
+    config = configs[args.config]
+    changes = {k: v for k, v in (("total_steps", args.steps), ("seed", args.seed)) if v is not None}
+    config = replace(config, **changes)
+    result = train(_halo_set(args), Path(args.out), config=config, resume=args.resume, stop_after=args.stop_after,
+                   command=_command_line(args), log_every=args.log_every)
+    loss = result.get(loss_key, float("nan"))
+    print(f"{args.out}: step {result['step']}/{config.total_steps}, {loss_key.replace('_', ' ')} {loss:.4f}, "
+          f"{result['seconds_per_step']:.2f} s/step")
+    return 0
+
+
+def _ddpm(args) -> int:
     _limit_threads(args.threads)
     from training.diffusion import DDPM_CONFIGS, train_ddpm
 
-    config = DDPM_CONFIGS[args.config]
-    changes = {k: v for k, v in (("total_steps", args.steps), ("seed", args.seed)) if v is not None}
-    config = replace(config, **changes)
-    result = train_ddpm(_halo_set(args), Path(args.out), config=config, resume=args.resume, stop_after=args.stop_after,
-                        command=_command_line(args), log_every=args.log_every)
-    print(f"{args.out}: step {result['step']}/{config.total_steps}, loss {result['loss']:.4f}, "
-          f"{result['seconds_per_step']:.2f} s/step")
-    return 0
+    return _train_generator(args, DDPM_CONFIGS, train_ddpm, "loss")
 
 
 def _wgan(args) -> int:
-    from dataclasses import replace
-
     _limit_threads(args.threads)
     from training.wgan import WGAN_CONFIGS, train_wgan
 
-    config = WGAN_CONFIGS[args.config]
-    changes = {k: v for k, v in (("total_steps", args.steps), ("seed", args.seed)) if v is not None}
-    config = replace(config, **changes)
-    result = train_wgan(_halo_set(args), Path(args.out), config=config, resume=args.resume, stop_after=args.stop_after,
-                        command=_command_line(args), log_every=args.log_every)
-    print(f"{args.out}: step {result['step']}/{config.total_steps}, critic loss {result.get('critic_loss', float('nan')):.4f}, "
-          f"{result['seconds_per_step']:.2f} s/step")
-    return 0
+    return _train_generator(args, WGAN_CONFIGS, train_wgan, "critic_loss")
 
 
 def _generate(args) -> int:

@@ -41,11 +41,36 @@ def _data_path(args) -> Path:
 
 
 def _train_config(args):
+    from training.generated import PAPER_RATIO, generated_shares
     from training.train import TrainConfig
 
+    # Weighted draws: always with generated halos (see training.generated), and on request
+    # for classic augmentation, the control arm of a comparison with them.
+    ratio = PAPER_RATIO if args.generated_ratio is None else args.generated_ratio
+    shares = generated_shares(ratio) if args.draws == "weighted" or args.generated else ()
     return TrainConfig(arch=args.arch, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
                        learning_rate=args.learning_rate, patience=args.patience,
-                       normalisation=args.normalisation, seed=args.seed)
+                       normalisation=args.normalisation, seed=args.seed, kind_shares=shares)
+
+
+def _generated_sets(args) -> list:
+    """The ``--generated`` sets, checked against ``--augment``."""
+    from training.generated import read_generated
+
+    if args.augment == "classic":
+        if args.generated:
+            raise SystemExit("halo-train: error: --generated needs --augment ddpm or wgan")
+        return []
+    if not args.generated:
+        raise SystemExit(f"halo-train: error: --augment {args.augment} needs --generated DIR "
+                         "(the output of `halo-train generate`; one per fold for --protocol grouped)")
+    if args.draws == "uniform":
+        raise SystemExit("halo-train: error: generated halos are drawn by weight (--draws weighted)")
+    sets = [read_generated(d) for d in args.generated]
+    wrong = [str(s.directory) for s in sets if s.kind != args.augment]
+    if wrong:
+        raise SystemExit(f"halo-train: error: --augment {args.augment}, but {', '.join(wrong)} come from another model")
+    return sets
 
 
 def _write_json(path: Path, payload: dict) -> Path:
@@ -63,8 +88,7 @@ def _classifier(args) -> int:
     from training.data import load_training_set, write_manifest
     from training.evaluate import grouped_protocol, paper_protocol, timed
 
-    if args.augment != "classic":
-        raise SystemExit(f"halo-train: error: --augment {args.augment} is not available yet (only 'classic')")
+    generated = _generated_sets(args)
     data = _data_path(args)
     sources = load_training_set(data)
     config = _train_config(args)
@@ -73,22 +97,43 @@ def _classifier(args) -> int:
     write_manifest(sources, out / "manifest.json", root=data)
     meta = {"command": _command_line(args), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": asdict(config), "data": str(data)}
     if args.protocol == "paper":
-        result = timed(paper_protocol, sources, config=config, runs=args.runs)
+        result = timed(paper_protocol, sources, config=config, runs=args.runs, generated=generated,
+                       n_generated=args.n_generated)
     elif args.protocol == "grouped":
-        result = timed(grouped_protocol, sources, config=config, n_folds=args.folds, repeats=args.repeats)
+        result = timed(grouped_protocol, sources, config=config, n_folds=args.folds, repeats=args.repeats,
+                       generated=generated, n_generated=args.n_generated)
     else:
-        result = _train_final(sources, config, out)
+        result = _train_final(sources, config, out, generated=generated[0] if generated else None,
+                              n_generated=args.n_generated)
     _write_json(out / "results.json", {**meta, **result})
     print(f"wrote {out / 'results.json'} ({result.get('wall_seconds', 0):.0f} s)")
     return 0
 
 
-def _train_final(sources, config, out: Path) -> dict:
-    """Train on every source; early stopping on a group-disjoint inner validation split."""
+def _folds(args) -> int:
+    """Print each grouped fold's test sources: what a fold's generator must be trained without."""
+    import numpy as np
+
+    from training.data import load_training_set
+    from training.evaluate import grouped_folds
+
+    sources = load_training_set(_data_path(args))
+    groups, labels = np.array([s.group for s in sources]), np.array([s.label for s in sources])
+    for repeat in range(args.repeats):
+        folds = grouped_folds(groups, labels, n_folds=args.folds, seed=args.seed + 1000 * repeat)
+        for fold in range(args.folds):
+            names = [s.name for s, f in zip(sources, folds) if f == fold]
+            print(f"{repeat}\t{fold}\t{','.join(names)}")
+    return 0
+
+
+def _train_final(sources, config, out: Path, *, generated=None, n_generated: int | None = None) -> dict:
+    """Train on every source (and ``generated`` halos); early stopping on a group-disjoint inner validation split."""
     import numpy as np
 
     from training.data import fit_normalisation, samples_of
     from training.evaluate import inner_split, timed
+    from training.generated import with_generated
     from training.train import train_classifier
 
     groups, labels = np.array([s.group for s in sources]), np.array([s.label for s in sources])
@@ -96,12 +141,15 @@ def _train_final(sources, config, out: Path) -> dict:
     train, val = samples_of([sources[i] for i in train_idx]), samples_of([sources[i] for i in val_idx])
     # The model card's normalisation is fitted on all sources the model will have seen.
     norm = fit_normalisation(samples_of(sources), kind=config.normalisation)
+    if generated is not None:
+        train = with_generated(train, generated, n=n_generated, seed=config.seed)
     result = timed(lambda: {"run": train_classifier(train, val, config=config, norm=norm, verbose=1)})
     run = result["run"]
     run.model.save(out / "model.keras")
     _write_json(out / "normalisation.json", norm.to_dict())
     return {"protocol": "final", "arch": config.arch, "wall_seconds": result["wall_seconds"], **run.summary(),
-            "train_sources": [sources[i].name for i in train_idx], "val_sources": [sources[i].name for i in val_idx]}
+            "train_sources": [sources[i].name for i in train_idx], "val_sources": [sources[i].name for i in val_idx],
+            "generated": generated.describe() if generated is not None else None}
 
 
 def _fields(args):
@@ -381,7 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classifier", help="train a classifier, or evaluate one with a protocol")
     p.add_argument("--arch", choices=["cnn", "attention", "dense"], required=True)
-    p.add_argument("--augment", default="classic", help="augmentation: classic (ddpm/wgan come with the generative issue)")
+    p.add_argument("--augment", choices=["classic", "ddpm", "wgan"], default="classic",
+                   help="classic (rotations, flips, brightness) or classic plus generated halos in class 1")
+    p.add_argument("--generated", nargs="+", default=[], metavar="DIR",
+                   help="`halo-train generate` outputs; each fold uses the first whose generator never saw its test sources")
+    p.add_argument("--generated-ratio", type=float, default=None,
+                   help="weight of generated : real halos in class 1 (default the paper's 5800:5440)")
+    p.add_argument("--n-generated", type=int, default=None, help="generated images added per fold (default all in the set)")
+    p.add_argument("--draws", choices=["uniform", "weighted"], default=None,
+                   help="batches drawn uniformly with class weights (the paper's; default for classic) or in proportion "
+                        "to the weights (default with generated halos; with classic, the control arm)")
     p.add_argument("--protocol", choices=["paper", "grouped"], default=None, help="evaluate instead of training the final model on all sources")
     p.add_argument("--runs", type=int, default=10, help="paper protocol: independent runs")
     p.add_argument("--folds", type=int, default=5, help="grouped protocol: folds")
@@ -391,12 +448,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--patience", type=int, default=5)
-    p.add_argument("--normalisation", choices=["minmax", "log"], default="minmax",
-                   help="input scaling: the paper's global min-max, or signed-log then min-max (docs/classifiers.md says why)")
+    p.add_argument("--normalisation", choices=["minmax", "log", "snr-log"], default="minmax",
+                   help="input scaling: the paper's global min-max, signed-log then min-max, or that in noise units "
+                        "(docs/classifiers.md says why)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run directory (results.json, manifest.json, model.keras)")
     _data_arg(p)
     p.set_defaults(func=_classifier)
+
+    p = sub.add_parser("folds", help="print each grouped fold's test sources (repeat, fold, names; tab-separated), "
+                       "to train a fold's generator without them (--exclude)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="the protocol's --seed (fold assignments derive from it)")
+    _data_arg(p)
+    p.set_defaults(func=_folds)
 
     p = sub.add_parser("blind", help="the blind-scan protocol: injected halos, hard-negative mining, a calibrated "
                        "operating point, completeness and false candidates on held-out real fields")

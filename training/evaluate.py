@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -25,6 +26,7 @@ from tqdm import tqdm
 
 from training.augment import all_augmentations
 from training.data import SampleSet, SourceCutouts, fit_normalisation, samples_of
+from training.generated import GeneratedSet, choose_for_fold, with_generated
 from training.train import TrainConfig, predict_halo, sample_weights, train_classifier
 
 # --------------------------------------------------------------------------------------
@@ -203,7 +205,8 @@ def random_forest_scores(train: SampleSet, test_x: np.ndarray, *, seed: int) -> 
 # --------------------------------------------------------------------------------------
 
 
-def paper_protocol(sources: list[SourceCutouts], *, config: TrainConfig, runs: int = 10) -> dict:
+def paper_protocol(sources: list[SourceCutouts], *, config: TrainConfig, runs: int = 10,
+                   generated: Sequence[GeneratedSet] = (), n_generated: int | None = None) -> dict:
     """The paper's Table 5 procedure, reproduced as published (see module docstring).
 
     Parameters
@@ -215,19 +218,27 @@ def paper_protocol(sources: list[SourceCutouts], *, config: TrainConfig, runs: i
         ``val_accuracy`` on the test set, as the paper did.
     runs : int
         Independent trainings averaged.
+    generated : sequence of GeneratedSet
+        Generated halos to add to class 1 (``training.generated``); the first set whose
+        generator never saw a test source is used. Empty: classic augmentation only.
+    n_generated : int, optional
+        How many of the set's images to add (all by default).
 
     Returns
     -------
     dict
         ``protocol``, ``arch``, ``runs``, ``n_test_images``, ``metrics`` (mean and std
-        of ``binary_metrics`` over runs), ``per_run`` and ``histories``.
+        of ``binary_metrics`` over runs), ``per_run``, ``histories`` and ``generated``
+        (the set used, or None).
 
     Raises
     ------
     ValueError
-        No training or no test sources.
+        No training or no test sources, or no generated set fit to use.
     """
     train = samples_of([s for s in sources if s.split == "train"])
+    chosen = (choose_for_fold(generated, [s.name for s in sources if s.split == "test"], fold="paper test split")
+              if generated else None)
     test_base = samples_of([s for s in sources if s.split == "test"])
     if len(train) == 0 or len(test_base) == 0:
         raise ValueError("paper protocol needs sources in TRAIN_DATA_* and TEST_DATA_* folders")
@@ -238,11 +249,13 @@ def paper_protocol(sources: list[SourceCutouts], *, config: TrainConfig, runs: i
     per_run, histories = [], []
     for run in tqdm(range(runs), desc=f"paper protocol ({config.arch})", unit="run"):
         cfg = replace(config, seed=config.seed + run, monitor="val_accuracy")  # checkpoint chosen on the test set
-        result = train_classifier(train, test, config=cfg, norm=norm)
+        augmented = with_generated(train, chosen, n=n_generated, seed=cfg.seed) if chosen else train
+        result = train_classifier(augmented, test, config=cfg, norm=norm)
         per_run.append(binary_metrics(test.y, predict_halo(result.model, norm, test.x, noise=test.noise)))
         histories.append(result.summary())
     return {"protocol": "paper", "arch": config.arch, "runs": runs, "n_test_images": len(test),
-            "metrics": mean_std(per_run), "per_run": per_run, "histories": histories}
+            "metrics": mean_std(per_run), "per_run": per_run, "histories": histories,
+            "generated": chosen.describe() if chosen else None}
 
 
 # --------------------------------------------------------------------------------------
@@ -250,7 +263,8 @@ def paper_protocol(sources: list[SourceCutouts], *, config: TrainConfig, runs: i
 # --------------------------------------------------------------------------------------
 
 
-def fold_predictions(sources, test_idx, train_idx, val_idx, *, config, fold_seed) -> tuple[list[dict], dict, np.ndarray]:
+def fold_predictions(sources, test_idx, train_idx, val_idx, *, config, fold_seed,
+                     generated: GeneratedSet | None = None, n_generated: int | None = None) -> tuple[list[dict], dict, np.ndarray]:
     """One grouped fold: train on ``train_idx`` (early-stopped on ``val_idx``), score the test sources.
 
     Parameters
@@ -263,6 +277,11 @@ def fold_predictions(sources, test_idx, train_idx, val_idx, *, config, fold_seed
         The network and its training.
     fold_seed : int
         Seeds the network and the random forest.
+    generated : GeneratedSet, optional
+        Generated halos added to the network's class 1 (never to the random forest's),
+        from a generator that did not see the fold's test sources.
+    n_generated : int, optional
+        How many of them (all by default).
 
     Returns
     -------
@@ -280,7 +299,8 @@ def fold_predictions(sources, test_idx, train_idx, val_idx, *, config, fold_seed
     val = SampleSet(val_aug.reshape(-1, *val.x.shape[1:]), np.repeat(val.y, 16), np.repeat(val.source, 16),
                     np.repeat(val.kind, 16), np.repeat(val.noise, 16, axis=0))
     norm = fit_normalisation(train, kind=config.normalisation)
-    result = train_classifier(train, val, config=replace(config, seed=fold_seed), norm=norm)
+    network_train = with_generated(train, generated, n=n_generated, seed=fold_seed) if generated else train
+    result = train_classifier(network_train, val, config=replace(config, seed=fold_seed), norm=norm)
     tests = pick(test_idx)
     centres = np.stack([s.centre for s in tests])
     noise = np.stack([s.noise for s in tests])
@@ -298,7 +318,8 @@ def fold_predictions(sources, test_idx, train_idx, val_idx, *, config, fold_seed
 
 
 def grouped_protocol(sources: list[SourceCutouts], *, config: TrainConfig, n_folds: int = 5, repeats: int = 3,
-                     val_fraction: float = 0.2, threshold: float = 0.95) -> dict:
+                     val_fraction: float = 0.2, threshold: float = 0.95, generated: Sequence[GeneratedSet] = (),
+                     n_generated: int | None = None) -> dict:
     """Honest source-level evaluation (see module docstring); returns metrics and every prediction.
 
     Parameters
@@ -316,6 +337,11 @@ def grouped_protocol(sources: list[SourceCutouts], *, config: TrainConfig, n_fol
     threshold : float
         The survey's candidate threshold: metrics and the side cut-outs' false-positive
         rate are also reported at it (besides 0.5).
+    generated : sequence of GeneratedSet
+        Generated halos for the network's class 1; each fold uses the first set whose
+        generator never saw that fold's test sources (``training.generated``).
+    n_generated : int, optional
+        How many images of the set each fold adds (all by default).
 
     Returns
     -------
@@ -328,7 +354,8 @@ def grouped_protocol(sources: list[SourceCutouts], *, config: TrainConfig, n_fol
     Raises
     ------
     ValueError
-        An inner split with both classes could not be found.
+        An inner split with both classes could not be found, or a fold has no generated set
+        fit to use.
     """
     groups = np.array([s.group for s in sources])
     labels = np.array([s.label for s in sources])
@@ -339,7 +366,13 @@ def grouped_protocol(sources: list[SourceCutouts], *, config: TrainConfig, n_fol
         for fold in tqdm(range(n_folds), desc=f"grouped protocol ({config.arch}) repeat {repeat + 1}/{repeats}", unit="fold"):
             test_idx = np.flatnonzero(folds == fold)
             train_idx, val_idx = inner_split(np.flatnonzero(folds != fold), groups, labels, fraction=val_fraction, seed=config.seed + 31 * fold + repeat)
-            fold_rows, history, sides = fold_predictions(sources, test_idx, train_idx, val_idx, config=config, fold_seed=config.seed + 100 * repeat + fold)
+            chosen = (choose_for_fold(generated, [sources[i].name for i in test_idx], fold=f"repeat {repeat} fold {fold}")
+                      if generated else None)
+            fold_rows, history, sides = fold_predictions(sources, test_idx, train_idx, val_idx, config=config,
+                                                         fold_seed=config.seed + 100 * repeat + fold,
+                                                         generated=chosen, n_generated=n_generated)
+            if chosen:
+                history["generated"] = chosen.describe()
             repeat_rows += [{**r, "repeat": repeat, "fold": fold} for r in fold_rows]
             repeat_sides.append(sides)
             histories.append({**history, "repeat": repeat, "fold": fold, "val_sources": [sources[i].name for i in val_idx]})

@@ -32,10 +32,20 @@ def _pm(m: dict, key: str, *, n: int, unit: str, percent: bool = False, digits: 
 
 
 def settings(result: dict) -> str:
-    """The training settings that differ between runs: input scaling, learning rate and schedule."""
+    """The training settings that differ between runs: input scaling, learning rate, schedule and augmentation."""
     c = result["config"]
     return (f"{c.get('normalisation', 'minmax')}, Adam {c['learning_rate']:g}, "
-            f"{c['epochs']}x{c['steps_per_epoch']} steps, patience {c['patience']}")
+            f"{c['epochs']}x{c['steps_per_epoch']} steps, patience {c['patience']}{augmentation(result)}")
+
+
+def augmentation(result: dict) -> str:
+    """``""`` for the paper's classic augmentation; else what was added: generated halos (which, how many, what weight)."""
+    shares = dict(result["config"].get("kind_shares") or ())
+    used = result.get("generated") or next((h["generated"] for h in result.get("histories", []) if h.get("generated")), None)
+    if used:
+        ratio = shares.get("1:generated", 0.0) / max(shares.get("1:centre", 1.0), 1e-12)
+        return f", + {used['n']} {used['kind'].upper()} halos per fold at {ratio:.2f}:1 weight"
+    return ", weighted draws (control)" if shares else ""
 
 
 def paper_section(results: list[dict]) -> list[str]:

@@ -61,3 +61,44 @@ def test_protocol_runs_and_report_name_each_run_and_its_settings(gleam_dir, tmp_
     assert "(1 repeat, no spread)" in grouped_row and "± 0.000" not in text
     assert "--normalisation log" in text  # the exact command of each run is quoted
     assert (report.parent / "grouped-dense-log.png").stat().st_size > 0
+
+
+def _fake_generated(directory, *, sources):
+    """A `halo-train generate` output (no model behind it) whose generator trained on ``sources``."""
+    import numpy as np
+
+    from survey.sky.bands import BAND_NAMES
+
+    directory.mkdir(parents=True)
+    meta = {"model": {"kind": "ddpm", "data": {"sources": sources, "clip_levels_jy": {b: 0.03 for b in BAND_NAMES}}}}
+    images = np.random.default_rng(0).exponential(0.05, size=(8, 64, 64, 4)).astype(np.float32)
+    np.savez_compressed(directory / "samples.npz", images=images, meta=json.dumps(meta))
+    return str(directory)
+
+
+def test_generated_halos_from_a_generator_that_saw_a_test_source_are_refused(gleam_dir, tmp_path, capsys):
+    leaky = _fake_generated(tmp_path / "leaky", sources=["A2744", "A3404"])  # A2744 is a paper test source
+    assert main(["classifier", "--arch", "dense", "--protocol", "paper", "--augment", "ddpm", "--generated", leaky,
+                 "--data", str(gleam_dir), "--out", str(tmp_path / "run")]) == 2
+    assert "paper test split: no generated set comes from a generator that never saw" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_augment_ddpm_without_generated_sets_or_with_uniform_draws_is_refused(gleam_dir, tmp_path):
+    with pytest.raises(SystemExit, match="--augment ddpm needs --generated DIR"):
+        main(["classifier", "--arch", "dense", "--protocol", "paper", "--augment", "ddpm", "--out", str(tmp_path / "r")])
+    clean = _fake_generated(tmp_path / "clean", sources=[])
+    with pytest.raises(SystemExit, match="drawn by weight"):
+        main(["classifier", "--arch", "dense", "--protocol", "paper", "--augment", "ddpm", "--generated", clean,
+              "--draws", "uniform", "--out", str(tmp_path / "r")])
+
+
+def test_a_grouped_run_with_generated_halos_records_the_set_each_fold_used(gleam_dir, tmp_path):
+    clean = _fake_generated(tmp_path / "clean", sources=[])
+    out = tmp_path / "grouped-ddpm"
+    assert main(["classifier", "--arch", "dense", "--epochs", "1", "--steps", "1", "--batch-size", "8",
+                 "--protocol", "grouped", "--folds", "2", "--repeats", "1", "--augment", "ddpm", "--generated", clean,
+                 "--data", str(gleam_dir), "--out", str(out)]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert [h["generated"]["directory"] for h in result["histories"]] == [clean, clean]
+    assert dict(result["config"]["kind_shares"])["1:generated"] > 0

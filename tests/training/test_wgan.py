@@ -139,3 +139,14 @@ def test_the_smoke_wgan_trains_checkpoints_and_records_its_labels(smoke_wgan):
     saved.load_weights(out / "checkpoint" / "critic.weights.h5")
     for a, b in zip(saved.get_weights(), fresh.critic.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_compact_networks_map_four_band_64_px_images_and_are_a_fraction_of_the_papers():
+    generator, critic = build_generator("compact", n_labels=4), build_critic("compact", n_labels=4)
+    z = np.zeros((2, 128), np.float32)
+    images = generator([z, np.array([0, 3], np.int32)]).numpy()
+    assert images.shape == (2, 64, 64, 4) and np.abs(images).max() < 1.0
+    assert critic([images, np.array([0, 3], np.int32)]).numpy().shape == (2, 1)
+    paper = GANConfig(channels=4, n_labels=4)
+    assert generator.count_params() < build_generator(paper).count_params() / 5
+    assert critic.count_params() < build_critic(paper).count_params() / 2

@@ -127,6 +127,10 @@ class GANConfig:
 
 GAN_CONFIGS: dict[str, GANConfig] = {
     "paper": GANConfig(),
+    # For CPUs: table A1/A2's layers and kernels at half the widths, without Dense 3 (a
+    # 4096 x 4096 map, 16.8 M of the generator's weights), a quarter of the critic's dense width.
+    "compact": GANConfig(gen_widths=(128, 128, 64, 32), final_dense=False, critic_widths=(16, 32, 64, 128),
+                         critic_dense=256),
     # Seconds, for tests: narrow layers, 4x4 kernels, no 4096 x 4096 dense.
     "smoke": GANConfig(latent_dim=16, embed_dim=8, gen_widths=(16, 16, 8, 8), gen_kernels=(4, 4, 4, 4), final_dense=False,
                        critic_widths=(8, 8, 16, 16), critic_kernels=(4, 4, 4, 4), critic_dense=32),

@@ -373,9 +373,9 @@ def _metrics(args) -> int:
     _limit_threads(args.threads)
     from survey.model.normalisation import Normalisation
     from training.data import load_training_set
-    from training.generate import read_samples
-    from training.halos import band_clip_levels, select_halos
-    from training.metrics import make_encoder, quality_report
+    from training.generate import read_labels, read_samples
+    from training.halos import band_clip_levels, halo_set, select_halos
+    from training.metrics import label_agreement, make_encoder, quality_report
 
     generated, records = {}, []
     for directory in args.generated:
@@ -392,14 +392,27 @@ def _metrics(args) -> int:
         raise ValueError(f"the data under {_data_path(args)} do not give the generators' training sources")
     images = np.stack([h.centre for h in halos])
     norm = Normalisation.from_dict(first["normalisation"])
-    report = quality_report(images, np.stack([h.noise for h in halos]), generated, encoder=make_encoder(args.encoder, norm),
+    encoder = make_encoder(args.encoder, norm)
+    report = quality_report(images, np.stack([h.noise for h in halos]), generated, encoder=encoder,
                             normalisation=norm, clip_levels=band_clip_levels(images), n=args.n, seed=args.seed,
                             names=[h.name for h in halos])
+    conditional = [(d, r) for d, r in zip(args.generated, records) if r["condition"] == "type"]
+    if conditional:
+        typed = halo_set(sources, split=first["split"], exclude=first["excluded"], condition="type")
+        report["label_agreement"] = {
+            Path(d).name: label_agreement(typed.images, typed.labels, read_samples(d)[0], read_labels(d), encoder=encoder,
+                                          vocabulary=typed.vocabulary, n=args.n, seed=args.seed)
+            for d, _ in conditional}
     report["command"] = _command_line(args)
     path = _write_json(Path(args.out), report)
     for name, row in report["sets"].items():
         print(f"{name:50s} FID {row['fid']:9.3f}  KID {row['kid_mean']:8.4f} ± {row['kid_std']:.4f}  "
               f"hist rel. err {row['histogram']['mean']:.3f} L1 {row['histogram']['l1']:.3f}")
+    for name, per_label in report.get("label_agreement", {}).items():
+        for label, row in per_label.items():
+            print(f"{name}: {label:4s} nearest real image of the same type for {row['agreement'] or 0:.2f} of "
+                  f"{row['n_generated']} samples (real images of other sources {row['real_agreement'] or 0:.2f}, "
+                  f"chance {row['chance']:.2f})")
     print(f"wrote {path}")
     return 0
 

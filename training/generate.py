@@ -361,4 +361,21 @@ def read_samples(directory: str | Path) -> tuple[np.ndarray, dict]:
         return data["images"].astype(np.float32), json.loads(str(data["meta"]))
 
 
-__all__ = ["HaloGenerator", "generate_halos", "write_samples", "plot_grid", "read_samples", "SAMPLERS"]
+def read_labels(directory: str | Path) -> np.ndarray:
+    """The label each sample of a ``halo-train generate`` output was drawn with (0 for an unconditional model).
+
+    Parameters
+    ----------
+    directory : path-like
+        Holds ``samples.npz``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n,) int labels, indices into the generator's vocabulary.
+    """
+    with np.load(Path(directory) / SAMPLES_NPZ) as data:
+        return data["labels"].astype(np.int64)
+
+
+__all__ = ["HaloGenerator", "generate_halos", "write_samples", "plot_grid", "read_samples", "read_labels", "SAMPLERS"]

@@ -512,6 +512,73 @@ def quality_report(images: np.ndarray, noise: np.ndarray, generated: dict[str, n
             "encoder": {"name": encoder.name, "what": encoder.describe}, "sets": sets}
 
 
+def _nearest_labels(reference: np.ndarray, reference_labels: np.ndarray, query: np.ndarray,
+                    allowed: np.ndarray | None = None) -> np.ndarray:
+    """Label of each query's nearest reference feature vector (Euclidean, features standardised on the reference)."""
+    mean, std = reference.mean(axis=0), reference.std(axis=0) + 1e-6
+    ref, q = (reference - mean) / std, (query - mean) / std
+    distance = (q ** 2).sum(1)[:, None] - 2 * q @ ref.T + (ref ** 2).sum(1)[None, :]
+    if allowed is not None:
+        distance = np.where(allowed, distance, np.inf)
+    return reference_labels[np.argmin(distance, axis=1)]
+
+
+def label_agreement(images: np.ndarray, labels: np.ndarray, generated: np.ndarray, generated_labels: np.ndarray, *,
+                    encoder: Encoder, vocabulary: Sequence[str], n: int = 512, seed: int = 0) -> dict:
+    """Whether conditional samples of a label look like real images of that label, against chance and a real floor.
+
+    For each generated sample, the label of its nearest real image (augmented copies of
+    the training halos) in the encoder's features. Chance is the share of that label
+    among the real copies. The floor asks the same of the real images themselves: each
+    source's copies against the copies of the *other* sources, so a label that real
+    images of different sources do not share in feature space cannot be expected of
+    samples either.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        (M, H, W, B) real training cut-outs, one per source, clipped Jy/beam.
+    labels : numpy.ndarray
+        (M,) their int labels.
+    generated : numpy.ndarray
+        (N, H, W, B) conditional samples, clipped Jy/beam.
+    generated_labels : numpy.ndarray
+        (N,) the label each was drawn with.
+    encoder : Encoder
+        Features (the first view is used).
+    vocabulary : sequence of str
+        Label names.
+    n : int
+        Real augmented copies.
+    seed : int
+        Seeds the copies.
+
+    Returns
+    -------
+    dict
+        Per label name: ``n_generated``, ``agreement`` (share of its samples whose nearest
+        real image has the label), ``real_agreement`` (the floor) and ``chance``.
+    """
+    index = np.resize(np.arange(len(images)), n)
+    copies = augmented_copies(images, n, seed=seed)
+    copy_labels, copy_sources = np.asarray(labels)[index], index
+    real_features = next(iter(encoder.views(copies).values()))
+    generated_features = next(iter(encoder.views(np.asarray(generated, np.float32)).values()))
+    nearest = _nearest_labels(real_features, copy_labels, generated_features)
+    nearest_real = _nearest_labels(real_features, copy_labels, real_features,
+                                   allowed=copy_sources[:, None] != copy_sources[None, :])
+    result = {}
+    for k, name in enumerate(vocabulary):
+        drawn, real = generated_labels == k, copy_labels == k
+        if not drawn.any() and not real.any():
+            continue
+        result[name] = {"n_generated": int(drawn.sum()), "n_real_sources": int((np.asarray(labels) == k).sum()),
+                        "agreement": float(np.mean(nearest[drawn] == k)) if drawn.any() else None,
+                        "real_agreement": float(np.mean(nearest_real[real] == k)) if real.any() else None,
+                        "chance": float(real.mean())}
+    return result
+
+
 __all__ = ["histogram_relative_error", "frechet_distance", "kernel_inception_distance", "Encoder", "random_encoder",
            "classifier_encoder", "inception_encoder", "make_encoder", "augmented_copies", "copies_plus_noise",
-           "pixel_gaussian", "image_clip_levels", "compare", "quality_report", "KID_SUBSET_SIZE"]
+           "pixel_gaussian", "image_clip_levels", "compare", "quality_report", "label_agreement", "KID_SUBSET_SIZE"]

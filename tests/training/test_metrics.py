@@ -7,12 +7,14 @@ import pytest
 
 from survey.model.normalisation import Normalisation
 from training.metrics import (
+    Encoder,
     augmented_copies,
     copies_plus_noise,
     frechet_distance,
     histogram_relative_error,
     image_clip_levels,
     kernel_inception_distance,
+    label_agreement,
 )
 
 pytestmark = pytest.mark.training
@@ -81,3 +83,21 @@ def test_copies_plus_noise_are_clipped_at_each_fields_own_level_then_augmented_l
     # A noisy field keeps more pixels above its own clip level than it had.
     noisy = copies_plus_noise(images, np.full((2, 4), 0.2, np.float32), 6, seed=0)
     assert np.mean(noisy != 0) > np.mean(quiet != 0) + 0.05
+
+
+def _brightness_encoder() -> Encoder:
+    """A one-feature encoder (total flux): rotation- and flip-invariant, so copies keep their source's feature."""
+    return Encoder("flux", "total flux", lambda x: {"all": x.sum(axis=(1, 2, 3))[:, None].astype(np.float64)})
+
+
+def test_samples_of_a_label_that_look_like_its_real_images_agree_and_misdrawn_ones_do_not():
+    faint, bright = clipped_images(2, 0, blob=1.0), clipped_images(2, 1, blob=4.0)
+    images, labels = np.concatenate([faint, bright]), np.array([0, 0, 1, 1])
+    # Samples of label 1 drawn like the bright sources, samples of label 0 drawn bright too (wrong).
+    samples = clipped_images(10, 2, blob=4.0)
+    result = label_agreement(images, labels, samples, np.array([1] * 5 + [0] * 5), encoder=_brightness_encoder(),
+                             vocabulary=["faint", "bright"], n=64)
+    assert result["bright"]["agreement"] == 1.0 and result["faint"]["agreement"] == 0.0
+    assert result["faint"]["chance"] == result["bright"]["chance"] == 0.5
+    # The floor: each real source's nearest other source has its label (brightness separates them).
+    assert result["faint"]["real_agreement"] == result["bright"]["real_agreement"] == 1.0

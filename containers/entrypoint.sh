@@ -10,7 +10,7 @@
 # run as a command, so the same image serves as a Ray head/worker node and as a CLI.
 set -e
 case "${1:-}" in
-    ""|-*|scan|targets|tiles|query|plot|catalog|inspect)
+    ""|-*|scan|targets|tiles|query|plot|catalog|inspect|inject)
         exec halo-survey "$@" ;;
     *)
         exec "$@" ;;

@@ -34,9 +34,10 @@ import numpy as np
 
 from survey.images.halos import Halo
 from training.data import SourceCutouts, fit_normalisation
-from training.evaluate import binary_metrics, fold_predictions, grouped_folds, inner_split
+from training.evaluate import binary_metrics, fold_predictions, generated_per_fold, grouped_folds, inner_split
 from training.fields import Field
-from training.samples import HaloPrior, Pool, PoolSizes, concat, field_pool, window_samples
+from training.generated import GeneratedSet
+from training.samples import HaloPrior, Pool, PoolSizes, concat, field_pool, generated_samples, window_samples
 from training.scan import (
     FieldScan,
     Recovery,
@@ -189,7 +190,8 @@ def mine(fields: Sequence[Field], scans: Sequence[FieldScan], *, per_field: int,
 
 
 def train_with_mining(train_fields: Sequence[Field], val_fields: Sequence[Field], pools: Mapping[str, Pool],
-                      config: BlindConfig, *, seed: int, log: Callable[[str], None] = print):
+                      config: BlindConfig, *, seed: int, log: Callable[[str], None] = print,
+                      generated: GeneratedSet | None = None):
     """Train on the training fields' pools, mine their hard negatives, train again.
 
     Parameters
@@ -204,6 +206,9 @@ def train_with_mining(train_fields: Sequence[Field], val_fields: Sequence[Field]
         Seeds the training runs.
     log : callable
         Progress messages.
+    generated : GeneratedSet, optional
+        Generated halos added to the training samples (never to validation), weighed by
+        ``config.train.kind_shares``'s ``"1:generated"``.
 
     Returns
     -------
@@ -214,9 +219,15 @@ def train_with_mining(train_fields: Sequence[Field], val_fields: Sequence[Field]
     record : dict
         Best epochs, sample counts and mined counts per round.
     """
+    if generated is not None and "1:generated" not in dict(config.train.kind_shares):
+        raise ValueError(f"generated halos from {generated.directory} were given but the training shares "
+                         f"{dict(config.train.kind_shares)} have no '1:generated' weight (training.generated.generated_shares)")
     train = concat([pools[f.name] for f in train_fields])
     val = concat([pools[f.name] for f in val_fields])
+    # The scaling is fitted on real samples only: the same with and without generated halos.
     norm = fit_normalisation(train.sample_set(), kind=config.train.normalisation)
+    if generated is not None:
+        train = concat([train, generated_samples(generated, seed=seed)])
     record = {"rounds": []}
     for round_ in range(config.mining_rounds + 1):
         start = time.perf_counter()
@@ -320,7 +331,8 @@ def recovery_rows(recoveries: Sequence[Recovery], threshold: float) -> list[dict
 
 
 def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: BlindConfig, *,
-                   cutouts: Sequence[SourceCutouts] | None = None, log: Callable[[str], None] = print) -> dict:
+                   cutouts: Sequence[SourceCutouts] | None = None, log: Callable[[str], None] = print,
+                   generated: Sequence[GeneratedSet] = ()) -> dict:
     """Run the protocol (module docstring) over every fold; returns every prediction and measurement.
 
     Parameters
@@ -336,6 +348,10 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
         needed for the baselines (``config.baselines``).
     log : callable
         Progress messages.
+    generated : sequence of GeneratedSet
+        Generated halos for the classifier's training samples; each fold uses the first set
+        whose generator never saw its test sources (``training.generated``). The
+        baselines never get them.
 
     Returns
     -------
@@ -345,6 +361,8 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
     """
     groups = np.array([f.group for f in fields])
     labels = np.array([f.label for f in fields])
+    per_fold = generated_per_fold(generated, [f.name for f in fields], groups, labels, n_folds=config.n_folds,
+                                  repeats=config.repeats, seed=config.seed)
     folds_out = []
     for repeat in range(config.repeats):
         folds = grouped_folds(groups, labels, n_folds=config.n_folds, seed=config.seed + 1000 * repeat)
@@ -357,8 +375,9 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
             log(f"repeat {repeat} fold {fold}: {len(train_idx)} training, {len(val_idx)} validation, "
                 f"{len(test_idx)} test fields")
             fold_seed = config.seed + 100 * repeat + fold
+            chosen = per_fold[repeat, fold]
             model, norm, record = train_with_mining(pick(train_idx), pick(val_idx), pools, config, seed=fold_seed,
-                                                    log=log)
+                                                    log=log, generated=chosen)
             scorer = keras_scorer(model)
             phase = time.perf_counter()
             val_scans = scan_fields(pick(val_idx), scorer=scorer, normalisation=norm)
@@ -392,6 +411,7 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
                 "rate_thresholds": list(RATE_THRESHOLDS), "test_false_counts": counts.tolist(),
                 "sources": sources, "completeness": recovery_rows(recoveries, threshold),
                 "training": record, "normalisation": norm.to_dict(),
+                "generated": chosen.describe() if chosen else None,
                 "seconds": round(time.perf_counter() - start, 1),
             })
             log(f"  threshold {threshold:.4f}: validation {val_count} false in {val_area:.1f} deg2, test "

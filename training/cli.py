@@ -73,6 +73,16 @@ def _generated_sets(args) -> list:
     return sets
 
 
+def _blind_generated(args) -> list:
+    """The ``--generated`` sets of ``blind`` and ``ship`` (one kind of generator at a time)."""
+    from training.generated import read_generated
+
+    sets = [read_generated(d) for d in args.generated]
+    if len({s.kind for s in sets}) > 1:
+        raise SystemExit("halo-train: error: --generated mixes DDPM and WGAN samples; compare them in separate runs")
+    return sets
+
+
 def _write_json(path: Path, payload: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1, default=float))
@@ -173,12 +183,17 @@ def _fields(args):
 
 def _blind_config(args):
     from training.blind import BlindConfig
+    from training.generated import PAPER_RATIO, generated_shares
     from training.samples import PoolSizes
     from training.train import TrainConfig
 
     defaults = BlindConfig()
+    shares = defaults.train.kind_shares
+    if args.generated:
+        shares = generated_shares(PAPER_RATIO if args.generated_ratio is None else args.generated_ratio, base=shares)
     train = TrainConfig(**{**asdict(defaults.train), "epochs": args.epochs, "steps_per_epoch": args.steps,
-                           "patience": args.patience, "normalisation": args.normalisation, "seed": args.seed})
+                           "patience": args.patience, "normalisation": args.normalisation, "seed": args.seed,
+                           "kind_shares": shares})
     return BlindConfig(train=train, sizes=PoolSizes(injected=args.injected, empty=args.empty, compact=args.compact),
                        n_folds=getattr(args, "folds", defaults.n_folds), repeats=getattr(args, "repeats", 1),
                        mining_rounds=args.mining_rounds, target_rate_per_deg2=args.target_rate,
@@ -200,7 +215,7 @@ def _blind(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pools = build_pools(fields, config, cache=Path(args.cache) if args.cache else None)
-    result = timed(blind_protocol, fields, pools, config, cutouts=cutouts)
+    result = timed(blind_protocol, fields, pools, config, cutouts=cutouts, generated=_blind_generated(args))
     meta = {"command": _command_line(args), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "data": str(data), "fields": [dict(zip(row.colnames, [v.item() if hasattr(v, "item") else v for v in row]))
                                           for row in field_summary(fields)]}
@@ -217,7 +232,8 @@ def _ship(args) -> int:
 
     data, fields, files = _fields(args)
     card = ship(fields, files, Path(args.out), config=_blind_config(args), data=data, command=_command_line(args),
-                metrics_dir=Path(args.metrics) if args.metrics else None, cache=Path(args.cache) if args.cache else None)
+                metrics_dir=Path(args.metrics) if args.metrics else None, cache=Path(args.cache) if args.cache else None,
+                generated=_blind_generated(args))
     op = card.metrics["operating_point"]
     print(f"wrote {args.out} and its card: threshold {card.threshold:.4f}, {op['calibration_false_candidates']} false "
           f"candidates in {op['calibration_area_deg2']:.1f} deg2 of calibration fields")
@@ -237,6 +253,11 @@ def _add_blind_options(p: argparse.ArgumentParser) -> None:
                    help="input scaling: signed log in Jy/beam, or in units of each band's noise")
     p.add_argument("--target-rate", type=float, default=0.1, help="false candidates per deg2 at the operating point")
     p.add_argument("--cache", default=None, help="directory caching the sample pools between runs")
+    p.add_argument("--generated", nargs="+", default=[], metavar="DIR",
+                   help="`halo-train generate` outputs whose halos join the training samples; a fold (or ship's "
+                        "calibration fields) uses the first whose generator never saw its sources")
+    p.add_argument("--generated-ratio", type=float, default=None,
+                   help="weight of generated : real halo centres (default the paper's 5800:5440)")
     p.add_argument("--seed", type=int, default=0)
     _data_arg(p)
 

@@ -263,6 +263,44 @@ def paper_protocol(sources: list[SourceCutouts], *, config: TrainConfig, runs: i
 # --------------------------------------------------------------------------------------
 
 
+def generated_per_fold(generated: Sequence[GeneratedSet], names: Sequence[str], groups: np.ndarray, labels: np.ndarray,
+                       *, n_folds: int, repeats: int, seed: int) -> dict[tuple[int, int], GeneratedSet | None]:
+    """The generated set each (repeat, fold) of a grouped protocol uses, all chosen before any training.
+
+    Checking every fold first means a missing fold generator is reported at once, not after
+    hours of training the folds before it.
+
+    Parameters
+    ----------
+    generated : sequence of GeneratedSet
+        The sets given (empty: no generated halos, every fold gets None).
+    names : sequence of str
+        Source (field) names, in the order of ``groups`` and ``labels``.
+    groups, labels : numpy.ndarray
+        Overlap groups and labels, as the protocol assigns folds from them.
+    n_folds, repeats, seed : int
+        The protocol's fold settings (``grouped_folds`` with ``seed + 1000 * repeat``).
+
+    Returns
+    -------
+    dict
+        ``(repeat, fold)`` -> the set, or None.
+
+    Raises
+    ------
+    ValueError
+        A fold has no set whose generator never saw its test sources (``choose_for_fold``).
+    """
+    chosen: dict[tuple[int, int], GeneratedSet | None] = {}
+    for repeat in range(repeats):
+        folds = grouped_folds(groups, labels, n_folds=n_folds, seed=seed + 1000 * repeat)
+        for fold in range(n_folds):
+            held_out = [names[i] for i in np.flatnonzero(folds == fold)]
+            chosen[repeat, fold] = (choose_for_fold(generated, held_out, fold=f"repeat {repeat} fold {fold}")
+                                    if generated else None)
+    return chosen
+
+
 def fold_predictions(sources, test_idx, train_idx, val_idx, *, config, fold_seed,
                      generated: GeneratedSet | None = None, n_generated: int | None = None) -> tuple[list[dict], dict, np.ndarray]:
     """One grouped fold: train on ``train_idx`` (early-stopped on ``val_idx``), score the test sources.
@@ -359,6 +397,8 @@ def grouped_protocol(sources: list[SourceCutouts], *, config: TrainConfig, n_fol
     """
     groups = np.array([s.group for s in sources])
     labels = np.array([s.label for s in sources])
+    per_fold = generated_per_fold(generated, [s.name for s in sources], groups, labels, n_folds=n_folds,
+                                  repeats=repeats, seed=config.seed)
     rows, histories, summaries, side_fpr = [], [], [], []
     for repeat in range(repeats):
         folds = grouped_folds(groups, labels, n_folds=n_folds, seed=config.seed + 1000 * repeat)
@@ -366,8 +406,7 @@ def grouped_protocol(sources: list[SourceCutouts], *, config: TrainConfig, n_fol
         for fold in tqdm(range(n_folds), desc=f"grouped protocol ({config.arch}) repeat {repeat + 1}/{repeats}", unit="fold"):
             test_idx = np.flatnonzero(folds == fold)
             train_idx, val_idx = inner_split(np.flatnonzero(folds != fold), groups, labels, fraction=val_fraction, seed=config.seed + 31 * fold + repeat)
-            chosen = (choose_for_fold(generated, [sources[i].name for i in test_idx], fold=f"repeat {repeat} fold {fold}")
-                      if generated else None)
+            chosen = per_fold[repeat, fold]
             fold_rows, history, sides = fold_predictions(sources, test_idx, train_idx, val_idx, config=config,
                                                          fold_seed=config.seed + 100 * repeat + fold,
                                                          generated=chosen, n_generated=n_generated)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +38,10 @@ from survey.sky.fields import TARGET_FIELD_WIDTH_DEG, FieldRequest
 from training.data import SampleSet
 from training.fields import Field
 
-KINDS = ("centre", "injected", "empty", "compact", "mined")
+if TYPE_CHECKING:
+    from training.generated import GeneratedSet
+
+KINDS = ("centre", "injected", "empty", "compact", "mined", "generated")
 """Sample kinds (``SampleSet.kind``)."""
 
 PRIOR_BAND = "103-134"
@@ -149,6 +153,27 @@ def _pool(x: np.ndarray, *, label: int, field: str, kind: str, noise: np.ndarray
                 np.full(n, kind, dtype=object).astype(str), missing if flux is None else np.asarray(flux, float),
                 missing if r_e is None else np.asarray(r_e, float), missing if offset is None else np.asarray(offset, float),
                 np.broadcast_to(np.asarray(noise, np.float32), (n, 4)).copy())
+
+
+def generated_samples(generated: GeneratedSet, *, n: int | None = None, seed: int = 0) -> Pool:
+    """Halos drawn by a generative model, as label-1 samples of kind ``"generated"`` (no field, no injection).
+
+    Parameters
+    ----------
+    generated : GeneratedSet
+        A set whose generator never saw the fold's test sources (``training.generated.choose_for_fold``).
+    n : int, optional
+        How many, drawn without replacement (all by default).
+    seed : int
+        Seeds the draw.
+
+    Returns
+    -------
+    Pool
+        Field ``"KIND:DIRECTORY"``, the set's noise (clip level / 3) for every sample.
+    """
+    return _pool(generated.draw(n, seed=seed), label=1, field=f"{generated.kind}:{generated.directory.name}", kind="generated",
+                 noise=generated.noise)
 
 
 def band_noise(clipped: ClippedField) -> np.ndarray:

@@ -29,6 +29,8 @@ from survey.model.preprocess import IMAGE_COLUMN, channels_last, cut_windows
 from training.blind import BlindConfig, build_pools, poisson_interval, train_with_mining
 from training.evaluate import inner_split
 from training.fields import Field
+from training.generate import read_samples
+from training.generated import GeneratedSet, choose_for_fold
 from training.scan import false_candidates, keras_scorer, scan_fields, threshold_for_rate
 
 CALIBRATION_FRACTION = 0.2
@@ -96,9 +98,20 @@ def protocol_metrics(results_dir: Path | None) -> dict:
                                "summary": results["summary"], "label": "cross-validated on held-out fields"}}
 
 
+def _generator_record(generated: GeneratedSet | None) -> dict | None:
+    """The card's account of the generated halos: the samples, and the generator checkpoint that drew them."""
+    if generated is None:
+        return None
+    meta = read_samples(generated.directory)[1]
+    model = meta.get("model", {})
+    return {**generated.describe(), "settings": meta.get("settings", {}), "generator_dir": model.get("model_dir"),
+            "generator_step": model.get("state", {}).get("step"), "generator_command": model.get("command"),
+            "generator_config": model.get("config")}
+
+
 def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, *, config: BlindConfig, data: Path,
          command: str, metrics_dir: Path | None = None, cache: Path | None = None,
-         log: Callable[[str], None] = print) -> ModelCard:
+         log: Callable[[str], None] = print, generated: Sequence[GeneratedSet] = ()) -> ModelCard:
     """Train, mine, calibrate and export the survey's model (module docstring).
 
     Parameters
@@ -121,6 +134,9 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
         Pool cache directory.
     log : callable
         Progress messages.
+    generated : sequence of GeneratedSet
+        Generated halos for the training samples: the first set whose generator never saw
+        the calibration fields' sources is used, and named in the card.
 
     Returns
     -------
@@ -132,8 +148,11 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
     start = time.perf_counter()
     roles = split_roles(fields, seed=config.seed)
     log("roles: " + ", ".join(f"{role} {len(fs)}" for role, fs in roles.items()))
+    chosen = (choose_for_fold(generated, [f.name for f in roles["calibration"]], fold="the calibration fields")
+              if generated else None)
     pools = build_pools(fields, config, cache=cache, log=log)
-    model, norm, record = train_with_mining(roles["train"], roles["validation"], pools, config, seed=config.seed, log=log)
+    model, norm, record = train_with_mining(roles["train"], roles["validation"], pools, config, seed=config.seed, log=log,
+                                            generated=chosen)
     scans = scan_fields(roles["calibration"], scorer=keras_scorer(model), normalisation=norm)
     threshold = threshold_for_rate(scans, target_per_deg2=config.target_rate_per_deg2)
     count, area = false_candidates(scans, threshold)
@@ -156,7 +175,7 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
                              "brightness": [0.9, 1.4]},
                  "injection": {"prior": config.prior.__dict__, "per_field": config.sizes.__dict__},
                  "mining_rounds": config.mining_rounds, "kind_shares": [list(p) for p in config.train.kind_shares],
-                 "rounds": record["rounds"]},
+                 "rounds": record["rounds"], "generated": _generator_record(chosen)},
         command=command,
     )
     metrics = {"operating_point": operating_point, **protocol_metrics(metrics_dir),

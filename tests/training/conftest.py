@@ -49,3 +49,4 @@ def smoke_wgan(real_sources, tmp_path_factory):
     config = WGAN_CONFIGS["smoke"]
     first = train_wgan(halos, out, config=config, stop_after=3, log=lambda line: None)
     return {"dir": out, "first": first, "halos": halos}
+

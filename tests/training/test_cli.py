@@ -9,6 +9,8 @@ import pytest
 
 from training.cli import main
 
+from .training_helpers import write_generated
+
 pytestmark = pytest.mark.training
 
 
@@ -63,21 +65,8 @@ def test_protocol_runs_and_report_name_each_run_and_its_settings(gleam_dir, tmp_
     assert (report.parent / "grouped-dense-log.png").stat().st_size > 0
 
 
-def _fake_generated(directory, *, sources):
-    """A `halo-train generate` output (no model behind it) whose generator trained on ``sources``."""
-    import numpy as np
-
-    from survey.sky.bands import BAND_NAMES
-
-    directory.mkdir(parents=True)
-    meta = {"model": {"kind": "ddpm", "data": {"sources": sources, "clip_levels_jy": {b: 0.03 for b in BAND_NAMES}}}}
-    images = np.random.default_rng(0).exponential(0.05, size=(8, 64, 64, 4)).astype(np.float32)
-    np.savez_compressed(directory / "samples.npz", images=images, meta=json.dumps(meta))
-    return str(directory)
-
-
 def test_generated_halos_from_a_generator_that_saw_a_test_source_are_refused(gleam_dir, tmp_path, capsys):
-    leaky = _fake_generated(tmp_path / "leaky", sources=["A2744", "A3404"])  # A2744 is a paper test source
+    leaky = str(write_generated(tmp_path / "leaky", sources=["A2744", "A3404"]))  # A2744 is a paper test source
     assert main(["classifier", "--arch", "dense", "--protocol", "paper", "--augment", "ddpm", "--generated", leaky,
                  "--data", str(gleam_dir), "--out", str(tmp_path / "run")]) == 2
     assert "paper test split: no generated set comes from a generator that never saw" in capsys.readouterr().err
@@ -87,14 +76,14 @@ def test_generated_halos_from_a_generator_that_saw_a_test_source_are_refused(gle
 def test_augment_ddpm_without_generated_sets_or_with_uniform_draws_is_refused(gleam_dir, tmp_path):
     with pytest.raises(SystemExit, match="--augment ddpm needs --generated DIR"):
         main(["classifier", "--arch", "dense", "--protocol", "paper", "--augment", "ddpm", "--out", str(tmp_path / "r")])
-    clean = _fake_generated(tmp_path / "clean", sources=[])
+    clean = str(write_generated(tmp_path / "clean", sources=[]))
     with pytest.raises(SystemExit, match="drawn by weight"):
         main(["classifier", "--arch", "dense", "--protocol", "paper", "--augment", "ddpm", "--generated", clean,
               "--draws", "uniform", "--out", str(tmp_path / "r")])
 
 
 def test_a_grouped_run_with_generated_halos_records_the_set_each_fold_used(gleam_dir, tmp_path):
-    clean = _fake_generated(tmp_path / "clean", sources=[])
+    clean = str(write_generated(tmp_path / "clean", sources=[]))
     out = tmp_path / "grouped-ddpm"
     assert main(["classifier", "--arch", "dense", "--epochs", "1", "--steps", "1", "--batch-size", "8",
                  "--protocol", "grouped", "--folds", "2", "--repeats", "1", "--augment", "ddpm", "--generated", clean,

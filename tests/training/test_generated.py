@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from survey.sky.bands import BAND_NAMES
 from training.data import SampleSet
 from training.generated import (
     PAPER_RATIO,
@@ -18,15 +17,7 @@ from training.generated import (
 )
 from training.train import sample_weights
 
-
-def _write_set(directory, *, sources, kind="ddpm", n=6, levels=(0.03, 0.03, 0.06, 0.09)):
-    """A ``halo-train generate`` directory as ``write_samples`` lays it out, without a model behind it."""
-    directory.mkdir(parents=True)
-    images = np.random.default_rng(0).normal(size=(n, 64, 64, 4)).astype(np.float32)
-    meta = {"settings": {}, "model": {"kind": kind, "data": {"sources": list(sources),
-                                                          "clip_levels_jy": dict(zip(BAND_NAMES, levels))}}}
-    np.savez_compressed(directory / "samples.npz", images=images, meta=json.dumps(meta))
-    return directory
+from .training_helpers import write_generated
 
 
 def _train_set(n_halo=3, n_other=2, n_side=4):
@@ -37,8 +28,8 @@ def _train_set(n_halo=3, n_other=2, n_side=4):
 
 
 def test_read_generated_keeps_the_generators_sources_and_gives_noise_of_a_third_of_the_clip_level(tmp_path):
-    generated = read_generated(_write_set(tmp_path / "g", sources=["A2744", "A3404"]))
-    assert generated.trained_on == {"A2744", "A3404"} and generated.kind == "ddpm" and generated.images.shape == (6, 64, 64, 4)
+    generated = read_generated(write_generated(tmp_path / "g", sources=["A2744", "A3404"]))
+    assert generated.trained_on == {"A2744", "A3404"} and generated.kind == "ddpm" and generated.images.shape == (8, 64, 64, 4)
     np.testing.assert_allclose(generated.noise, [0.01, 0.01, 0.02, 0.03], rtol=1e-6)
 
 
@@ -52,20 +43,20 @@ def test_samples_that_do_not_say_what_their_generator_saw_are_refused(tmp_path):
 
 
 def test_a_fold_gets_the_first_set_whose_generator_never_saw_its_test_sources(tmp_path):
-    saw_a = read_generated(_write_set(tmp_path / "saw-a", sources=["A", "B"]))
-    saw_c = read_generated(_write_set(tmp_path / "saw-c", sources=["B", "C"]))
+    saw_a = read_generated(write_generated(tmp_path / "saw-a", sources=["A", "B"]))
+    saw_c = read_generated(write_generated(tmp_path / "saw-c", sources=["B", "C"]))
     assert choose_for_fold([saw_a, saw_c], ["A", "X"], fold="fold 0") is saw_c
     assert choose_for_fold([saw_a, saw_c], ["X"], fold="fold 1") is saw_a
 
 
 def test_a_fold_no_generator_is_fit_for_is_refused_naming_the_fold_and_the_leaking_sources(tmp_path):
-    saw_all = read_generated(_write_set(tmp_path / "all", sources=["A", "B", "C"]))
+    saw_all = read_generated(write_generated(tmp_path / "all", sources=["A", "B", "C"]))
     with pytest.raises(ValueError, match=r"repeat 0 fold 2: .*all trained on A, C.*--exclude \"A,C\""):
         choose_for_fold([saw_all], ["C", "A"], fold="repeat 0 fold 2")
 
 
 def test_generated_images_join_class_1_as_their_own_kind_with_their_noise(tmp_path):
-    generated = read_generated(_write_set(tmp_path / "g", sources=["A"], n=6))
+    generated = read_generated(write_generated(tmp_path / "g", sources=["A"], n=6))
     train = _train_set()
     both = with_generated(train, generated, n=4, seed=1)
     assert len(both) == len(train) + 4
@@ -79,7 +70,7 @@ def test_generated_images_join_class_1_as_their_own_kind_with_their_noise(tmp_pa
 
 
 def test_class_1_weight_splits_between_real_and_generated_at_the_ratio(tmp_path):
-    generated = read_generated(_write_set(tmp_path / "g", sources=["A"], n=6))
+    generated = read_generated(write_generated(tmp_path / "g", sources=["A"], n=6))
     both = with_generated(_train_set(n_halo=3), generated)
     weights = sample_weights(both, generated_shares(PAPER_RATIO))
     real, made = weights[(both.y == 1) & (both.kind == "centre")].sum(), weights[both.kind == "generated"].sum()

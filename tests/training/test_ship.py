@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 from training.fields import data_sources, load_fields
+from training.generated import generated_shares, read_generated
+
+from .training_helpers import write_generated
 
 NAMES = ("A2744", "A2751", "A0013", "ORC 1", "AS1063", "A3399", "AS1099", "A2811", "AS0084", "ORC 5")
 
@@ -43,10 +46,12 @@ def test_ship_exports_a_model_the_survey_runs_with_its_calibrated_threshold(fiel
 
     sources, fs = fields
     config = BlindConfig(train=TrainConfig(arch="cnn", epochs=1, steps_per_epoch=2, batch_size=32, patience=1,
-                                           normalisation="snr-log", kind_shares=BlindConfig().train.kind_shares),
+                                           normalisation="snr-log",
+                                           kind_shares=generated_shares(1.0, base=BlindConfig().train.kind_shares)),
                          sizes=PoolSizes(injected=4, empty=3, compact=3), mining_rounds=1, mined_per_field=2)
+    clean = read_generated(write_generated(tmp_path / "ddpm-samples", sources=[]))
     card = ship(fs, {s.name: dict(s.files) for s in sources}, tmp_path / "m.onnx", config=config, data=gleam_dir,
-                command="halo-train ship --out m.onnx", log=lambda _: None)
+                command="halo-train ship --out m.onnx", log=lambda _: None, generated=[clean])
     classifier = OnnxClassifier(tmp_path / "m.onnx", providers="cpu")
     op = card.metrics["operating_point"]
     assert classifier.threshold == card.threshold == op["threshold"] and 0.5 <= card.threshold < 1.0
@@ -55,3 +60,21 @@ def test_ship_exports_a_model_the_survey_runs_with_its_calibrated_threshold(fiel
     assert card.normalisation.kind == "snr-log-sym"
     roles = {s.split_or_group.split(",")[0] for s in card.training.sources}
     assert roles == {"train", "validation", "calibration"} and len(card.training.sources) == len(fs)
+    # The generated halos joined the training samples and the card names them and their generator.
+    assert card.training.augment["generated"]["directory"] == str(tmp_path / "ddpm-samples")
+    assert card.training.augment["generated"]["generator_step"] == 1
+    assert card.training.augment["rounds"][0]["samples"]["generated"] == 8
+
+
+@pytest.mark.training
+def test_ship_refuses_generated_halos_whose_generator_saw_a_calibration_field(fields, gleam_dir, tmp_path):
+    from training.blind import BlindConfig
+    from training.ship import ship, split_roles
+
+    sources, fs = fields
+    calibration = [f.name for f in split_roles(fs, seed=0)["calibration"]]
+    leaky = read_generated(write_generated(tmp_path / "leaky", sources=calibration[:1]))
+    with pytest.raises(ValueError, match=f"the calibration fields: .*leaky trained on {calibration[0]}"):
+        ship(fs, {s.name: dict(s.files) for s in sources}, tmp_path / "m.onnx", config=BlindConfig(), data=gleam_dir,
+             command="halo-train ship", log=lambda _: None, generated=[leaky])
+    assert not (tmp_path / "m.onnx").exists()

@@ -467,7 +467,8 @@ def wilson_interval(k: int, n: int, *, z: float = 1.96) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (float(centre - half), float(centre + half))
+    # Clipped: at k = 0 or k = n the bounds are 0 and 1 up to rounding.
+    return (float(max(centre - half, 0.0)), float(min(centre + half, 1.0)))
 
 
 def poisson_interval(k: int, *, level: float = 0.95) -> tuple[float, float]:

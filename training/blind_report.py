@@ -58,7 +58,7 @@ def completeness_tables(summary: dict) -> list[str]:
             lines.append(f"| {flux:g} Jy | " + " | ".join(row) + " |")
     goal = summary["goal_cells"]
     lines += ["", f"Halos brighter than 0.4 Jy with r_e <= 3' (the goal's cells, pooled): blind scan recovers "
-              f"{goal['blind_recovered']} of {goal['n']} = {goal['fraction']:.0%} {_interval(goal['fraction_95'])} (95 %, Wilson)."]
+              f"{goal['blind_recovered']} of {goal['n']} = {goal['fraction']:.0%} [{goal['fraction_95'][0]:.0%}, {goal['fraction_95'][1]:.0%}] (95 %, Wilson)."]
     return lines
 
 

@@ -1,0 +1,63 @@
+"""``halo-train compare`` (training.compare): paired differences, and refusal of runs that are not paired."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training.cli import main
+from training.compare import paired_grouped, paired_paper
+
+
+def _paper(accuracies, *, seed=0, arch="cnn"):
+    return {"protocol": "paper", "arch": arch, "config": {"seed": seed}, "command": f"halo-train paper {accuracies}",
+            "per_run": [{"accuracy": a, "f1": a / 2, "roc_auc": a} for a in accuracies]}
+
+
+def _grouped(scores, labels, *, seed=0):
+    return {"protocol": "grouped", "arch": "cnn", "config": {"seed": seed}, "command": "halo-train grouped",
+            "predictions": [{"repeat": 0, "name": f"s{i}", "label": int(y), "score": float(s)}
+                            for i, (s, y) in enumerate(zip(scores, labels))]}
+
+
+def test_paper_differences_are_per_run_so_a_constant_gain_has_no_spread():
+    result = paired_paper(_paper([0.5, 0.7, 0.9]), _paper([0.52, 0.72, 0.92]))
+    acc = result["accuracy"]
+    assert acc["difference"] == pytest.approx(0.02)
+    assert acc["difference_95"][0] == pytest.approx(0.02) and acc["difference_95"][1] == pytest.approx(0.02)
+    assert acc["control"] == pytest.approx(0.7) and acc["runs"] == 3
+
+
+def test_grouped_difference_is_zero_for_identical_runs_and_positive_when_the_treated_run_ranks_better():
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1] * 20)
+    noisy = labels + rng.normal(0, 1.0, labels.size)
+    control = _grouped(1 / (1 + np.exp(-noisy)), labels)
+    same = paired_grouped(control, control, n_boot=200)
+    assert same["roc_auc"]["difference"] == 0.0 and same["roc_auc"]["difference_95"] == (0.0, 0.0)
+    better = paired_grouped(control, _grouped(0.1 + 0.8 * labels, labels), n_boot=200)
+    assert better["roc_auc"]["treated"] == 1.0 and better["roc_auc"]["difference_95"][0] > 0
+    assert better["sources"] == labels.size
+
+
+def test_runs_that_are_not_paired_are_refused():
+    with pytest.raises(ValueError, match="seeds"):
+        paired_paper(_paper([0.5]), _paper([0.5], seed=1))
+    with pytest.raises(ValueError, match="arch"):
+        paired_paper(_paper([0.5]), _paper([0.5], arch="dense"))
+    with pytest.raises(ValueError, match="different sources"):
+        paired_grouped(_grouped([0.1, 0.9], [0, 1]), _grouped([0.1, 0.9, 0.5], [0, 1, 1]))
+
+
+def test_compare_cli_writes_a_table_naming_both_commands(tmp_path, capsys):
+    for name, accuracies in (("control", [0.5, 0.6]), ("treated", [0.6, 0.7])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_paper(accuracies)))
+    out = tmp_path / "compare.md"
+    assert main(["compare", f"{tmp_path / 'control'}:{tmp_path / 'treated'}", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "+10.0 pt" in text and "halo-train paper [0.5, 0.6]" in text and "halo-train paper [0.6, 0.7]" in text
+    with pytest.raises(SystemExit):
+        main(["compare", str(tmp_path / "control"), "--out", str(out)])

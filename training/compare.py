@@ -1,0 +1,163 @@
+"""`halo-train compare`: paired differences between two protocol runs (with and without generated halos).
+
+Two runs of the same protocol with the same seeds share their splits: the paper protocol's
+run *i* has the same test split and initial seed in both, and the grouped protocol's folds
+hold the same sources. A difference is therefore measured pairwise: per run (paper) or per
+source with a paired bootstrap (grouped), which is far tighter than comparing two means
+with their own spreads. Nothing here trains; it reads results.json files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+PAPER_KEYS = ("accuracy", "f1", "roc_auc")
+"""Per-run metrics of the paper protocol that are compared (over its augmented test copies)."""
+
+
+def _check_same_protocol(control: dict, treated: dict) -> None:
+    """Refuse pairs that do not share protocol, architecture, seed and (grouped) folds: they are not paired."""
+    for key in ("protocol", "arch"):
+        if control[key] != treated[key]:
+            raise ValueError(f"cannot pair a {key} {control[key]!r} run with a {treated[key]!r} one")
+    if control["config"].get("seed") != treated["config"].get("seed"):
+        raise ValueError("cannot pair runs with different seeds: their splits differ")
+
+
+def paired_paper(control: dict, treated: dict) -> dict:
+    """Per-run differences (treated - control) of the paper protocol's metrics, mean and 95 % t-interval.
+
+    Parameters
+    ----------
+    control, treated : dict
+        results.json of ``halo-train classifier --protocol paper`` runs with the same seed
+        and number of runs.
+
+    Returns
+    -------
+    dict
+        Per metric: ``control``, ``treated`` (means), ``difference`` (mean of the per-run
+        differences), ``difference_95`` and ``runs``.
+    """
+    _check_same_protocol(control, treated)
+    if len(control["per_run"]) != len(treated["per_run"]):
+        raise ValueError(f"{len(control['per_run'])} control runs against {len(treated['per_run'])} treated ones")
+    out = {}
+    for key in PAPER_KEYS:
+        a = np.array([r[key] for r in control["per_run"]], dtype=float)
+        b = np.array([r[key] for r in treated["per_run"]], dtype=float)
+        out[key] = {"control": float(a.mean()), "treated": float(b.mean()), **_mean_interval(b - a), "runs": len(a)}
+    return out
+
+
+def _mean_interval(d: np.ndarray) -> dict:
+    """Mean of paired differences and its 95 % Student-t interval (None for a single pair)."""
+    mean = float(d.mean())
+    if len(d) < 2:
+        return {"difference": mean, "difference_95": None}
+    half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return {"difference": mean, "difference_95": (mean - half, mean + half)}
+
+
+def _source_scores(result: dict) -> dict[tuple[int, str], tuple[int, float]]:
+    """(repeat, source) -> (label, centre score) of a grouped run's out-of-fold predictions."""
+    return {(p["repeat"], p["name"]): (int(p["label"]), float(p["score"])) for p in result["predictions"]}
+
+
+def paired_grouped(control: dict, treated: dict, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Source-level ROC-AUC and accuracy of two grouped runs, and their paired-bootstrap difference.
+
+    Parameters
+    ----------
+    control, treated : dict
+        results.json of ``halo-train classifier --protocol grouped`` runs with the same
+        seed, folds and repeats (so every source is scored out-of-fold in both).
+    n_boot : int
+        Bootstrap resamples of the sources (the same resample for both runs).
+    seed : int
+        Seeds the resampling.
+
+    Returns
+    -------
+    dict
+        ``roc_auc`` and ``accuracy_at_0.5``: control, treated, difference, difference_95;
+        ``sources``: how many (repeat, source) predictions were paired.
+    """
+    _check_same_protocol(control, treated)
+    a, b = _source_scores(control), _source_scores(treated)
+    if set(a) != set(b):
+        raise ValueError(f"the runs scored different sources: {sorted(set(a) ^ set(b))[:5]} ...")
+    keys = sorted(a)
+    labels = np.array([a[k][0] for k in keys])
+    sa, sb = np.array([a[k][1] for k in keys]), np.array([b[k][1] for k in keys])
+    rng = np.random.default_rng(seed)
+    diffs = {"roc_auc": [], "accuracy_at_0.5": []}
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(keys), len(keys))
+        if len(set(labels[idx])) < 2:
+            continue
+        diffs["roc_auc"].append(roc_auc_score(labels[idx], sb[idx]) - roc_auc_score(labels[idx], sa[idx]))
+        diffs["accuracy_at_0.5"].append(np.mean((sb[idx] >= 0.5) == labels[idx]) - np.mean((sa[idx] >= 0.5) == labels[idx]))
+    point = {"roc_auc": (roc_auc_score(labels, sa), roc_auc_score(labels, sb)),
+             "accuracy_at_0.5": (np.mean((sa >= 0.5) == labels), np.mean((sb >= 0.5) == labels))}
+    out = {key: {"control": float(c), "treated": float(t), "difference": float(t - c),
+                 "difference_95": (float(np.percentile(diffs[key], 2.5)), float(np.percentile(diffs[key], 97.5)))}
+           for key, (c, t) in point.items()}
+    out["sources"] = len(keys)
+    return out
+
+
+def compare(control: dict, treated: dict) -> dict:
+    """``paired_paper`` or ``paired_grouped``, by the runs' protocol."""
+    if control["protocol"] == "paper":
+        return paired_paper(control, treated)
+    if control["protocol"] == "grouped":
+        return paired_grouped(control, treated)
+    raise ValueError(f"no paired comparison for protocol {control['protocol']!r}")
+
+
+def _fmt(entry: dict, *, percent: bool) -> str:
+    scale, unit = (100, " pt") if percent else (1, "")
+    low_high = entry["difference_95"]
+    interval = f" [{low_high[0] * scale:+.{1 if percent else 3}f}, {low_high[1] * scale:+.{1 if percent else 3}f}]" if low_high else ""
+    digits = 1 if percent else 3
+    return (f"{entry['control'] * scale:.{digits}f} | {entry['treated'] * scale:.{digits}f} | "
+            f"{entry['difference'] * scale:+.{digits}f}{unit}{interval}")
+
+
+def comparison_markdown(pairs: list[tuple[str, str]], root: Path) -> str:
+    """Markdown tables of every pair, each naming both runs' commands.
+
+    Parameters
+    ----------
+    pairs : list of (str, str)
+        (control, treated) run directories relative to ``root`` (or absolute).
+    root : Path
+        Where relative run directories are.
+
+    Returns
+    -------
+    str
+    """
+    lines = ["| protocol | arch | control -> treated | metric | control | treated | difference [95 %] |",
+             "|---|---|---|---|---|---|---|"]
+    commands = []
+    for control_dir, treated_dir in pairs:
+        control, treated = (json.loads((root / d / "results.json").read_text()) for d in (control_dir, treated_dir))
+        result = compare(control, treated)
+        names = f"{Path(control_dir).name} -> {Path(treated_dir).name}"
+        for key in (k for k in result if isinstance(result[k], dict)):
+            percent = key.startswith("accuracy") or key == "f1"
+            label = control["protocol"] + (" (flattering)" if control["protocol"] == "paper" else " (honest, source level)")
+            lines.append(f"| {label} | {control['arch']} | {names} | {key}{' [%]' if percent else ''} | "
+                         f"{_fmt(result[key], percent=percent)} |")
+        commands += [f"- `{control['command']}`", f"- `{treated['command']}`"]
+    return "\n".join(lines + ["", "Commands:", ""] + commands) + "\n"
+
+
+__all__ = ["paired_paper", "paired_grouped", "compare", "comparison_markdown"]

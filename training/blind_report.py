@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 MODEL_NAMES = {
@@ -98,7 +99,12 @@ def plot_blind(result: dict, out_dir: Path) -> list[str]:
             axes[2].annotate(f"{t:g}", (r, c), fontsize=7)
     op = summary["false_candidates"]["per_deg2"]
     axes[2].axvline(op, color="k", lw=0.6, ls="--", label=f"operating points: {op:.3f} per deg2")
-    axes[2].set(xscale="symlog", xlabel="false candidates per deg2 (held-out fields)",
+    # symlog keeps a rate of 0 on the axis; its linear part spans the smallest measurable rate.
+    positive = rates[rates > 0]
+    axes[2].set_xscale("symlog", linthresh=float(positive.min()) if positive.size else 0.01)
+    axes[2].set_xlim(left=0)
+    axes[2].xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axes[2].set(xlabel="false candidates per deg2 (held-out fields)",
                 ylabel="blind completeness, S > 0.4 Jy, r_e <= 3'", title="purity-completeness (thresholds marked)")
     axes[2].legend(fontsize=7)
     fig.tight_layout()

@@ -43,7 +43,7 @@ def fields(gleam_dir):
 @pytest.mark.training
 def test_blind_protocol_keeps_each_test_fold_out_of_training_and_calibration(fields):
     from training.blind import blind_protocol, build_pools
-    from training.blind_report import sources_table
+    from training.blind_report import offset_table, sources_table
     from training.samples import PoolSizes
     from training.train import TrainConfig
 
@@ -65,3 +65,5 @@ def test_blind_protocol_keeps_each_test_fold_out_of_training_and_calibration(fie
     assert summary["sources"]["blind_cnn"]["n"] == len(fields)
     assert summary["completeness_cells"]["3.2Jy_2arcmin"]["n"] == config.per_cell * config.n_folds
     assert any("CNN, blind-scan training" in line for line in sources_table(summary))
+    offsets = offset_table(result)
+    assert offsets[2].startswith("| median score") and offsets[3].startswith("| at or above the operating point")

@@ -16,15 +16,24 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
+PROTOCOL_NOTES = {"paper": " (flattering)", "grouped": " (honest, source level)",
+                  "blind": " (honest, held-out fields)"}
+"""How each protocol's numbers are to be read, printed beside them."""
+
 PAPER_KEYS = ("accuracy", "f1", "roc_auc")
 """Per-run metrics of the paper protocol that are compared (over its augmented test copies)."""
 
 
+def _arch(result: dict) -> str:
+    """The classifier architecture of a run (blind runs keep it in their training config)."""
+    return result.get("arch") or result["config"]["train"]["arch"]
+
+
 def _check_same_protocol(control: dict, treated: dict) -> None:
     """Refuse pairs that do not share protocol, architecture, seed and (grouped) folds: they are not paired."""
-    for key in ("protocol", "arch"):
-        if control[key] != treated[key]:
-            raise ValueError(f"cannot pair a {key} {control[key]!r} run with a {treated[key]!r} one")
+    for key, value in (("protocol", lambda r: r["protocol"]), ("arch", _arch)):
+        if value(control) != value(treated):
+            raise ValueError(f"cannot pair a {key} {value(control)!r} run with a {value(treated)!r} one")
     if control["config"].get("seed") != treated["config"].get("seed"):
         raise ValueError("cannot pair runs with different seeds: their splits differ")
 
@@ -112,22 +121,89 @@ def paired_grouped(control: dict, treated: dict, *, n_boot: int = 2000, seed: in
     return out
 
 
+def _paired_bootstrap(statistic, n_items: int, *, n_boot: int, seed: int) -> tuple[float, float]:
+    """95 % percentile interval of ``statistic(idx)`` over resamples ``idx`` of ``n_items`` paired items."""
+    rng = np.random.default_rng(seed)
+    values = [v for v in (statistic(rng.integers(0, n_items, n_items)) for _ in range(n_boot)) if v is not None]
+    return (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
+
+
+def paired_blind(control: dict, treated: dict, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Two blind-scan runs with the same folds: sources' ROC-AUC, goal-cell completeness, false-candidate rate.
+
+    The completeness grid is drawn from the seed, so both runs inject the very same halos
+    into the same test fields: each halo is a pair (recovered or not in each run). The
+    false candidates are per fold totals, so their rates get each run's Poisson interval,
+    not a paired one.
+
+    Parameters
+    ----------
+    control, treated : dict
+        results.json of ``halo-train blind`` runs with the same seed, folds and grid.
+    n_boot : int
+        Paired bootstrap resamples.
+    seed : int
+        Seeds the resampling.
+
+    Returns
+    -------
+    dict
+        ``roc_auc`` and ``goal_completeness`` (control, treated, difference, difference_95)
+        and ``false_per_deg2`` (control, treated, difference, each run's interval).
+    """
+    _check_same_protocol(control, treated)
+    rows = [[s for f in r["folds"] for s in f["sources"]] for r in (control, treated)]
+    if [s["name"] for s in rows[0]] != [s["name"] for s in rows[1]]:
+        raise ValueError("the blind runs scored different sources: their folds differ")
+    labels = np.array([s["label"] for s in rows[0]])
+    sa, sb = (np.array([s["score"] for s in r]) for r in rows)
+
+    def auc_difference(idx):
+        if len(set(labels[idx])) < 2:
+            return None
+        return roc_auc_score(labels[idx], sb[idx]) - roc_auc_score(labels[idx], sa[idx])
+
+    goal = [[c for f in r["folds"] for c in f["completeness"]
+             if c["flux_150mhz_jy"] > 0.4 - 1e-9 and c["r_e_arcmin"] <= 3.0 + 1e-9] for r in (control, treated)]
+    if [(c["field"], c["flux_150mhz_jy"], c["r_e_arcmin"]) for c in goal[0]] != \
+            [(c["field"], c["flux_150mhz_jy"], c["r_e_arcmin"]) for c in goal[1]]:
+        raise ValueError("the blind runs injected different halos: their grids or seeds differ")
+    ga, gb = (np.array([c["blind_recovered"] for c in g], float) for g in goal)
+    out = {"roc_auc": {"control": float(roc_auc_score(labels, sa)), "treated": float(roc_auc_score(labels, sb))},
+           "goal_completeness": {"control": float(ga.mean()), "treated": float(gb.mean())}}
+    out["roc_auc"]["difference_95"] = _paired_bootstrap(auc_difference, len(labels), n_boot=n_boot, seed=seed)
+    out["goal_completeness"]["difference_95"] = _paired_bootstrap(lambda idx: float(gb[idx].mean() - ga[idx].mean()),
+                                                                  len(ga), n_boot=n_boot, seed=seed)
+    for entry in (out["roc_auc"], out["goal_completeness"]):
+        entry["difference"] = entry["treated"] - entry["control"]
+    rates = [r["summary"]["false_candidates"] for r in (control, treated)]
+    out["false_per_deg2"] = {"control": rates[0]["per_deg2"], "treated": rates[1]["per_deg2"],
+                             "difference": rates[1]["per_deg2"] - rates[0]["per_deg2"], "difference_95": None,
+                             "intervals": (rates[0]["per_deg2_95"], rates[1]["per_deg2_95"])}
+    return out
+
+
 def compare(control: dict, treated: dict) -> dict:
-    """``paired_paper`` or ``paired_grouped``, by the runs' protocol."""
+    """``paired_paper``, ``paired_grouped`` or ``paired_blind``, by the runs' protocol."""
     if control["protocol"] == "paper":
         return paired_paper(control, treated)
     if control["protocol"] == "grouped":
         return paired_grouped(control, treated)
+    if control["protocol"] == "blind":
+        return paired_blind(control, treated)
     raise ValueError(f"no paired comparison for protocol {control['protocol']!r}")
 
 
 def _fmt(entry: dict, *, percent: bool) -> str:
-    scale, unit = (100, " pt") if percent else (1, "")
+    """``control | treated | difference [interval]``; each run's own interval where no paired one exists."""
+    scale, unit, digits = (100, " pt", 1) if percent else (1, "", 3)
     low_high = entry["difference_95"]
-    interval = f" [{low_high[0] * scale:+.{1 if percent else 3}f}, {low_high[1] * scale:+.{1 if percent else 3}f}]" if low_high else ""
-    digits = 1 if percent else 3
-    return (f"{entry['control'] * scale:.{digits}f} | {entry['treated'] * scale:.{digits}f} | "
-            f"{entry['difference'] * scale:+.{digits}f}{unit}{interval}")
+    own = entry.get("intervals") or (None, None)
+    interval = (f" [{low_high[0] * scale:+.{digits}f}, {low_high[1] * scale:+.{digits}f}]" if low_high
+                else " (not paired)" if entry.get("intervals") else "")
+    cells = [f"{entry[k] * scale:.{digits}f}" + (f" [{i[0] * scale:.{digits}f}, {i[1] * scale:.{digits}f}]" if i else "")
+             for k, i in zip(("control", "treated"), own)]
+    return f"{cells[0]} | {cells[1]} | {entry['difference'] * scale:+.{digits}f}{unit}{interval}"
 
 
 def comparison_markdown(pairs: list[tuple[str, str]], root: Path) -> str:
@@ -151,13 +227,13 @@ def comparison_markdown(pairs: list[tuple[str, str]], root: Path) -> str:
         control, treated = (json.loads((root / d / "results.json").read_text()) for d in (control_dir, treated_dir))
         result = compare(control, treated)
         names = f"{Path(control_dir).name} -> {Path(treated_dir).name}"
+        label = control["protocol"] + PROTOCOL_NOTES[control["protocol"]]
         for key in (k for k in result if isinstance(result[k], dict)):
-            percent = key.startswith("accuracy") or key == "f1"
-            label = control["protocol"] + (" (flattering)" if control["protocol"] == "paper" else " (honest, source level)")
-            lines.append(f"| {label} | {control['arch']} | {names} | {key}{' [%]' if percent else ''} | "
+            percent = key.startswith("accuracy") or key in ("f1", "goal_completeness")
+            lines.append(f"| {label} | {_arch(control)} | {names} | {key}{' [%]' if percent else ''} | "
                          f"{_fmt(result[key], percent=percent)} |")
         commands += [f"- `{control['command']}`", f"- `{treated['command']}`"]
     return "\n".join(lines + ["", "Commands:", ""] + commands) + "\n"
 
 
-__all__ = ["paired_paper", "paired_grouped", "compare", "comparison_markdown"]
+__all__ = ["paired_paper", "paired_grouped", "paired_blind", "compare", "comparison_markdown"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from training.cli import main
-from training.compare import paired_grouped, paired_paper
+from training.compare import paired_blind, paired_grouped, paired_paper
 
 
 def _paper(accuracies, *, seed=0, arch="cnn"):
@@ -61,3 +61,23 @@ def test_compare_cli_writes_a_table_naming_both_commands(tmp_path, capsys):
     assert "+10.0 pt" in text and "halo-train paper [0.5, 0.6]" in text and "halo-train paper [0.6, 0.7]" in text
     with pytest.raises(SystemExit):
         main(["compare", str(tmp_path / "control"), "--out", str(out)])
+
+
+def _blind(scores, recovered, *, false=3):
+    sources = [{"name": f"s{i}", "label": i % 2, "score": s} for i, s in enumerate(scores)]
+    completeness = [{"field": "s0", "flux_150mhz_jy": 0.8, "r_e_arcmin": 2.0, "blind_recovered": bool(r)} for r in recovered]
+    completeness.append({"field": "s0", "flux_150mhz_jy": 0.1, "r_e_arcmin": 2.0, "blind_recovered": True})
+    return {"protocol": "blind", "config": {"seed": 0, "train": {"arch": "cnn"}}, "command": "halo-train blind",
+            "folds": [{"sources": sources, "completeness": completeness}],
+            "summary": {"false_candidates": {"per_deg2": false / 30.0, "per_deg2_95": (0.01, 0.3)}}}
+
+
+def test_blind_pairs_the_same_injected_halos_and_leaves_the_false_rate_unpaired():
+    control = _blind([0.2, 0.6, 0.3, 0.7], [1, 0, 0, 1])
+    treated = _blind([0.2, 0.6, 0.3, 0.7], [1, 1, 0, 1], false=6)
+    result = paired_blind(control, treated, n_boot=200)
+    assert result["goal_completeness"]["control"] == 0.5 and result["goal_completeness"]["treated"] == 0.75
+    assert result["roc_auc"]["difference"] == 0.0
+    assert result["false_per_deg2"]["difference"] == pytest.approx(0.1) and result["false_per_deg2"]["difference_95"] is None
+    with pytest.raises(ValueError, match="different halos"):
+        paired_blind(control, _blind([0.2, 0.6, 0.3, 0.7], [1, 0, 0]), n_boot=10)

@@ -412,7 +412,7 @@ def _metrics(args) -> int:
     from training.data import load_training_set
     from training.generate import read_labels, read_samples
     from training.halos import band_clip_levels, halo_set, select_halos
-    from training.metrics import label_agreement, make_encoder, quality_report
+    from training.metrics import label_agreement, make_encoder, quality_markdown, quality_report
 
     generated, records = {}, []
     for directory in args.generated:
@@ -442,6 +442,7 @@ def _metrics(args) -> int:
             for d, _ in conditional}
     report["command"] = _command_line(args)
     path = _write_json(Path(args.out), report)
+    Path(args.out).with_suffix(".md").write_text(quality_markdown(report))
     for name, row in report["sets"].items():
         print(f"{name:50s} FID {row['fid']:9.3f}  KID {row['kid_mean']:8.4f} ± {row['kid_std']:.4f}  "
               f"hist rel. err {row['histogram']['mean']:.3f} L1 {row['histogram']['l1']:.3f}")
@@ -450,7 +451,7 @@ def _metrics(args) -> int:
             print(f"{name}: {label:4s} nearest real image of the same type for {row['agreement'] or 0:.2f} of "
                   f"{row['n_generated']} samples (real images of other sources {row['real_agreement'] or 0:.2f}, "
                   f"chance {row['chance']:.2f})")
-    print(f"wrote {path}")
+    print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
 
 

@@ -236,7 +236,7 @@ def _ship(args) -> int:
                 generated=_blind_generated(args))
     op = card.metrics["operating_point"]
     print(f"wrote {args.out} and its card: threshold {card.threshold:.4f}, {op['calibration_false_candidates']} false "
-          f"candidates in {op['calibration_area_deg2']:.1f} deg2 of calibration fields")
+          f"candidates in {op['calibration_area_deg2']:.1f} deg2 of the fields it never trained on")
     return 0
 
 
@@ -255,7 +255,7 @@ def _add_blind_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default=None, help="directory caching the sample pools between runs")
     p.add_argument("--generated", nargs="+", default=[], metavar="DIR",
                    help="`halo-train generate` outputs whose halos join the training samples; a fold (or ship's "
-                        "calibration fields) uses the first whose generator never saw its sources")
+                        "early-stopping and calibration fields) uses the first whose generator never saw its sources")
     p.add_argument("--generated-ratio", type=float, default=None,
                    help="weight of generated : real halo centres (default the paper's 5800:5440)")
     p.add_argument("--seed", type=int, default=0)

@@ -58,8 +58,10 @@ def test_ship_exports_a_model_the_survey_runs_with_its_calibrated_threshold(fiel
     assert op["calibration_false_candidates"] <= 0.1 * op["calibration_area_deg2"]
     assert card.training.command == "halo-train ship --out m.onnx" and card.training.protocol == "blind"
     assert card.normalisation.kind == "snr-log-sym"
-    roles = {s.split_or_group.split(",")[0] for s in card.training.sources}
-    assert roles == {"train", "validation", "calibration"} and len(card.training.sources) == len(fs)
+    roles = {s.name: s.split_or_group.split(",")[0] for s in card.training.sources}
+    assert set(roles.values()) == {"train", "validation", "calibration"} and len(card.training.sources) == len(fs)
+    # The threshold was chosen on every field the weights never fitted.
+    assert sorted(op["calibration_fields"]) == sorted(n for n, role in roles.items() if role != "train")
     # The generated halos joined the training samples and the card names them and their generator.
     assert card.training.augment["generated"]["directory"] == str(tmp_path / "ddpm-samples")
     assert card.training.augment["generated"]["generator_step"] == 1
@@ -67,14 +69,16 @@ def test_ship_exports_a_model_the_survey_runs_with_its_calibrated_threshold(fiel
 
 
 @pytest.mark.training
-def test_ship_refuses_generated_halos_whose_generator_saw_a_calibration_field(fields, gleam_dir, tmp_path):
+@pytest.mark.parametrize("role", ["validation", "calibration"])
+def test_ship_refuses_generated_halos_whose_generator_saw_a_field_that_chooses_the_threshold(fields, gleam_dir,
+                                                                                             tmp_path, role):
     from training.blind import BlindConfig
     from training.ship import ship, split_roles
 
     sources, fs = fields
-    calibration = [f.name for f in split_roles(fs, seed=0)["calibration"]]
-    leaky = read_generated(write_generated(tmp_path / "leaky", sources=calibration[:1]))
-    with pytest.raises(ValueError, match=f"the calibration fields: .*leaky trained on {calibration[0]}"):
+    held_out = [f.name for f in split_roles(fs, seed=0)[role]]
+    leaky = read_generated(write_generated(tmp_path / "leaky", sources=held_out[:1]))
+    with pytest.raises(ValueError, match=f"calibration fields: .*leaky trained on {held_out[0]}"):
         ship(fs, {s.name: dict(s.files) for s in sources}, tmp_path / "m.onnx", config=BlindConfig(), data=gleam_dir,
              command="halo-train ship", log=lambda _: None, generated=[leaky])
     assert not (tmp_path / "m.onnx").exists()

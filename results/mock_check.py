@@ -52,7 +52,7 @@ def run(argv: list[str]) -> str:
 def summary_lines(text: str) -> list[str]:
     """The summary lines worth quoting (halos, false candidates, candidates, windows)."""
     keep = ("windows", "candidates", "mock halos", "false")
-    return [line for line in text.splitlines() if line.split(" ")[0] in keep]
+    return [line for line in text.splitlines() if line.startswith(keep)]
 
 
 def main(argv=None) -> None:

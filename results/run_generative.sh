@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The generative-augmentation experiment behind docs/generative.md, as run on the 2-core CPU
+# machine of BENCHMARKS.md (no GPU); the steps ran in two chains side by side. Generators and samples go to
+# runs/generative/ (not committed: tens of MB of weights); the JSON results go to results/.
+#
+# Leakage rules (docs/generative.md): a generator used in a fold never saw that fold's test
+# sources. The paper protocol's test split is the paper's, so its generator trains on the
+# paper's 18 training halos. The honest grouped protocol gets one DDPM per fold, trained on
+# the other folds' halos: 3 folds with 1000-step DDPMs (~18 min each on one core), then 2
+# folds with 2000-step DDPMs, since the 1000-step ones drew unstructured noise.
+# `halo-train folds` lists each fold's test sources: the folds `classifier --protocol
+# grouped --folds K` uses with seed 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+H=.venv/bin/halo-train
+G=runs/generative
+LOG="--epochs 40 --steps 30 --patience 8 --normalisation log"   # the CNN's best classic settings (run_cpu_protocols.sh)
+DENSE="--epochs 20 --steps 30 --patience 4 --normalisation log"
+mkdir -p $G
+
+# 1. Generators and samples (DDIM, 50 steps).
+#    DDPM compact on the paper's training split: 3000 steps, ~55 min on one core.
+$H ddpm --config compact --out $G/ddpm-compact-train --threads 1 --steps 3000
+$H generate --model $G/ddpm-compact-train --n 512 --out $G/ddpm-compact-train-samples --threads 1
+#    WGAN-GP compact conditioned on the halo type: stopped at 250 of its 2000 steps (the CPU
+#    went to the DDPMs); its samples are measured, not used in classifiers.
+$H wgan --config compact --condition type --threads 1 --out $G/wgan-compact-train --stop-after 250
+$H generate --model $G/wgan-compact-train --n 512 --out $G/wgan-compact-train-samples --threads 1
+#    One DDPM per fold of the honest protocol, on all halos but that fold's test sources.
+for k in 3:1000 2:2000; do
+  folds=${k%%:*} steps=${k##*:}
+  $H folds --folds $folds --repeats 1 --seed 0 | while IFS=$'\t' read -r repeat fold names; do
+    $H ddpm --config compact --split all --exclude "$names" --steps $steps --threads 1 --out $G/ddpm-grouped$folds-fold$fold
+    $H generate --model $G/ddpm-grouped$folds-fold$fold --n 256 --out $G/ddpm-grouped$folds-fold$fold-samples --threads 1
+  done
+done
+FOLDS3="$G/ddpm-grouped3-fold0-samples $G/ddpm-grouped3-fold1-samples $G/ddpm-grouped3-fold2-samples"
+FOLDS2="$G/ddpm-grouped2-fold0-samples $G/ddpm-grouped2-fold1-samples"
+
+# 2. Image quality against the real halos: pixel histograms, FID/KID on two offline encoders
+#    (a fixed random network; a CNN classifier trained on all 46 sources), each with the
+#    real-vs-real floor and the trivial baselines beside the generators.
+$H classifier --arch cnn $LOG --out $G/encoder-cnn
+$H metrics --generated $G/ddpm-compact-train-samples $G/wgan-compact-train-samples --out results/generative-quality-random.json --threads 1
+$H metrics --generated $G/ddpm-compact-train-samples $G/wgan-compact-train-samples --encoder classifier:$G/encoder-cnn \
+  --out results/generative-quality-classifier.json --threads 1
+$H metrics --generated $G/ddpm-grouped3-fold0-samples --n 256 --out results/generative-quality-grouped3-fold0-random.json --threads 1
+$H metrics --generated $G/ddpm-grouped2-fold0-samples --n 256 --out results/generative-quality-grouped2-fold0-random.json --threads 1
+
+# 3. Classifiers with and without DDPM halos, paired: same seeds, same splits, same weighted draws.
+#    Paper protocol (flattering): 5 runs each.
+$H classifier --arch cnn --protocol paper --runs 5 $LOG --draws weighted --out results/paper-cnn-log-control
+$H classifier --arch cnn --protocol paper --runs 5 $LOG --augment ddpm --generated $G/ddpm-compact-train-samples --out results/paper-cnn-log-ddpm
+#    Honest grouped protocol, source level.
+for folds in 3 2; do
+  F=FOLDS$folds
+  $H classifier --arch cnn --protocol grouped --folds $folds --repeats 1 $LOG --draws weighted --out results/grouped$folds-cnn-log-control
+  $H classifier --arch cnn --protocol grouped --folds $folds --repeats 1 $LOG --augment ddpm --generated ${!F} \
+    --out results/grouped$folds-cnn-log-ddpm
+  $H classifier --arch dense --protocol grouped --folds $folds --repeats 1 $DENSE --draws weighted --out results/grouped$folds-dense-log-control
+  $H classifier --arch dense --protocol grouped --folds $folds --repeats 1 $DENSE --augment ddpm --generated ${!F} \
+    --out results/grouped$folds-dense-log-ddpm
+done
+
+# 4. The paired comparison.
+$H compare results/paper-cnn-log-control:results/paper-cnn-log-ddpm \
+  results/grouped3-cnn-log-control:results/grouped3-cnn-log-ddpm results/grouped3-dense-log-control:results/grouped3-dense-log-ddpm \
+  results/grouped2-cnn-log-control:results/grouped2-cnn-log-ddpm results/grouped2-dense-log-control:results/grouped2-dense-log-ddpm \
+  --out docs/generative-results.md

@@ -181,19 +181,25 @@ def test_pickles_by_arguments_for_ray_actors(model_path, batch):
     np.testing.assert_array_equal(clone.predict(batch), classifier.predict(batch))
 
 
-def test_the_shipped_model_takes_band_planes_and_scores_a_brighter_central_source_higher():
-    """The shipped card says NCHW and the file takes exactly that: no graph is rewritten at load."""
+def test_the_shipped_model_takes_band_planes_and_scores_faint_central_diffuse_emission_above_empty_noise():
+    """The shipped card says NCHW and the file takes exactly that: no graph is rewritten at load.
+
+    The emission is halo-like (6 px, about 3', across; brighter at low frequency; near the
+    clip level). Bright or compact central sources are what the model learned to reject
+    (docs/classifiers.md), so only faint diffuse emission is expected to score high.
+    """
     from survey.defaults import DEFAULT_MODEL
 
     classifier = OnnxClassifier(DEFAULT_MODEL, providers="cpu")
     assert classifier.card.input_spec.layout == "NCHW" and classifier.card.input_spec.shape == (4, 64, 64)
     yy, xx = np.mgrid[:64, :64]
-    blob = np.exp(-((xx - 31.5) ** 2 + (yy - 31.5) ** 2) / (2 * 3.0**2))
-    noise = 0.02 * np.random.default_rng(5).standard_normal((9, 4, 64, 64))
-    jy = (noise + np.linspace(0, 2, 9)[:, None, None, None] * blob[None, None]).astype(np.float32)
+    blob = np.exp(-((xx - 31.5) ** 2 + (yy - 31.5) ** 2) / (2 * 6.0**2))
+    spectrum = np.array([1.6, 1.3, 1.0, 0.8])[None, :, None, None]
+    noise = 0.02 * np.random.default_rng(5).standard_normal((2, 4, 64, 64))
+    jy = (noise + np.array([0.0, 0.1])[:, None, None, None] * spectrum * blob[None]).astype(np.float32)
     jy[np.abs(jy) < 0.06] = 0
-    scores = classifier.predict(classifier.normalisation.apply(jy).astype(np.float32))
-    assert np.ptp(scores) > 1e-4 and scores[-1] > scores[0]
+    empty, diffuse = classifier.predict(classifier.normalisation.apply(jy).astype(np.float32))
+    assert diffuse > empty + 0.3
 
 
 def test_survey_side_never_imports_tensorflow():

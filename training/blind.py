@@ -37,6 +37,7 @@ from training.data import SourceCutouts, fit_normalisation
 from training.evaluate import binary_metrics, fold_predictions, generated_per_fold, grouped_folds, inner_split
 from training.fields import Field
 from training.generated import GeneratedSet
+from training.goal_cells import OFFSET_RINGS_ARCMIN, in_goal_cells
 from training.samples import HaloPrior, Pool, PoolSizes, concat, field_pool, generated_samples, window_samples
 from training.scan import (
     FieldScan,
@@ -57,9 +58,6 @@ POOL_VERSION = 2
 DEFAULT_SHARES = (("1:centre", 0.2), ("1:injected", 0.8), ("0:centre", 0.15), ("0:empty", 0.25),
                   ("0:compact", 0.3), ("0:mined", 0.3))
 """Weight shares of the sample kinds within each class (``TrainConfig.kind_shares``)."""
-
-OFFSET_RINGS_ARCMIN = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
-"""Rings around an injected halo in which the best window score is recorded: score against offset."""
 
 RATE_THRESHOLDS = tuple(np.round(np.concatenate([np.arange(0.5, 0.95, 0.05), np.arange(0.95, 1.0, 0.005)]), 4))
 """Thresholds at which each test fold's false-candidate rate is recorded."""
@@ -560,7 +558,7 @@ def summarise(folds: Sequence[Mapping], config: BlindConfig) -> dict:
                 "blind_95": wilson_interval(int(blind), len(chosen)), "targets_recovered": int(targets),
                 "targets_95": wilson_interval(int(targets), len(chosen)),
             }
-    goal = [c for c in comp if c["flux_150mhz_jy"] > 0.4 - 1e-9 and c["r_e_arcmin"] <= 3.0 + 1e-9]
+    goal = [c for c in comp if in_goal_cells(c)]
     goal_blind = sum(c["blind_recovered"] for c in goal)
     return {"sources": sources,
             "false_candidates": {"count": count, "area_deg2": area, "per_deg2": count / area if area else float("nan"),

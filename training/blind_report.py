@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from training.blind import OFFSET_RINGS_ARCMIN  # noqa: E402
+from training.goal_cells import OFFSET_RINGS_ARCMIN, in_goal_cells  # noqa: E402
 
 MODEL_NAMES = {
     "blind_cnn": "CNN, blind-scan training (injection, hard negatives, mining)",
@@ -71,7 +71,7 @@ def purity_completeness(result: dict) -> tuple[np.ndarray, np.ndarray, np.ndarra
     thresholds = np.array(folds[0]["rate_thresholds"])
     counts = np.sum([f["test_false_counts"] for f in folds], axis=0)
     area = sum(f["test_area_deg2"] for f in folds)
-    goal = [c for f in folds for c in f["completeness"] if c["flux_150mhz_jy"] > 0.4 - 1e-9 and c["r_e_arcmin"] <= 3.0 + 1e-9]
+    goal = [c for f in folds for c in f["completeness"] if in_goal_cells(c)]
     recovered = np.mean([c["blind_recovered_at_rate_thresholds"] for c in goal], axis=0) if goal else np.full(len(thresholds), np.nan)
     return thresholds, counts / area, recovered
 
@@ -124,7 +124,7 @@ def offset_table(result: dict) -> list[str]:
     """
     rings = OFFSET_RINGS_ARCMIN
     rows = [(c, f["threshold"]) for f in result["folds"] for c in f["completeness"]
-            if c["flux_150mhz_jy"] > 0.4 - 1e-9 and c["r_e_arcmin"] <= 3.0 + 1e-9]
+            if in_goal_cells(c)]
     if not rows or "ring_max_scores" not in rows[0][0]:
         return []  # none in the grid, or a run from before the rings were recorded
     lines = ["| best window at offset | " + " | ".join(f"{lo:g}-{hi:g}'" for lo, hi in zip(rings[:-1], rings[1:])) + " |",

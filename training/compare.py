@@ -16,6 +16,8 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
+from training.goal_cells import in_goal_cells
+
 PROTOCOL_NOTES = {"paper": " (flattering)", "grouped": " (honest, source level)",
                   "blind": " (honest, held-out fields)"}
 """How each protocol's numbers are to be read, printed beside them."""
@@ -104,19 +106,18 @@ def paired_grouped(control: dict, treated: dict, *, n_boot: int = 2000, seed: in
     keys = sorted(a)
     labels = np.array([a[k][0] for k in keys])
     sa, sb = np.array([a[k][1] for k in keys]), np.array([b[k][1] for k in keys])
-    rng = np.random.default_rng(seed)
-    diffs = {"roc_auc": [], "accuracy_at_0.5": []}
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(keys), len(keys))
-        if len(set(labels[idx])) < 2:
-            continue
-        diffs["roc_auc"].append(roc_auc_score(labels[idx], sb[idx]) - roc_auc_score(labels[idx], sa[idx]))
-        diffs["accuracy_at_0.5"].append(np.mean((sb[idx] >= 0.5) == labels[idx]) - np.mean((sa[idx] >= 0.5) == labels[idx]))
+    accuracy = {"control": lambda idx: np.mean((sa[idx] >= 0.5) == labels[idx]),
+                "treated": lambda idx: np.mean((sb[idx] >= 0.5) == labels[idx])}
+    statistics = {"roc_auc": lambda idx: roc_auc_score(labels[idx], sb[idx]) - roc_auc_score(labels[idx], sa[idx]),
+                  "accuracy_at_0.5": lambda idx: accuracy["treated"](idx) - accuracy["control"](idx)}
     point = {"roc_auc": (roc_auc_score(labels, sa), roc_auc_score(labels, sb)),
-             "accuracy_at_0.5": (np.mean((sa >= 0.5) == labels), np.mean((sb >= 0.5) == labels))}
-    out = {key: {"control": float(c), "treated": float(t), "difference": float(t - c),
-                 "difference_95": (float(np.percentile(diffs[key], 2.5)), float(np.percentile(diffs[key], 97.5)))}
-           for key, (c, t) in point.items()}
+             "accuracy_at_0.5": (accuracy["control"](slice(None)), accuracy["treated"](slice(None)))}
+    out = {}
+    for key, (c, t) in point.items():
+        # Resamples holding one class have no ROC-AUC; both metrics skip them, so they share their resamples.
+        interval = _paired_bootstrap(lambda idx: statistics[key](idx) if len(set(labels[idx])) == 2 else None,
+                                     len(keys), n_boot=n_boot, seed=seed)
+        out[key] = {"control": float(c), "treated": float(t), "difference": float(t - c), "difference_95": interval}
     out["sources"] = len(keys)
     return out
 
@@ -164,7 +165,7 @@ def paired_blind(control: dict, treated: dict, *, n_boot: int = 2000, seed: int 
         return roc_auc_score(labels[idx], sb[idx]) - roc_auc_score(labels[idx], sa[idx])
 
     goal = [[c for f in r["folds"] for c in f["completeness"]
-             if c["flux_150mhz_jy"] > 0.4 - 1e-9 and c["r_e_arcmin"] <= 3.0 + 1e-9] for r in (control, treated)]
+             if in_goal_cells(c)] for r in (control, treated)]
     if [(c["field"], c["flux_150mhz_jy"], c["r_e_arcmin"]) for c in goal[0]] != \
             [(c["field"], c["flux_150mhz_jy"], c["r_e_arcmin"]) for c in goal[1]]:
         raise ValueError("the blind runs injected different halos: their grids or seeds differ")

@@ -103,9 +103,9 @@ def blind_scan(sources: list[GleamSource], directory: Path, *, window_order: int
                            window_order=window_order, output=out, progress=False, match_catalogs=(), all_scores=True)
     summary = run(args)
     frame = read_candidates(out / "candidates")
-    nearest = [float(angular_distance_deg(frame["ra"], frame["dec"], ra, dec).min() * 60) if len(frame) else np.inf
-               for ra, dec in centres]
+    # arcmin from each source (rows) to each candidate (columns)
     to_sources = np.array([angular_distance_deg(frame["ra"], frame["dec"], ra, dec) * 60 for ra, dec in centres])
+    nearest = to_sources.min(axis=1) if len(frame) else np.full(len(centres), np.inf)
     far = to_sources.min(axis=0) > AWAY_ARCMIN if len(frame) else np.zeros(0, bool)
     # As in halo-train blind: nothing within AWAY_ARCMIN of a catalogued cluster (PSZ2, MCXC, MGCLS) is false either.
     far &= ~near_any(frame["ra"], frame["dec"], *catalogued_clusters(), radius_arcmin=AWAY_ARCMIN)
@@ -115,7 +115,7 @@ def blind_scan(sources: list[GleamSource], directory: Path, *, window_order: int
     # untruncated windows (at most TRUNCATED_MAX_FRACTION of the cut-out without data).
     scores = read_candidates(out / "scores", columns=["zero_fraction"])
     imaged = int(np.sum(scores["zero_fraction"] <= TRUNCATED_MAX_FRACTION))
-    return {"summary": summary, "nearest_arcmin": np.array(nearest), "flags_ok": int((frame["flags"] == "ok").sum()),
+    return {"summary": summary, "nearest_arcmin": nearest, "flags_ok": int((frame["flags"] == "ok").sum()),
             "away": int(far.sum()), "away_imaged": int((far & ~frame["flag_truncated"].to_numpy(bool)).sum()),
             "imaged_deg2": imaged * healpix.pixel_area_deg2(window_order)}
 

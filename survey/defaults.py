@@ -53,6 +53,9 @@ PROVIDERS = ("auto", "cpu", "cuda")
 STAGE_LAYOUTS = ("auto", "fused", "split")
 """``--stages``: where tiles are read and preprocessed (``SurveyArguments.stages``)."""
 
+TILE_WRITERS = ("auto", "actors", "driver")
+"""``--tile-writes``: who writes a finished tile's rows (``SurveyArguments.tile_writes``)."""
+
 # Catalogues (survey.catalogs.registry)
 
 CATALOG_NAMES = ("psz2", "mgcls", "mcxc", "cosmos")

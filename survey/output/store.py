@@ -335,7 +335,7 @@ class CatalogWriter:
 
     # ------------------------------------------------------------- per tile
 
-    def write_tile(self, tile: int, table: pa.Table) -> int:
+    def write_tile(self, tile: int, table: pa.Table, *, mark_done: bool = True) -> int:
         """Validate, sort and write one tile's rows, then mark the tile done.
 
         Parameters
@@ -345,6 +345,10 @@ class CatalogWriter:
         table : pyarrow.Table
             The tile's rows (possibly none), following the writer's schema; every row's
             own ``ra``/``dec`` must lie in ``tile``.
+        mark_done : bool
+            Write the done marker now. False leaves it to ``mark_done`` (the survey's
+            actors write rows, the driver marks them, so the manifest and the markers
+            always agree); until marked, the tile counts as not done and is rewritten on resume.
 
         Returns
         -------
@@ -367,11 +371,16 @@ class CatalogWriter:
             self._write_parquet(table.sort_by(SPATIAL_INDEX_COLUMN), final, tile=tile)
         elif final.exists():
             final.unlink()  # an earlier, interrupted attempt must not leave rows behind
-        marker = {"order": self.order, "tile": tile, "rows": table.num_rows,
-                  "seconds": round(time.perf_counter() - start, 4)}
+        if mark_done:
+            self.mark_done(tile, rows=table.num_rows, seconds=time.perf_counter() - start)
+        return table.num_rows
+
+    def mark_done(self, tile: int, *, rows: int, seconds: float = 0.0) -> None:
+        """Write the done marker of a tile whose ``rows`` rows are written (``write_tile(..., mark_done=False)``)."""
+        tile = self._check_tile_index(tile)
+        marker = {"order": self.order, "tile": tile, "rows": int(rows), "seconds": round(float(seconds), 4)}
         _write_bytes_atomically(paths.done_marker(self.root, order=self.order, tile=tile),
                                 (json.dumps(marker) + "\n").encode())
-        return table.num_rows
 
     def _check_tile_index(self, tile: int) -> int:
         if self._finished:

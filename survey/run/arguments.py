@@ -35,6 +35,7 @@ from survey.defaults import (
     STAGE_LAYOUTS,
     TARGET_CATALOGS,
     TARGET_TABLE_SUFFIXES,
+    TILE_WRITERS,
 )
 from survey.exceptions import BadInputError, ModelCardError
 from survey.images.spec import SourceSpec, parse_source
@@ -275,6 +276,15 @@ class SurveyArguments:
                                           help="split stages: tiles read at once (default: Ray decides)")
     """Split stages only: most tiles read and preprocessed at once; None lets Ray Data decide from free CPUs."""
 
+    tile_writes: str = option("auto", flag="--tile-writes", group="execution", choices=TILE_WRITERS,
+                              help="who writes finished tiles: the fused actors, or the driver (default auto: "
+                              "the actors, unless stages are split or a local --output is on a multi-node cluster)")
+    """``actors``: each fused actor writes the tiles it scores and sends the driver one row per
+    tile; needs fused stages and an output every node can write (an object store, or a
+    filesystem shared by the nodes). ``driver``: every scored row goes to the driver, which
+    writes the tiles. ``auto``: ``actors`` with fused stages when the output is a URL or Ray
+    runs on one node, else ``driver``."""
+
     providers: str = option("auto", flag="--providers", group="execution", choices=PROVIDERS,
                             help="ONNX Runtime provider")
     """ONNX Runtime execution provider: ``auto`` (CUDA when it really runs), ``cpu`` or ``cuda``."""
@@ -331,6 +341,7 @@ class SurveyArguments:
             "read_concurrency": (self.read_concurrency is None or self.read_concurrency >= 1, "must be >= 1 or None"),
             "intra_op_threads": (self.intra_op_threads is None or self.intra_op_threads >= 1, "must be >= 1 or None"),
             "providers": (self.providers in PROVIDERS, f"must be one of {', '.join(PROVIDERS)}"),
+            "tile_writes": (self.tile_writes in TILE_WRITERS, f"must be one of {', '.join(TILE_WRITERS)}"),
         }
         for name, (ok, problem) in checks.items():
             if not ok:
@@ -345,6 +356,11 @@ class SurveyArguments:
             raise BadInputError(
                 "--read-concurrency", "sizes the reading tasks of split stages, but these stages are fused (each "
                 "inference actor reads its own tiles): set --concurrency, or pass --stages split"
+            )
+        if self.tile_writes == "actors" and not self.fused_stages:
+            raise BadInputError(
+                "--tile-writes actors", "needs fused stages (with split stages an actor's batches cut across tiles): "
+                "pass --stages fused, or --tile-writes driver"
             )
         if not self.model.is_file():
             raise ModelCardError(

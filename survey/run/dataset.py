@@ -2,20 +2,25 @@
 
 Blind scans and targets both start from one work item per tile (``survey.run.plan``). On
 CPUs each actor of one pool reads, preprocesses and scores whole tiles (``TileScorer``,
-the fused layout); with GPUs (or SkyView, whose reads wait on the network) preprocessing
+the fused layout) and, where every node can write the output, writes them too
+(``tile_writers``); with GPUs (or SkyView, whose reads wait on the network) preprocessing
 runs in stateless tasks on any free CPU and the actors only score (the split layout).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 from survey.images.base import ImageSource
 from survey.model.normalisation import Normalisation
 from survey.run.arguments import SurveyArguments
 from survey.run.stages import Predictor, TileScorer, preprocess_batch
+from survey.run.tiles import TileSink
 from survey.sky.bands import BANDS, CUTOUT_SIZE
 from survey.sky.fields import tile_field
+
+logger = logging.getLogger(__name__)
 
 PREPROCESS_COPIES = 8
 """Rough number of float32 copies of a field that preprocessing holds at once (pixels,
@@ -53,6 +58,7 @@ def build_dataset(
     normalisation: Normalisation,
     items: list[dict],
     keep_above: float | None = None,
+    sink: TileSink | None = None,
 ):
     """The survey as a lazy ``ray.data.Dataset`` of scored window rows (nothing runs until iterated).
 
@@ -68,13 +74,16 @@ def build_dataset(
         Work items (``survey.run.plan.work_items``): the tiles still to do.
     keep_above : float, optional
         Rows scoring at least this keep their cut-out for the catalogue.
+    sink : TileSink, optional
+        Fused stages only: the actors write each tile they finish here and stream back one
+        ``TileSummary`` row per tile instead of its rows.
 
     Returns
     -------
     ray.data.Dataset
         Batches of scored window rows (``Predictor`` output: the preprocessed columns,
-        ``score``, ``provider``, ``node`` and the kept ``image`` cut-outs), streamed as the
-        caller iterates.
+        ``score``, ``provider``, ``node`` and the kept ``image`` cut-outs), or with ``sink``
+        tile summaries, streamed as the caller iterates.
     """
     import ray.data
 
@@ -88,7 +97,7 @@ def build_dataset(
         actors = ray.data.ActorPoolStrategy(size=min(inference_actors(args), max(1, len(items))))
         return ds.map_batches(TileScorer, batch_size=1, compute=actors, **resources,
                               fn_constructor_kwargs={"preprocess": preprocess, "predictor": predictor,
-                                                     "batch_size": args.batch_size})
+                                                     "batch_size": args.batch_size, "sink": sink})
     ds = ds.map_batches(
         preprocess_batch,
         batch_size=1,
@@ -99,6 +108,41 @@ def build_dataset(
     )
     return ds.map_batches(Predictor, fn_constructor_kwargs=predictor, batch_size=args.batch_size,
                           compute=ray.data.ActorPoolStrategy(size=inference_actors(args)), **resources)
+
+
+LOCAL_SCHEMES = ("file", "local")
+"""Output locations on this machine's filesystem: shared with actors only on a single-node Ray."""
+
+PROCESS_LOCAL_SCHEMES = ("memory",)
+"""Output locations no other process sees (fsspec's in-memory filesystem)."""
+
+
+def actors_write_tiles(args: SurveyArguments) -> bool:
+    """Whether the fused actors write their tiles (``--tile-writes``, with ``auto`` resolved).
+
+    ``auto`` lets them when stages are fused and every actor can reach the output: an
+    object store always, a local path only while Ray runs on this one node (on a cluster
+    whose nodes do not share that filesystem, rows written elsewhere would be lost to the
+    finish step; pass ``--tile-writes actors`` when they do share it), and never fsspec's
+    ``memory://``, which lives in one process.
+    """
+    if args.tile_writes != "auto":
+        return args.tile_writes == "actors"
+    if not args.fused_stages:
+        return False
+    scheme = str(args.output).split("://", 1)[0] if "://" in str(args.output) else "file"
+    if scheme in PROCESS_LOCAL_SCHEMES:
+        return False
+    if scheme not in LOCAL_SCHEMES:
+        return True
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")] if ray.is_initialized() else []
+    if len(nodes) > 1:
+        logger.info("%d Ray nodes and a local --output: the driver writes the tiles (--tile-writes actors if the "
+                    "nodes share %s)", len(nodes), args.output)
+        return False
+    return True
 
 
 def inference_actors(args: SurveyArguments) -> int:

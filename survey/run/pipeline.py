@@ -36,7 +36,7 @@ from survey.model.infer import OnnxClassifier
 from survey.model.modelcard import ModelCard
 from survey.run.arguments import SurveyArguments
 from survey.run.candidates import noise_max_jy
-from survey.run.dataset import build_dataset
+from survey.run.dataset import actors_write_tiles, build_dataset
 from survey.run.finish import finish_outputs, load_match_catalogs
 from survey.run.lock import output_lock
 from survey.run.manifest import ManifestWriter, RunManifest
@@ -44,7 +44,7 @@ from survey.run.plan import WorkPlan, plan_work, run_provenance, work_items
 from survey.run.resources import check_resources
 from survey.run.resume_plan import ResumePlan
 from survey.run.summary import RunSummary, mock_recovery
-from survey.run.tiles import TileAssembler, TileSink, tile_error
+from survey.run.tiles import TileAssembler, TileSink, TileSummary, is_summary
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +184,11 @@ def _stream(run: PreparedRun, pending: list[int], *, sink: TileSink, writer: Man
     providers: set[str] = set()
     tile_seconds: list[float] = []
     if pending:
+        actors_write = actors_write_tiles(args)
+        manifest.arguments["tile_writes"] = "actors" if actors_write else "driver"  # as it ran, like "stages"
         ds = build_dataset(args, source=run.source, normalisation=run.card.normalisation,
-                           items=work_items(pending, work.targets), keep_above=run.keep_above)
+                           items=work_items(pending, work.targets, work.rows_per_tile), keep_above=run.keep_above,
+                           sink=sink if actors_write else None)
         failure: BaseException | None = None
         with _progress(args, total=len(pending)) as bar:
             try:
@@ -264,18 +267,20 @@ def _iterate(ds) -> Iterable[pa.Table]:
 
 def _handle_tile(rows: pa.Table, *, work: WorkPlan, sink: TileSink, manifest: RunManifest, providers: set[str],
                  tile_seconds: list[float]) -> None:
+    """Record one finished tile: written already by its actor (a summary row), or written here from its rows."""
     tile = int(rows.column("tile")[0].as_py())
-    error = tile_error(rows)
-    if error:
-        manifest.record_failure(tile, error)
-        return
     expected = work.rows_per_tile[tile]
-    if rows.num_rows != expected:
-        raise CatalogError(f"tile {tile}: planned {expected} windows but {rows.num_rows} were scored")
-    providers.update(p for p in rows.column("provider").unique().to_pylist() if p)
-    tile_seconds.append(float(rows.column("tile_seconds")[0].as_py()))
-    sink.write(tile, rows)
-    manifest.record_tile(tile, windows=rows.num_rows, node=str(rows.column("node")[0].as_py()))
+    summary = TileSummary.from_table(rows) if is_summary(rows) else sink.finish(rows, expected=expected)
+    if summary.error:
+        manifest.record_failure(tile, summary.error)
+        return
+    if summary.windows != expected:
+        raise CatalogError(f"tile {tile}: planned {expected} windows but {summary.windows} were scored")
+    if is_summary(rows):  # its actor wrote the rows; the tile is done once counted here
+        sink.mark_done(summary)
+    providers.update(summary.providers)
+    tile_seconds.append(summary.seconds)
+    manifest.record_tile(tile, windows=summary.windows, node=summary.node)
 
 
 class _NoBar:

@@ -51,13 +51,18 @@ class Target:
     dec_deg: float
 
 
-def work_items(tiles: Sequence[int], targets: Mapping[int, Sequence[Target]] | None = None) -> list[dict]:
-    """One Ray Data input row per tile: ``{"tile": id, "targets": JSON list ("" for a blind scan)}``."""
+def work_items(tiles: Sequence[int], targets: Mapping[int, Sequence[Target]] | None = None,
+               rows_per_tile: Mapping[int, int] | None = None) -> list[dict]:
+    """One Ray Data input row per tile: ``{"tile": id, "targets": JSON list ("" for a blind scan), "rows": n}``.
+
+    ``rows`` is the number of windows (or targets) the plan expects of the tile, -1 when
+    not given: whoever writes the tile checks it first.
+    """
     items = []
     for tile in tiles:
         chosen = (targets or {}).get(int(tile))
         payload = json.dumps([t.__dict__ for t in chosen]) if chosen else ""
-        items.append({"tile": int(tile), "targets": payload})
+        items.append({"tile": int(tile), "targets": payload, "rows": int((rows_per_tile or {}).get(int(tile), -1))})
     return items
 
 

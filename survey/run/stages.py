@@ -14,7 +14,9 @@ know nothing about Ray, so they are tested on plain dicts:
    for the cut-outs worth keeping (``keep_above``), which come back in Jy/beam as a list
    column that is null elsewhere.
 3. ``TileScorer`` (callable class): both in one actor, for inference on CPUs, where the
-   two stages would share the same cores and the cut-outs need not cross processes.
+   two stages would share the same cores and the cut-outs need not cross processes. Given
+   the run's ``TileSink`` it also writes each tile it finishes and returns one summary row
+   per tile (``survey.run.tiles``), so the driver's work is per tile, not per window.
 
 Every row carries ``tile`` and ``tile_rows`` (the rows its tile emits in total), so the
 driver can tell when a tile is complete whatever batches Ray Data forms.
@@ -27,6 +29,7 @@ import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +45,9 @@ from survey.sky import healpix
 from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE, band_column
 from survey.sky.fields import target_request, tile_request
 from survey.sky.tiling import Region, windows_in_tile
+
+if TYPE_CHECKING:
+    from survey.run.tiles import TileSink
 
 logger = logging.getLogger(__name__)
 
@@ -379,26 +385,40 @@ class TileScorer:
         Keyword arguments of ``Predictor``.
     batch_size : int
         Windows per ONNX Runtime call.
+    sink : TileSink, optional
+        The run's catalogues: each finished tile's rows are written here, by this actor,
+        and only its ``TileSummary`` row is returned; the driver marks the tile done when
+        it counts it. Without it the scored rows are returned.
     """
 
-    def __init__(self, *, preprocess: Mapping, predictor: Mapping, batch_size: int):
+    def __init__(self, *, preprocess: Mapping, predictor: Mapping, batch_size: int, sink: TileSink | None = None):
         self.preprocess = dict(preprocess)
         self.predictor = Predictor(**predictor)
         self.batch_size = int(batch_size)
+        self.sink = sink
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> pa.Table:
-        """Scored rows of every tile in ``batch`` (work items, normally one).
+        """Scored rows (or, with a sink, summary rows) of every tile in ``batch`` (work items, normally one).
 
-        ``tile_seconds`` is the tile's whole time here: read, preprocess and score.
+        ``tile_seconds`` is the tile's whole time here: read, preprocess and score. A work
+        item's ``rows`` (the plan's window count, -1 if unknown) is checked before writing.
         """
         tables = []
-        for tile, targets in zip(batch["tile"], batch["targets"]):
-            start = time.perf_counter()
-            parts = preprocess_parts({"tile": tile, "targets": targets}, max_rows=self.batch_size, **self.preprocess)
-            table = pa.concat_tables([self.predictor(rows) for rows in parts])
-            seconds = pa.array(np.full(table.num_rows, time.perf_counter() - start))
-            tables.append(table.set_column(table.schema.get_field_index("tile_seconds"), "tile_seconds", seconds))
+        expected = batch.get("rows", np.full(len(batch["tile"]), -1))
+        for tile, targets, rows in zip(batch["tile"], batch["targets"], expected):
+            table = self.score_tile(tile, targets)
+            if self.sink is not None:
+                table = self.sink.finish(table, expected=int(rows), mark_done=False).to_table()
+            tables.append(table)
         return pa.concat_tables(tables)
+
+    def score_tile(self, tile: int, targets: str) -> pa.Table:
+        """Every scored row of one work item."""
+        start = time.perf_counter()
+        parts = preprocess_parts({"tile": tile, "targets": targets}, max_rows=self.batch_size, **self.preprocess)
+        table = pa.concat_tables([self.predictor(rows) for rows in parts])
+        seconds = pa.array(np.full(table.num_rows, time.perf_counter() - start))
+        return table.set_column(table.schema.get_field_index("tile_seconds"), "tile_seconds", seconds)
 
 
 def _arrow(values: np.ndarray) -> pa.Array:

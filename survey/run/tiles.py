@@ -1,14 +1,22 @@
-"""A tile's rows on the driver: reassembled from whatever batches Ray Data streams back, then written.
+"""A finished tile: written where it was scored, and summarised for the driver in one row.
 
 Every row carries ``tile`` and ``tile_rows`` (the rows its tile emits), so completeness is a
 count (``TileAssembler``). A complete tile goes to the run's catalogues (``TileSink``): its
 window scores (``--all-scores``) and its detections (scan) or target rows, each with a done
 marker, so a killed run loses only the tiles in flight.
+
+Who writes: with fused stages each actor holds whole tiles, so it writes them itself and
+sends the driver one ``TileSummary`` row per tile (``tile_rows`` 1). The driver then handles
+tiles, not windows: one process's per-window work would cap the whole cluster's rate
+whatever the number of nodes (BENCHMARKS.md, "The driver"). With split stages an actor sees
+batches that cut across tiles, so their rows still travel to the driver, which reassembles
+and writes each tile.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +67,68 @@ def tile_error(rows: pa.Table) -> str:
     return errors[0] if errors else ""
 
 
+SUMMARY_COLUMNS = ("tile", "tile_rows", "windows", "written", "error", "provider", "node", "tile_seconds")
+"""The one row a tile sends the driver when it was written where it was scored (``TileSummary``)."""
+
+
+@dataclass(frozen=True)
+class TileSummary:
+    """What the driver needs of a finished tile: counts, where it ran, whether it failed.
+
+    Attributes
+    ----------
+    tile : int
+        NESTED index at the run's tile order.
+    windows : int
+        Windows (or targets) scored; 0 for a failed tile.
+    written : int
+        Rows written to the work catalogue (detections, or targets).
+    error : str
+        Why the tile failed ("" when it did not); nothing of it was written.
+    providers : tuple of str
+        ONNX Runtime providers that scored it.
+    node : str
+        The node whose actor scored it.
+    seconds : float
+        Read, preprocess and score time of the tile.
+    """
+
+    tile: int
+    windows: int
+    written: int
+    error: str
+    providers: tuple[str, ...]
+    node: str
+    seconds: float
+
+    @classmethod
+    def of_rows(cls, rows: pa.Table, *, written: int = 0) -> TileSummary:
+        """The summary of a tile's scored rows (``written``: what went to the work catalogue)."""
+        error = tile_error(rows)
+        providers = tuple(sorted(p for p in rows.column("provider").unique().to_pylist() if p))
+        return cls(int(rows.column("tile")[0].as_py()), 0 if error else rows.num_rows, written, error, providers,
+                   str(rows.column("node")[0].as_py()), float(rows.column("tile_seconds")[0].as_py()))
+
+    def to_table(self) -> pa.Table:
+        """One row in ``SUMMARY_COLUMNS``, what an actor streams back instead of the tile's rows."""
+        values = (self.tile, 1, self.windows, self.written, self.error, ",".join(self.providers), self.node,
+                  self.seconds)
+        return pa.table({name: [value] for name, value in zip(SUMMARY_COLUMNS, values)})
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> TileSummary:
+        """Inverse of ``to_table``."""
+        row = table.slice(0, 1).to_pylist()[0]
+        providers = tuple(p for p in row["provider"].split(",") if p)
+        return cls(int(row["tile"]), int(row["windows"]), int(row["written"]), row["error"], providers, row["node"],
+                   float(row["tile_seconds"]))
+
+
+def is_summary(table: pa.Table) -> bool:
+    """Whether a tile arrived as a ``TileSummary`` row (written already) rather than its scored rows."""
+    return "written" in table.column_names
+
+
 class TileSink:
     """Writes one finished tile: its window scores (optional) and its detections, each with a done marker.
 
@@ -80,14 +150,48 @@ class TileSink:
         self.threshold = threshold
         self.noise_max = dict(noise_max)
 
-    def write(self, tile: int, rows: pa.Table) -> int:
+    def finish(self, rows: pa.Table, *, expected: int | None = None, mark_done: bool = True) -> TileSummary:
+        """Write one tile's scored rows unless the tile failed; returns its summary.
+
+        Parameters
+        ----------
+        rows : pyarrow.Table
+            Every scored row of one tile (``Predictor`` output).
+        expected : int, optional
+            Rows the plan says the tile has; a different count raises before anything is
+            written, so a done marker never covers a short tile.
+        mark_done : bool
+            Write the done markers too. An actor passes False and the driver calls
+            ``mark_done`` when the summary reaches it: a tile is done when the driver has
+            counted it, so an interrupted run's manifest and markers agree.
+
+        Raises
+        ------
+        CatalogError
+            The tile delivered another number of rows than planned.
+        """
+        summary = TileSummary.of_rows(rows)
+        if summary.error:
+            return summary
+        if expected is not None and expected >= 0 and rows.num_rows != expected:
+            raise CatalogError(f"tile {summary.tile}: planned {expected} windows but {rows.num_rows} were scored")
+        written = self.write(summary.tile, rows, mark_done=mark_done)
+        return TileSummary(summary.tile, summary.windows, written, "", summary.providers, summary.node, summary.seconds)
+
+    def write(self, tile: int, rows: pa.Table, *, mark_done: bool = True) -> int:
         """Write ``tile``; returns how many rows went to the work catalogue (detections or targets)."""
         if self.outputs.scores is not None:
-            self.outputs.scores.write_tile(tile, score_rows(rows, run_id=self.args.run_id))
+            self.outputs.scores.write_tile(tile, score_rows(rows, run_id=self.args.run_id), mark_done=mark_done)
         if self.args.mode == "scan":
             rows = rows.filter(pa.array(detections(rows.column("score").to_numpy(), threshold=self.threshold)))
         table = candidate_rows(rows, run_id=self.args.run_id, tile_order=self.args.tile_order,
                                window_order=self.args.window_order, noise_max=self.noise_max,
                                with_cutout=self.args.store_cutouts)
         # The work catalogue's marker is written last: it is what makes the tile "done".
-        return self.outputs.work.write_tile(tile, table)
+        return self.outputs.work.write_tile(tile, table, mark_done=mark_done)
+
+    def mark_done(self, summary: TileSummary) -> None:
+        """Mark a tile an actor wrote (``finish(..., mark_done=False)``) as done, work catalogue last."""
+        if self.outputs.scores is not None:
+            self.outputs.scores.mark_done(summary.tile, rows=summary.windows)
+        self.outputs.work.mark_done(summary.tile, rows=summary.written, seconds=summary.seconds)

@@ -79,7 +79,7 @@ NON_DEFAULT_VALUES = {
     "region": "cone:10,-20,2", "source": "mock:7", "output": "elsewhere", "tile_order": 4, "window_order": 9,
     "threshold": 0.5, "catalogs": "psz2,mcxc", "match_catalogs": "mgcls", "match_radius_arcmin": 3.0,
     "batch_size": 64, "concurrency": 3, "stages": "split", "num_gpus": 0.0, "read_concurrency": 2,
-    "providers": "cpu", "intra_op_threads": 2,
+    "providers": "cpu", "intra_op_threads": 2, "tile_writes": "driver",
 }
 """A value other than the default for every option that takes one (switches are flipped)."""
 

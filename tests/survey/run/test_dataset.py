@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from survey.run.dataset import CPU_ACTOR_THREADS, inference_actors, inference_resources
+import pytest
+
+from survey.exceptions import BadInputError
+from survey.run.dataset import CPU_ACTOR_THREADS, actors_write_tiles, inference_actors, inference_resources
 from tests.survey.run.helpers import (
     survey_args,
 )
@@ -23,3 +26,21 @@ def test_cpu_actors_run_one_thread_on_their_core_and_gpu_actors_reserve_their_gp
     assert inference_resources(survey_args(model, tmp_path)) == (CPU_ACTOR_THREADS, {"num_cpus": 1})
     assert inference_resources(survey_args(model, tmp_path, intra_op_threads=4)) == (4, {"num_cpus": 1})
     assert inference_resources(survey_args(model, tmp_path, num_gpus=1.0)) == (None, {"num_gpus": 1.0})
+
+
+def test_fused_actors_write_their_tiles_only_where_every_node_sees_the_output(model, tmp_path, monkeypatch):
+    import ray
+
+    nodes = [{"Alive": True}]
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    assert actors_write_tiles(survey_args(model, tmp_path))  # one node, local path
+    assert not actors_write_tiles(survey_args(model, tmp_path, stages="split"))
+    assert not actors_write_tiles(survey_args(model, "memory://bucket/run"))  # one process's filesystem
+    nodes.append({"Alive": True})
+    assert not actors_write_tiles(survey_args(model, tmp_path))  # another node may not see this disk
+    assert actors_write_tiles(survey_args(model, "s3://bucket/run"))
+    assert actors_write_tiles(survey_args(model, tmp_path, tile_writes="actors"))  # the operator says it is shared
+    assert not actors_write_tiles(survey_args(model, "s3://bucket/run", tile_writes="driver"))
+    with pytest.raises(BadInputError, match="--tile-writes actors.*needs fused stages"):
+        survey_args(model, tmp_path, stages="split", tile_writes="actors")

@@ -94,6 +94,20 @@ def test_split_stages_write_the_rows_of_fused_ones(uninterrupted, ray_local, mod
     assert scores[0].equals(scores[1])
 
 
+def test_tiles_the_driver_writes_equal_tiles_the_actors_write(uninterrupted, ray_local, model, tmp_path):
+    """The default on one node: fused actors write their tiles and send the driver one row each."""
+    summary, reference = uninterrupted
+    output = tmp_path / "driver-writes"
+    by_driver = run(survey_args(model, output, all_scores=True, tile_writes="driver"))
+    assert [r.manifest.arguments["tile_writes"] for r in (summary, by_driver)] == ["actors", "driver"]
+    assert by_driver.manifest.windows == summary.manifest.windows
+    assert {n: sorted(t) for n, t in by_driver.manifest.nodes.items()} == {n: sorted(t) for n, t in summary.manifest.nodes.items()}
+    assert candidate_frame(output).equals(candidate_frame(reference))
+    scores = [pq.read_table(paths.dataset_dir(paths.catalog_dir(out, kind="scores")).path).drop_columns(["run_id"])
+              .sort_by("_healpix_29") for out in (output, reference)]
+    assert scores[0].equals(scores[1])
+
+
 @pytest.mark.ray
 def test_a_killed_run_resumes_to_the_rows_of_an_uninterrupted_one(ray_local, model, tmp_path, uninterrupted):
     _, reference = uninterrupted

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from survey.exceptions import BadInputError, ModelCardError
+from survey.exceptions import BadInputError, CatalogError, ModelCardError
 from survey.images.mock import MockSky, MockSource
 from survey.model.normalisation import Normalisation
 from survey.model.preprocess import IMAGE_COLUMN
+from survey.run.candidates import default_noise_max_jy
+from survey.run.resume_plan import ResumePlan
 from survey.run.stages import Predictor, TileScorer, preprocess_batch, preprocess_parts, preprocess_tile
+from survey.run.tiles import TileSink, TileSummary
 from survey.sky.tiling import parse_region, windows_in_tile
 from tests.survey.model.test_preprocess import assert_same_columns
 from tests.survey.run.helpers import LOG_SCALING, FailingSource, OfflineSource, ZeroSource, tile_rows
@@ -120,6 +125,30 @@ def test_a_tile_scorer_gives_the_rows_of_the_two_stages_it_fuses(small_plan, mod
     assert fused.column(IMAGE_COLUMN).null_count < fused.num_rows  # some cut-outs kept, and compared
     assert fused.num_rows == len(windows_in_tile(tiles[0], region=args.region_spec)) + 1
     assert f"field {tiles[1]}.fits" in fused.column("error")[-1].as_py()
+
+
+def test_a_tile_scorer_with_a_sink_writes_its_tiles_and_returns_one_row_each(small_plan, model, tmp_path):
+    """The rows go to the catalogue from the actor; the done marker waits for the driver."""
+    args, work = small_plan
+    args = replace(args, output=tmp_path / "out")
+    outputs = ResumePlan.prepare(args, provenance={"run_id": args.run_id}).open(provenance={"run_id": args.run_id})
+    sink = TileSink(outputs, args=args, threshold=0.0, noise_max=default_noise_max_jy())  # 0: all are detections
+    good, bad = int(work.tiles[2]), int(work.tiles[1])
+    preprocess = {"source": FailingSource(bad_tile=bad), "tile_order": args.tile_order,
+                  "window_order": args.window_order, "region": args.region_spec, "normalisation": NORMALISATION}
+    predictor = {"model_path": model, "input_normalisation": NORMALISATION, "providers": "cpu", "keep_above": 0.0}
+    scorer = TileScorer(preprocess=preprocess, predictor=predictor, batch_size=100, sink=sink)
+    planned = [work.rows_per_tile[good], work.rows_per_tile[bad]]
+    table = scorer({"tile": np.array([good, bad]), "targets": np.array(["", ""], dtype=object),
+                    "rows": np.array(planned)})
+    written, failed = (TileSummary.from_table(table.slice(i, 1)) for i in range(2))
+    assert written.windows == written.written == planned[0] and not written.error
+    assert failed.windows == failed.written == 0 and f"field {bad}.fits" in failed.error
+    assert outputs.done_tiles() == set()  # not done until the driver counts it
+    sink.mark_done(written)
+    assert outputs.done_tiles() == {good}
+    with pytest.raises(CatalogError, match=f"tile {good}: planned {planned[0] + 1} windows but {planned[0]}"):
+        scorer({"tile": np.array([good]), "targets": np.array([""], dtype=object), "rows": np.array([planned[0] + 1])})
 
 
 def test_predictor_refuses_windows_normalised_otherwise_than_its_card(model):

@@ -15,7 +15,9 @@ distorts it less than wall time; it still counts library threads, e.g. a BLAS po
   catalogue, at the scratch ZSTD level and at hats' default level 15 for comparison.
 
 It shows where a window's CPU goes; Ray's own costs (actor start-up, scheduling, moving
-rows between processes) are what ``bench_survey.py`` adds on top.
+rows between processes) are what ``bench_survey.py`` adds on top. The input builder runs
+its compiled kernels (``survey.model.kernels``); ``HALO_SURVEY_NUMBA=0`` times its numpy
+reference path instead.
 
 Example::
 
@@ -42,7 +44,7 @@ from bench_survey import nearest_full_tiles  # noqa: E402
 from survey.defaults import DEFAULT_MODEL, DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER  # noqa: E402
 from survey.images.mock import MockSky, MockSource, render_band  # noqa: E402
 from survey.model.modelcard import load_model_card  # noqa: E402
-from survey.model.preprocess import IMAGE_COLUMN, clip_field, cut_windows  # noqa: E402
+from survey.model.preprocess import IMAGE_COLUMN, batch_buffer, clip_field, cut_windows  # noqa: E402
 from survey.output.store import PARQUET_COMPRESSION_LEVEL, SCRATCH_COMPRESSION_LEVEL, CatalogWriter  # noqa: E402
 from survey.run.candidates import candidate_rows, detections, noise_max_jy  # noqa: E402
 from survey.run.stages import Predictor, window_rows  # noqa: E402
@@ -84,6 +86,8 @@ def profile(tiles: list[int], *, model: Path, scratch: Path, seed: int = 0) -> t
     found_total = 0
     source.read_field(tile_request(tiles[0], tile_order=DEFAULT_TILE_ORDER))  # first-call costs
     timer, windows = Timer(), 0
+    buffer = batch_buffer(max(len(windows_in_tile(t, tile_order=DEFAULT_TILE_ORDER, window_order=DEFAULT_WINDOW_ORDER))
+                              for t in tiles))  # a fused actor reuses one batch's buffer
     for tile in tiles:
         request = tile_request(tile, tile_order=DEFAULT_TILE_ORDER)
         found = windows_in_tile(tile, tile_order=DEFAULT_TILE_ORDER, window_order=DEFAULT_WINDOW_ORDER)
@@ -93,8 +97,8 @@ def profile(tiles: list[int], *, model: Path, scratch: Path, seed: int = 0) -> t
         field = timer("noise fit + clip (clip_field)", clip_field, images, key=request.key)
         raw = timer("(comparison) cut-outs alone, not normalised", cut_windows, field, found.ra_deg, found.dec_deg)
         timer("(comparison) normalising every cut-out instead", card.normalisation.apply, raw[IMAGE_COLUMN])
-        cut = timer("normalise fields + cut-outs as band planes (cut_windows)", cut_windows, field, found.ra_deg,
-                    found.dec_deg, normalisation=card.normalisation)
+        cut = timer("normalise fields + cut-outs as band planes (cut_windows, into a reused batch)", cut_windows,
+                    field, found.ra_deg, found.dec_deg, normalisation=card.normalisation, out=buffer)
         rows = window_rows(tile, found.ipix, found.ra_deg, found.dec_deg, cut)
         rows["tile_seconds"] = np.zeros(found.ipix.size)
         rows = timer("rows there and back (pickle, ~ object store)", lambda r: pickle.loads(pickle.dumps(r, 5)), rows)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -93,7 +94,7 @@ class Normalisation:
     def _in_noise_units(self, x: ArrayF, noise: ArrayF | float | None) -> np.ndarray:
         return np.asarray(x, dtype=np.float32) / self._noise(noise)
 
-    @property
+    @cached_property  # a hash of the parameters, asked for every batch: computed once (the instance is frozen)
     def id(self) -> str:
         """Short content hash: a model card and an ONNX file agree on it."""
         payload = json.dumps(asdict(self), sort_keys=True).encode()
@@ -122,7 +123,7 @@ class Normalisation:
         unit = (np.asarray(x, dtype=np.float32) - np.float32(self.min)) / np.float32(self.max - self.min)
         return unit if self.kind == "minmax" else 2.0 * unit - 1.0
 
-    @property
+    @cached_property
     def zero_level(self) -> np.float32:
         """What a zero pixel (clipped away, or outside the image) becomes: ``apply(0)``, whatever the noise."""
         return np.float32(self.apply(np.zeros(1, np.float32), noise=1.0)[0])

@@ -33,7 +33,8 @@ import numpy.typing as npt
 
 from survey.exceptions import BadInputError
 from survey.images.base import BandImage, world_to_pixel
-from survey.model.cutouts import cutouts_at_pixels
+from survey.model import kernels
+from survey.model.cutouts import cut_into, finite_image
 from survey.model.noise import ClippedBand, clip_band
 from survey.model.normalisation import Normalisation
 from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE, band_column
@@ -66,19 +67,46 @@ class ClippedField:
     images: dict[str, BandImage]
     clipped: dict[str, ClippedBand]
     _normalised: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
+    _any_no_data: dict[str, bool] = field(default_factory=dict, repr=False)
 
     def band_pixels(self, band: str, normalisation: Normalisation | None) -> tuple[np.ndarray, float]:
-        """One band's pixels as cut-outs take them, and the value of pixels outside the image.
+        """One band's pixels as cut-outs take them (float32, finite), and the value of pixels outside the image.
 
-        The normalised field is kept, so cutting a tile's windows part by part normalises once.
+        Kept, so cutting a tile's windows part by part normalises (and checks) each band once.
         """
         clipped = self.clipped[band]
         if normalisation is None:
-            return clipped.pixels, 0.0
+            return clipped.pixels, 0.0  # clip_band's output: float32, every pixel finite
         key = (band, normalisation.id)
         if key not in self._normalised:
-            self._normalised[key] = normalisation.apply(clipped.pixels, noise=clipped.noise.sigma)
+            normalised = normalise_field(normalisation, clipped.pixels, noise=clipped.noise.sigma)
+            self._normalised[key] = finite_image(normalised, normalisation.zero_level)
         return self._normalised[key], normalisation.zero_level
+
+    def no_data(self, band: str) -> np.ndarray | None:
+        """The band's no-data mask, or None when it marks nothing (asked once per band, not per batch)."""
+        if band not in self._any_no_data:
+            self._any_no_data[band] = bool(np.any(self.clipped[band].no_data))
+        return self.clipped[band].no_data if self._any_no_data[band] else None
+
+
+def normalise_field(normalisation: Normalisation, pixels: np.ndarray, *, noise: float) -> np.ndarray:
+    """``normalisation.apply(pixels, noise=noise)`` of a clipped field, touching only its non-zero pixels.
+
+    A clipped field is mostly exact zeros, which all map to one value, and the scaling acts
+    pixel by pixel: so the field is filled with that value and the scaling applied to the
+    few surviving pixels alone (numpy's ``apply`` on the whole field makes about six passes
+    over it). Equal to ``apply`` value for value; with ``HALO_SURVEY_NUMBA=0`` (the
+    builder's reference path) it is ``apply`` itself.
+    """
+    if not kernels.enabled():
+        return normalisation.apply(pixels, noise=noise)
+    flat = np.asarray(pixels, np.float32).reshape(-1)
+    kept = np.flatnonzero(flat)
+    zero = normalisation.apply(np.zeros(1, np.float32), noise=noise)[0]
+    out = np.full(flat.size, zero, np.float32)
+    out[kept] = normalisation.apply(flat[kept], noise=noise)
+    return out.reshape(np.shape(pixels))
 
 
 def clip_field(images: Mapping[str, BandImage], *, key: str) -> ClippedField:
@@ -103,8 +131,21 @@ def clip_field(images: Mapping[str, BandImage], *, key: str) -> ClippedField:
     return ClippedField(dict(images), clipped)
 
 
+def batch_buffer(windows: int) -> np.ndarray:
+    """A float32 buffer for ``cut_windows(..., out=)`` of up to ``windows`` windows."""
+    return np.empty((windows, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
+
+
+def batch_view(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The first ``shape[0]`` windows of a ``batch_buffer``; ValueError if it is too small or shaped otherwise."""
+    if buffer.dtype != np.float32 or buffer.shape[1:] != shape[1:] or buffer.shape[0] < shape[0]:
+        raise ValueError(f"a buffer of {buffer.shape} {buffer.dtype} cannot hold {shape} float32 cut-outs")
+    return buffer[: shape[0]]
+
+
 def cut_windows(
-    field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, normalisation: Normalisation | None = None
+    field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, normalisation: Normalisation | None = None,
+    out: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Cut-outs of all windows from one clipped field, with their per-band statistics.
 
@@ -119,6 +160,10 @@ def cut_windows(
         Window centres (ICRS degrees); scalars or 1-D arrays of one length.
     normalisation : Normalisation, optional
         The model card's: the ``image`` column is then the model's input.
+    out : numpy.ndarray, optional
+        float32 array of at least (N, 4, 64, 64) to cut into: a survey actor reuses one
+        batch's buffer for every batch (fresh pages cost about as much as the cut itself).
+        ``image`` is then a view of it, valid until the caller cuts the next batch.
 
     Returns
     -------
@@ -131,7 +176,8 @@ def cut_windows(
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))
     n = ra.size
-    planes = np.empty((n, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
+    shape = (n, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE)
+    planes = np.empty(shape, np.float32) if out is None else batch_view(out, shape)
     outside = np.zeros((n, len(BAND_NAMES)), np.float32)
     zero = np.zeros((n, len(BAND_NAMES)), np.float32)
     columns: dict[str, np.ndarray] = {}
@@ -140,12 +186,10 @@ def cut_windows(
         # One WCS call and one gather per band: no per-window Python work.
         x, y = world_to_pixel(field.images[band].wcs, ra, dec)
         pixels, fill = field.band_pixels(band, normalisation)
-        pieces = cutouts_at_pixels(pixels, x, y, zero_mask=clipped.no_data, fill=fill)
-        planes[:, channel] = pieces.pixels
-        outside[:, channel], zero[:, channel] = pieces.outside_fraction, pieces.zero_fraction
+        outside[:, channel], zero[:, channel], peak = cut_into(planes, channel, pixels, x, y,
+                                                               zero_mask=field.no_data(band), fill=fill, finite=True)
         columns[band_column("noise", band)] = np.full(n, clipped.noise.sigma, np.float32)
         # The normalisation rises monotonically, so the brightest normalised pixel is the brightest one.
-        peak = pieces.pixels.reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
         columns[band_column("peak", band)] = (peak if normalisation is None
                                               else normalisation.invert(peak, noise=clipped.noise.sigma))
     return {IMAGE_COLUMN: planes, "outside_fraction": outside.max(axis=1), "zero_fraction": zero.max(axis=1), **columns}

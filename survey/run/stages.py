@@ -39,7 +39,7 @@ from survey.images.base import ImageSource
 from survey.model.badpixels import INF_PIXELS_COLUMN, infinite_masks, infinite_pixels
 from survey.model.infer import OnnxClassifier, ProviderChoice
 from survey.model.normalisation import Normalisation
-from survey.model.preprocess import IMAGE_COLUMN, ClippedField, channels_last, clip_field, cut_windows
+from survey.model.preprocess import IMAGE_COLUMN, ClippedField, batch_buffer, channels_last, clip_field, cut_windows
 from survey.run.plan import Target, targets_of
 from survey.sky import healpix
 from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE, band_column
@@ -120,7 +120,7 @@ def failed_rows(tile: int, message: str) -> dict[str, np.ndarray]:
 
 def scan_tile(
     tile: int, *, source: ImageSource, tile_order: int, window_order: int, region: Region,
-    normalisation: Normalisation | None = None, max_rows: int | None = None,
+    normalisation: Normalisation | None = None, max_rows: int | None = None, buffer: np.ndarray | None = None,
 ) -> Iterator[dict]:
     """Rows of every window of ``tile`` inside ``region``, in parts of at most ``max_rows`` (default one part).
 
@@ -141,6 +141,9 @@ def scan_tile(
         The model card's; makes ``image`` the model's input, else clipped Jy/beam.
     max_rows : int, optional
         Most windows per part; default all of them in one part.
+    buffer : numpy.ndarray, optional
+        ``batch_buffer(max_rows)``: every part is cut into it, so a part's ``image`` is
+        valid only until the next part is taken (``TileScorer`` scores each part first).
 
     Returns
     -------
@@ -155,15 +158,17 @@ def scan_tile(
     windows = windows_in_tile(tile, tile_order=tile_order, window_order=window_order, region=region)
     request = tile_request(tile, tile_order=tile_order)
     field = clip_field(source.read_field(request), key=request.key)
-    return _cut_parts(tile, windows, field, normalisation=normalisation, max_rows=max_rows or max(1, len(windows)))
+    return _cut_parts(tile, windows, field, normalisation=normalisation, max_rows=max_rows or max(1, len(windows)),
+                      buffer=buffer)
 
 
-def _cut_parts(tile: int, windows, field: ClippedField, *, normalisation, max_rows: int) -> Iterator[dict]:
+def _cut_parts(tile: int, windows, field: ClippedField, *, normalisation, max_rows: int,
+               buffer: np.ndarray | None) -> Iterator[dict]:
     inf_masks = infinite_masks(field.images)  # corrupt pixels, flagged per window (survey.model.badpixels)
     for start in range(0, max(len(windows), 1), max_rows):  # a tile without windows: one empty part
         part = slice(start, start + max_rows)
         ra, dec = windows.ra_deg[part], windows.dec_deg[part]
-        cut = cut_windows(field, ra, dec, normalisation=normalisation)
+        cut = cut_windows(field, ra, dec, normalisation=normalisation, out=buffer)
         cut[INF_PIXELS_COLUMN] = infinite_pixels(field.images, ra, dec, masks=inf_masks)
         yield window_rows(tile, windows.ipix[part], ra, dec, cut, tile_rows=len(windows))
 
@@ -216,7 +221,7 @@ def target_tile(
 
 def preprocess_parts(
     item: Mapping, *, source: ImageSource, tile_order: int, window_order: int, region: Region,
-    normalisation: Normalisation | None = None, max_rows: int | None = None,
+    normalisation: Normalisation | None = None, max_rows: int | None = None, buffer: np.ndarray | None = None,
 ) -> Iterator[dict]:
     """Rows of one work item, in parts of at most ``max_rows`` windows (default: one part).
 
@@ -241,6 +246,8 @@ def preprocess_parts(
         The model card's; without it ``image`` holds clipped Jy/beam.
     max_rows : int, optional
         Most windows per part of a scanned tile; targets always come in one part.
+    buffer : numpy.ndarray, optional
+        A scanned tile's parts are cut into it (``scan_tile``).
 
     Yields
     ------
@@ -257,7 +264,7 @@ def preprocess_parts(
                                       normalisation=normalisation)])
         else:
             parts = scan_tile(tile, source=source, tile_order=tile_order, window_order=window_order, region=region,
-                              normalisation=normalisation, max_rows=max_rows)
+                              normalisation=normalisation, max_rows=max_rows, buffer=buffer)
     except HaloSurveyError as exc:
         message = str(exc) if f"{tile_order}/{tile}" in str(exc) else f"tile {tile_order}/{tile}: {exc}"
         logger.warning("%s", message)
@@ -396,6 +403,7 @@ class TileScorer:
         self.predictor = Predictor(**predictor)
         self.batch_size = int(batch_size)
         self.sink = sink
+        self.buffer = batch_buffer(self.batch_size)  # every part is cut into it: no fresh pages per batch
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> pa.Table:
         """Scored rows (or, with a sink, summary rows) of every tile in ``batch`` (work items, normally one).
@@ -415,7 +423,8 @@ class TileScorer:
     def score_tile(self, tile: int, targets: str) -> pa.Table:
         """Every scored row of one work item."""
         start = time.perf_counter()
-        parts = preprocess_parts({"tile": tile, "targets": targets}, max_rows=self.batch_size, **self.preprocess)
+        parts = preprocess_parts({"tile": tile, "targets": targets}, max_rows=self.batch_size, buffer=self.buffer,
+                                 **self.preprocess)
         table = pa.concat_tables([self.predictor(rows) for rows in parts])
         seconds = pa.array(np.full(table.num_rows, time.perf_counter() - start))
         return table.set_column(table.schema.get_field_index("tile_seconds"), "tile_seconds", seconds)

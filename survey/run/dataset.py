@@ -93,11 +93,12 @@ def build_dataset(
     threads, resources = inference_resources(args)
     predictor = {"model_path": str(args.model), "input_normalisation": normalisation, "providers": args.providers,
                  "intra_op_threads": threads, "keep_above": keep_above}
-    if args.fused_stages:  # one tile per call: more actors than tiles would never get work
-        actors = ray.data.ActorPoolStrategy(size=min(inference_actors(args), max(1, len(items))))
-        return ds.map_batches(TileScorer, batch_size=1, compute=actors, **resources,
-                              fn_constructor_kwargs={"preprocess": preprocess, "predictor": predictor,
-                                                     "batch_size": args.batch_size, "sink": sink})
+    if args.fused_stages:  # more actors than tiles would never get work
+        n_actors = min(inference_actors(args), max(1, len(items)))
+        per_call = tiles_per_call(args, tiles=len(items), actors=n_actors) if sink is not None else 1
+        return ds.map_batches(TileScorer, batch_size=per_call, compute=ray.data.ActorPoolStrategy(size=n_actors),
+                              **resources, fn_constructor_kwargs={"preprocess": preprocess, "predictor": predictor,
+                                                                  "batch_size": args.batch_size, "sink": sink})
     ds = ds.map_batches(
         preprocess_batch,
         batch_size=1,
@@ -143,6 +144,28 @@ def actors_write_tiles(args: SurveyArguments) -> bool:
                     "nodes share %s)", len(nodes), args.output)
         return False
     return True
+
+
+WINDOWS_PER_CALL = 4096
+"""Windows a fused actor scores per Ray Data task when it writes its own tiles (``tiles_per_call``)."""
+
+CALLS_PER_ACTOR = 4
+"""At least this many tasks per actor, so the last tasks of a run do not leave actors idle."""
+
+
+def tiles_per_call(args: SurveyArguments, *, tiles: int, actors: int) -> int:
+    """Tiles per Ray Data task of a fused actor that writes its tiles: enough for ``WINDOWS_PER_CALL`` windows.
+
+    Ray Data's driver spends about 20 ms of CPU on every task it schedules and collects
+    (BENCHMARKS.md, "The driver"): with one 1,024-window tile per task that is ~20 us per
+    window, whatever the actors do. Several tiles per task divide it; each tile is still
+    written, and summarised, on its own. Fewer when the run is small, so every actor gets
+    ``CALLS_PER_ACTOR`` tasks. With the driver writing (no sink), tasks stay one tile each:
+    the tile's rows are the task's output.
+    """
+    windows = 4 ** (args.window_order - args.tile_order)
+    wanted = -(-WINDOWS_PER_CALL // windows)
+    return max(1, min(wanted, tiles // (CALLS_PER_ACTOR * actors)))
 
 
 def inference_actors(args: SurveyArguments) -> int:

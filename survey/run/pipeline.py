@@ -160,7 +160,7 @@ def _execute(run: PreparedRun) -> RunSummary:
     writer.save(force=True)
     sink = TileSink(outputs, args=args, threshold=run.threshold, noise_max=noise_max_jy(run.card))
     providers = _stream(run, pending, sink=sink, writer=writer)
-    finish_start = time.perf_counter()
+    finish_start, finish_cpu = time.perf_counter(), time.process_time()
     catalogs = load_match_catalogs(args.match_catalogs, online=args.online)
     unscored = len(manifest.failed) + work.targets_skipped.get("unreadable_images", 0)
     complete = resume.is_complete(work, outputs, failed=unscored)
@@ -170,6 +170,7 @@ def _execute(run: PreparedRun) -> RunSummary:
     manifest.candidates = result.candidates
     manifest.status = "complete" if complete else "partial"
     manifest.timings["finish"] = round(time.perf_counter() - finish_start, 3)
+    manifest.timings["finish_driver_cpu"] = round(time.process_time() - finish_cpu, 3)
     manifest.timings["total"] = round(time.perf_counter() - start, 3)
     writer.save(force=True)
     truth, radius = mock_recovery(run.source, args, result)
@@ -180,7 +181,7 @@ def _stream(run: PreparedRun, pending: list[int], *, sink: TileSink, writer: Man
     """Run the Ray Data stages over ``pending`` tiles and write each as it completes; returns the providers seen."""
     args, work = run.args, run.work
     manifest = writer.manifest
-    stream_start = time.perf_counter()
+    stream_start, stream_cpu = time.perf_counter(), time.process_time()
     providers: set[str] = set()
     tile_seconds: list[float] = []
     if pending:
@@ -208,6 +209,9 @@ def _stream(run: PreparedRun, pending: list[int], *, sink: TileSink, writer: Man
             _release_stream(failure)
             raise failure
     manifest.timings["pipeline"] = round(time.perf_counter() - stream_start, 3)
+    # The driver's own CPU while streaming (all its threads: Ray Data's executor, this loop):
+    # what caps a cluster's rate however many nodes it has (BENCHMARKS.md, "The driver").
+    manifest.timings["pipeline_driver_cpu"] = round(time.process_time() - stream_cpu, 3)
     manifest.timings["windows_per_s"] = round(manifest.windows / manifest.timings["pipeline"], 2) if pending else 0.0
     if tile_seconds:
         manifest.timings["tile_mean"] = round(float(np.mean(tile_seconds)), 4)

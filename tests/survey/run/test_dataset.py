@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from survey.exceptions import BadInputError
-from survey.run.dataset import CPU_ACTOR_THREADS, actors_write_tiles, inference_actors, inference_resources
+from survey.run.dataset import CPU_ACTOR_THREADS, actors_write_tiles, inference_actors, inference_resources, tiles_per_call
 from tests.survey.run.helpers import (
     survey_args,
 )
@@ -44,3 +44,11 @@ def test_fused_actors_write_their_tiles_only_where_every_node_sees_the_output(mo
     assert not actors_write_tiles(survey_args(model, "s3://bucket/run", tile_writes="driver"))
     with pytest.raises(BadInputError, match="--tile-writes actors.*needs fused stages"):
         survey_args(model, tmp_path, stages="split", tile_writes="actors")
+
+
+def test_actors_that_write_take_several_tiles_per_task_but_leave_every_actor_work(model, tmp_path):
+    args = survey_args(model, tmp_path)  # orders 5/10: 1,024 windows a tile
+    assert tiles_per_call(args, tiles=1000, actors=2) == 4  # 4,096 windows per task
+    assert tiles_per_call(args, tiles=20, actors=2) == 2  # at least 4 tasks per actor
+    assert tiles_per_call(args, tiles=3, actors=2) == 1
+    assert tiles_per_call(survey_args(model, tmp_path, window_order=9), tiles=1000, actors=2) == 16

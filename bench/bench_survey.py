@@ -58,7 +58,9 @@ from survey.defaults import (  # noqa: E402
     PROVIDERS,
     STAGE_LAYOUTS,
 )
+from survey.run.arguments import CPU_BATCH, GPU_BATCH  # noqa: E402
 from survey.sky import healpix  # noqa: E402
+from survey.sky.bands import BAND_NAMES  # noqa: E402
 from survey.sky.tiling import parse_region, plan  # noqa: E402
 
 CENTRE = (339.6, -39.6)
@@ -210,6 +212,41 @@ def nearest_full_tiles(count: int, *, tile_order: int, window_order: int) -> lis
         radius *= 1.5
 
 
+MOSAIC_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "halo-survey-bench"
+"""Where ``mosaic_source`` keeps its mosaics between runs (outside the repository)."""
+
+
+def mosaic_source(tiles: list[int], *, tile_order: int, seed: int = 0) -> str:
+    """``fits:DIR`` of one mock-sky mosaic per band covering ``tiles``, written once and cached.
+
+    What a user scanning their own images gives the survey: a directory of four big FITS
+    files (``mosaic_<band>.fits``, north-up TAN at each band's native pixel scale), read
+    memory-mapped a field at a time (``survey.images.fitsdir``). The sky is the bench's
+    mock sky rendered as one field wide enough for every tile's field and margin.
+    """
+    from astropy.io import fits
+
+    from survey.images.mock import MockSky, MockSource
+    from survey.sky.fields import FieldRequest, tile_request
+
+    fields = [tile_request(t, tile_order=tile_order) for t in tiles]
+    ra = np.array([f.ra_deg for f in fields])
+    dec = np.array([f.dec_deg for f in fields])
+    centre_ra = float(np.degrees(np.arctan2(np.sin(np.radians(ra)).mean(), np.cos(np.radians(ra)).mean())) % 360)
+    centre_dec = float(dec.mean())
+    extent = np.hypot((((ra - centre_ra + 180) % 360) - 180) * np.cos(np.radians(dec)), dec - centre_dec)
+    width = float(2 * (extent.max() + max(f.width_deg for f in fields)))
+    folder = MOSAIC_CACHE / f"mosaic-o{tile_order}-{min(tiles)}-{max(tiles)}-{len(tiles)}-seed{seed}"
+    if not all((folder / f"mosaic_{band}.fits").is_file() for band in BAND_NAMES):
+        folder.mkdir(parents=True, exist_ok=True)
+        request = FieldRequest("bench mosaic", centre_ra, centre_dec, width)
+        for band, image in MockSource(MockSky(seed=seed)).read_field(request).items():
+            temp = folder / f".mosaic_{band}.fits.tmp"
+            fits.PrimaryHDU(np.asarray(image.data, np.float32), header=image.wcs.to_header()).writeto(temp, overwrite=True)
+            temp.replace(folder / f"mosaic_{band}.fits")
+    return f"fits:{folder}"
+
+
 @dataclass
 class PipelineResult:
     tiles: int
@@ -219,21 +256,25 @@ class PipelineResult:
     providers: list[str]
     cpu_seconds: dict[str, float]
     layout: str
+    timings: dict[str, float]
+    tile_writes: str
 
 
-def pipeline_run(model: Path, tiles: list[int], *, out: Path, options: argparse.Namespace) -> PipelineResult:
-    """One scan of ``tiles`` on the mock sky, with peak memory sampled throughout."""
+def pipeline_run(model: Path, tiles: list[int], *, out: Path, options: argparse.Namespace,
+                 source: str = "mock") -> PipelineResult:
+    """One scan of ``tiles`` from ``source`` (the mock sky, or its mosaics), with peak memory sampled throughout."""
     from survey.run.dataset import inference_actors
 
     region = f"tiles:{DEFAULT_TILE_ORDER}:{','.join(map(str, tiles))}"
-    args = SurveyArguments(model=model, output=out, region=region, progress=False, match_catalogs=(),
+    args = SurveyArguments(model=model, output=out, region=region, progress=False, match_catalogs=(), source=source,
                            batch_size=options.batch_size, concurrency=options.concurrency, stages=options.stages,
                            providers=options.providers, num_gpus=options.num_gpus)
     with ProcessSampler() as sampler:
         summary = run_survey(args)
     layout = f"{summary.manifest.arguments['stages']}, {inference_actors(args)} inference actor(s)"
     return PipelineResult(len(tiles), summary.manifest.windows, summary.windows_per_s, sampler.peak / 2**20,
-                          summary.providers, sampler.cpu_seconds(), layout)
+                          summary.providers, sampler.cpu_seconds(), layout, dict(summary.manifest.timings),
+                          summary.manifest.arguments.get("tile_writes", "driver"))
 
 
 # --------------------------------------------------------------------------------------
@@ -275,7 +316,7 @@ def markdown(model: Path, options, ort: dict[str, list[tuple[float, str, float]]
     ratio = large.windows_per_s / ort_rate if ort_rate else float("nan")
     rows = [
         (f"pure ONNX Runtime, {layout}, before / after the pipeline runs",
-         " / ".join(f"{rate:,.0f}" for rate, _, _ in runs) + f" windows/s (batch {options.batch_size}, {runs[0][1]})")
+         " / ".join(f"{rate:,.0f}" for rate, _, _ in runs) + f" windows/s (batch {ort_batch(options)}, {runs[0][1]})")
         for layout, runs in ort.items()
     ]
     rows += [
@@ -284,9 +325,16 @@ def markdown(model: Path, options, ort: dict[str, list[tuple[float, str, float]]
         ("pipeline / pure ONNX Runtime (larger run, the fastest figure above)", f"{ratio:.0%} (target >= 70 %)"),
         (f"peak RSS, {small.tiles} tiles", f"{small.peak_rss_mb:,.0f} MiB"),
         (f"peak RSS, {large.tiles} tiles", f"{large.peak_rss_mb:,.0f} MiB"),
-        ("stages (`--stages`)", large.layout),
+        ("image source (`--source`)", "the mock sky, rendered per tile" if options.source == "mock"
+         else "one FITS mosaic per band of the mock sky (`fits:DIR`), read memory-mapped per tile"),
+        ("stages (`--stages`), tile writes (`--tile-writes`)", f"{large.layout}; {large.tile_writes}"),
         ("inference provider (actors)", ", ".join(large.providers) or "-"),
         (f"CPU us per window, {large.tiles} tiles", cpu_breakdown(large, ort_cpu_s=ort_cpu_s)),
+        (f"driver CPU us per window, {large.tiles} tiles: while streaming / finishing (manifest timings)",
+         f"{1e6 * large.timings.get('pipeline_driver_cpu', float('nan')) / max(large.windows, 1):,.1f} / "
+         f"{1e6 * large.timings.get('finish_driver_cpu', float('nan')) / max(large.windows, 1):,.1f} "
+         f"({large.timings.get('pipeline_driver_cpu', float('nan')) / large.timings.get('pipeline', float('nan')):.1%} "
+         "of a core while streaming)"),
     ]
     lines = [f"## halo-survey benchmark: {model.name}", "", *machine_description(), "",
              f"Command: `python bench/bench_survey.py {' '.join(sys.argv[1:])}`", "",
@@ -295,13 +343,18 @@ def markdown(model: Path, options, ort: dict[str, list[tuple[float, str, float]]
     return "\n".join(lines)
 
 
+def ort_batch(options) -> int:
+    """The batch of the bare ONNX Runtime figure: the pipeline's (``--batch-size``, else the survey's default)."""
+    return options.batch_size or (GPU_BATCH if options.num_gpus else CPU_BATCH)
+
+
 ORT_LAYOUT = "band planes (the card's input)"
 """Label of the bare ONNX Runtime figure in the table."""
 
 
 def time_pure_ort(model: Path, options) -> dict[str, list[tuple[float, str, float]]]:
     """``pure_ort_windows_per_s`` on the card's input, in a one-element list under its label."""
-    return {ORT_LAYOUT: [pure_ort_windows_per_s(model, batch_size=options.batch_size, batches=options.ort_batches,
+    return {ORT_LAYOUT: [pure_ort_windows_per_s(model, batch_size=ort_batch(options), batches=options.ort_batches,
                                                 providers=options.providers)]}
 
 
@@ -310,13 +363,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", type=Path, default=None, help="ONNX model with its card (default: shipped, else a stand-in CNN)")
     p.add_argument("--tiles", type=int, default=2, help="N: tiles of the smaller run (each 1,024 windows at orders 5/10)")
     p.add_argument("--scale", type=int, default=10, help="the larger run has SCALE x N tiles")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="windows per ONNX Runtime call, pipeline and bare (default: the survey's, 64 on CPUs)")
     p.add_argument("--concurrency", type=int, default=None, help="inference actors (default: the survey's)")
     p.add_argument("--stages", default="auto", choices=STAGE_LAYOUTS, help="the survey's --stages")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per inference actor")
     p.add_argument("--providers", default="auto", choices=PROVIDERS)
     p.add_argument("--ort-batches", type=int, default=20, help="timed batches for the pure ONNX Runtime figure")
+    p.add_argument("--source", default="mock", choices=("mock", "fits-mosaic"),
+                   help="mock: render the mock sky per tile; fits-mosaic: one FITS mosaic per band of it, "
+                   f"written once under {MOSAIC_CACHE}")
     return p.parse_args(argv)
 
 
@@ -339,8 +396,10 @@ def main(argv=None) -> int:
                           log_to_driver=False)
         try:
             ray.data.DataContext.get_current().enable_progress_bars = False
-            small = pipeline_run(model, tiles[: options.tiles], out=tmp_path / "small", options=options)
-            large = pipeline_run(model, tiles, out=tmp_path / "large", options=options)
+            source = (mosaic_source(tiles, tile_order=DEFAULT_TILE_ORDER) if options.source == "fits-mosaic"
+                      else "mock")
+            small = pipeline_run(model, tiles[: options.tiles], out=tmp_path / "small", options=options, source=source)
+            large = pipeline_run(model, tiles, out=tmp_path / "large", options=options, source=source)
         finally:
             ray.shutdown()
         for layout, again in time_pure_ort(model, options).items():

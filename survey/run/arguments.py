@@ -48,6 +48,14 @@ Mode = Literal["scan", "targets"]
 MODES = ("scan", "targets")
 """``scan``: every window of a region; ``targets``: one window per catalogued position."""
 
+CPU_BATCH = 64
+"""Default cut-outs per ONNX Runtime call on CPUs: one thread ran the shipped CNN at 142 CPU us per
+window in batches of 64 against 163 in batches of 256 (``bench/bench_onnx.py``, BENCHMARKS.md): a
+batch's activations stay in the core's cache."""
+
+GPU_BATCH = 256
+"""Default cut-outs per call on a GPU, where larger batches keep the device busy (not measured here: no GPU)."""
+
 GROUPS = ("what to scan", "output", "execution")
 """The command line's option groups, in the order ``--help`` shows them."""
 
@@ -249,9 +257,10 @@ class SurveyArguments:
                              help="replace an earlier run in --output")
     """Delete an earlier run's catalogues in ``output`` first."""
 
-    batch_size: int = option(256, flag="--batch-size", group="execution", type=int,
-                             help="cut-outs per ONNX Runtime call")
-    """Cut-outs per ONNX Runtime call."""
+    batch_size: int | None = option(None, flag="--batch-size", group="execution", type=int,
+                                    help=f"cut-outs per ONNX Runtime call (default: {CPU_BATCH} on CPUs, "
+                                    f"{GPU_BATCH} on GPUs)")
+    """Cut-outs per ONNX Runtime call; None: ``CPU_BATCH`` or ``GPU_BATCH`` (``inference_batch``)."""
 
     concurrency: int | None = option(None, flag="--concurrency", group="execution", type=int,
                                      help="inference actors (default: one per CPU with fused stages, else one)")
@@ -334,7 +343,7 @@ class SurveyArguments:
         checks = {
             "threshold": (self.threshold is None or 0.0 < self.threshold < 1.0, "must lie strictly between 0 and 1"),
             "match_radius_arcmin": (0.0 < self.match_radius_arcmin <= 600.0, "must be in (0, 600] arcmin"),
-            "batch_size": (self.batch_size >= 1, "must be at least 1"),
+            "batch_size": (self.batch_size is None or self.batch_size >= 1, "must be at least 1"),
             "concurrency": (self.concurrency is None or self.concurrency >= 1, "must be at least 1 actor"),
             "stages": (self.stages in STAGE_LAYOUTS, f"must be one of {', '.join(STAGE_LAYOUTS)}"),
             "num_gpus": (self.num_gpus >= 0, "must be >= 0"),
@@ -375,6 +384,13 @@ class SurveyArguments:
             )
 
     @property
+    def inference_batch(self) -> int:
+        """Cut-outs per ONNX Runtime call: ``batch_size``, else ``GPU_BATCH`` with GPUs and ``CPU_BATCH`` without."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return GPU_BATCH if self.num_gpus else CPU_BATCH
+
+    @property
     def fused_stages(self) -> bool:
         """Whether the inference actors also read and preprocess (``stages``, with ``auto`` resolved)."""
         if self.stages != "auto":
@@ -400,7 +416,7 @@ class SurveyArguments:
     def record(self) -> dict[str, str]:
         """The run's settings as the manifest stores them; ``stages`` as it ran (``auto`` resolved)."""
         recorded = {f.name: str(getattr(self, f.name)) for f in fields(self) if f.metadata.get("record")}
-        return {**recorded, "stages": "fused" if self.fused_stages else "split"}
+        return {**recorded, "stages": "fused" if self.fused_stages else "split", "batch_size": str(self.inference_batch)}
 
 
 def cli_options(mode: str) -> Iterator[tuple[str, Option]]:

@@ -98,7 +98,7 @@ def build_dataset(
         per_call = tiles_per_call(args, tiles=len(items), actors=n_actors) if sink is not None else 1
         return ds.map_batches(TileScorer, batch_size=per_call, compute=ray.data.ActorPoolStrategy(size=n_actors),
                               **resources, fn_constructor_kwargs={"preprocess": preprocess, "predictor": predictor,
-                                                                  "batch_size": args.batch_size, "sink": sink})
+                                                                  "batch_size": args.inference_batch, "sink": sink})
     ds = ds.map_batches(
         preprocess_batch,
         batch_size=1,
@@ -107,7 +107,7 @@ def build_dataset(
         num_cpus=1,
         memory=preprocess_memory_bytes(tile_order=args.tile_order, window_order=args.window_order),
     )
-    return ds.map_batches(Predictor, fn_constructor_kwargs=predictor, batch_size=args.batch_size,
+    return ds.map_batches(Predictor, fn_constructor_kwargs=predictor, batch_size=args.inference_batch,
                           compute=ray.data.ActorPoolStrategy(size=inference_actors(args)), **resources)
 
 
@@ -146,8 +146,10 @@ def actors_write_tiles(args: SurveyArguments) -> bool:
     return True
 
 
-WINDOWS_PER_CALL = 4096
-"""Windows a fused actor scores per Ray Data task when it writes its own tiles (``tiles_per_call``)."""
+WINDOWS_PER_CALL_DEFAULT = 4096
+WINDOWS_PER_CALL = WINDOWS_PER_CALL_DEFAULT
+"""Windows a fused actor scores per Ray Data task when it writes its own tiles (``tiles_per_call``;
+``bench/bench_driver.py`` varies it)."""
 
 CALLS_PER_ACTOR = 4
 """At least this many tasks per actor, so the last tasks of a run do not leave actors idle."""
@@ -156,9 +158,9 @@ CALLS_PER_ACTOR = 4
 def tiles_per_call(args: SurveyArguments, *, tiles: int, actors: int) -> int:
     """Tiles per Ray Data task of a fused actor that writes its tiles: enough for ``WINDOWS_PER_CALL`` windows.
 
-    Ray Data's driver spends about 20 ms of CPU on every task it schedules and collects
-    (BENCHMARKS.md, "The driver"): with one 1,024-window tile per task that is ~20 us per
-    window, whatever the actors do. Several tiles per task divide it; each tile is still
+    Ray Data's driver spends several ms of CPU on every task it schedules and collects
+    (``bench/bench_driver.py``, BENCHMARKS.md "The driver"): with one 1,024-window tile per
+    task that was most of its CPU per window, whatever the actors do. Several tiles per task divide it; each tile is still
     written, and summarised, on its own. Fewer when the run is small, so every actor gets
     ``CALLS_PER_ACTOR`` tasks. With the driver writing (no sink), tasks stay one tile each:
     the tile's rows are the task's output.

@@ -18,8 +18,8 @@ Every kernel equals the numpy code it replaces value for value (``tests/survey/m
 test_kernels.py`` checks them against it, the oracle, on real fields and on random images
 with NaN, inf and zero blocks). numba comes with ``hats``; where it cannot be imported
 (``AVAILABLE`` False) or ``HALO_SURVEY_NUMBA=0`` is set, the callers run the numpy code.
-Compilation happens on a process's first call (about a second per kernel; not cached on
-disk, which a read-only container image would refuse).
+Compilation happens on first use (about 1.3 s for all of them here) and is cached on disk,
+so Ray actors started later on the same machine load it instead.
 """
 
 from __future__ import annotations
@@ -43,8 +43,18 @@ def enabled() -> bool:
 
 
 def _jit(function):
-    """numba's ``njit`` without fastmath (results must equal numpy's bit for bit); the function itself without numba."""
-    return numba.njit(cache=False, fastmath=False, nogil=True)(function) if AVAILABLE else function
+    """numba's ``njit`` without fastmath (results must equal numpy's bit for bit); the function itself without numba.
+
+    Compiled code is cached on disk (beside the module, else in the user's cache
+    directory), so only the first process on a machine compiles; where no cache location
+    is writable (a read-only install without a home), each process compiles for itself.
+    """
+    if not AVAILABLE:
+        return function
+    try:
+        return numba.njit(cache=True, fastmath=False, nogil=True)(function)
+    except RuntimeError:  # numba found nowhere to write its cache
+        return numba.njit(cache=False, fastmath=False, nogil=True)(function)
 
 
 @_jit

@@ -58,6 +58,7 @@ def build_dataset(
     normalisation: Normalisation,
     items: list[dict],
     keep_above: float | None = None,
+    rows_above: float | None = None,
     sink: TileSink | None = None,
 ):
     """The survey as a lazy ``ray.data.Dataset`` of scored window rows (nothing runs until iterated).
@@ -74,6 +75,10 @@ def build_dataset(
         Work items (``survey.run.plan.work_items``): the tiles still to do.
     keep_above : float, optional
         Rows scoring at least this keep their cut-out for the catalogue.
+    rows_above : float, optional
+        Split stages: the inference actors return only rows scoring at least this, and one
+        row per tile and batch counting the others (``Predictor``); the driver writes only
+        detections. Fused actors that write their tiles return summaries anyway.
     sink : TileSink, optional
         Fused stages only: the actors write each tile they finish here and stream back one
         ``TileSummary`` row per tile instead of its rows.
@@ -93,6 +98,7 @@ def build_dataset(
     threads, resources = inference_resources(args)
     predictor = {"model_path": str(args.model), "input_normalisation": normalisation, "providers": args.providers,
                  "intra_op_threads": threads, "keep_above": keep_above}
+    split_predictor = {**predictor, "rows_above": rows_above}
     if args.fused_stages:  # more actors than tiles would never get work
         n_actors = min(inference_actors(args), max(1, len(items)))
         per_call = tiles_per_call(args, tiles=len(items), actors=n_actors) if sink is not None else 1
@@ -107,7 +113,7 @@ def build_dataset(
         num_cpus=1,
         memory=preprocess_memory_bytes(tile_order=args.tile_order, window_order=args.window_order),
     )
-    return ds.map_batches(Predictor, fn_constructor_kwargs=predictor, batch_size=args.inference_batch,
+    return ds.map_batches(Predictor, fn_constructor_kwargs=split_predictor, batch_size=args.inference_batch,
                           compute=ray.data.ActorPoolStrategy(size=inference_actors(args)), **resources)
 
 

@@ -91,6 +91,16 @@ class PreparedRun:
             return None
         return self.threshold if self.args.mode == "scan" else 0.0
 
+    @property
+    def rows_above(self) -> float | None:
+        """Inference actors return only rows scoring at least this (and a count per tile): a scan without ``--all-scores``.
+
+        With split stages every row an actor returns travels to the driver; a scan writes
+        only its detections, so the others travel as one row per tile and batch that counts
+        them (``survey.run.stages.keep_detections``). None: every row (targets, all scores).
+        """
+        return self.threshold if self.args.mode == "scan" and not self.args.all_scores else None
+
 
 def prepare(args: SurveyArguments, *, source: ImageSource | None = None) -> PreparedRun:
     """Check and plan a run without compute: model and card, source, tiles, output directory.
@@ -189,7 +199,7 @@ def _stream(run: PreparedRun, pending: list[int], *, sink: TileSink, writer: Man
         manifest.arguments["tile_writes"] = "actors" if actors_write else "driver"  # as it ran, like "stages"
         ds = build_dataset(args, source=run.source, normalisation=run.card.normalisation,
                            items=work_items(pending, work.targets, work.rows_per_tile), keep_above=run.keep_above,
-                           sink=sink if actors_write else None)
+                           rows_above=run.rows_above, sink=sink if actors_write else None)
         failure: BaseException | None = None
         with _progress(args, total=len(pending)) as bar:
             try:

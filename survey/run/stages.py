@@ -40,6 +40,7 @@ from survey.model.badpixels import INF_PIXELS_COLUMN, infinite_masks, infinite_p
 from survey.model.infer import OnnxClassifier, ProviderChoice
 from survey.model.normalisation import Normalisation
 from survey.model.preprocess import IMAGE_COLUMN, ClippedField, batch_buffer, channels_last, clip_field, cut_windows
+from survey.run.candidates import detections
 from survey.run.plan import Target, targets_of
 from survey.sky import healpix
 from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE, band_column
@@ -333,6 +334,10 @@ class Predictor:
     keep_above : float or None
         Rows scoring at least this keep their cut-out (``image`` list column, mapped back to
         clipped Jy/beam); None keeps none.
+    rows_above : float or None
+        Return only the rows scoring at least this (and failed tiles' rows), plus one row
+        per tile of the batch standing for the others (``keep_detections``); None returns
+        every row.
     """
 
     def __init__(
@@ -343,8 +348,10 @@ class Predictor:
         providers: ProviderChoice = "auto",
         intra_op_threads: int | None = None,
         keep_above: float | None = None,
+        rows_above: float | None = None,
     ):
         self.classifier = OnnxClassifier(model_path, providers=providers, intra_op_threads=intra_op_threads)
+        self.rows_above = rows_above
         if input_normalisation.id != self.classifier.normalisation.id:
             raise ModelCardError(
                 f"{model_path}: the windows were normalised with {input_normalisation} but the model's card "
@@ -370,7 +377,36 @@ class Predictor:
         noise = np.stack([np.asarray(batch[name], np.float32) for name in NOISE_COLUMNS], axis=1)[keep]
         kept = self.classifier.normalisation.invert(images[keep], noise=noise[:, :, None, None])
         columns[IMAGE_COLUMN] = ragged_images(channels_last(kept), keep)  # the catalogue stores (64, 64, 4)
-        return pa.table(columns)
+        table = pa.table(columns)
+        return table if self.rows_above is None else keep_detections(table, threshold=self.rows_above)
+
+
+WINDOWS_COLUMN = "windows"
+"""How many scored windows a row stands for (``keep_detections``): 1, or a tile's dropped windows."""
+
+
+def keep_detections(table: pa.Table, *, threshold: float) -> pa.Table:
+    """The detections and failed-tile rows of scored ``table``, and one row per tile standing for its other windows.
+
+    A scan writes only its detections, so with split stages the rows below the threshold
+    need not travel to the driver; it only has to count them to know when a tile is
+    complete. Each tile's first row below the threshold stays, with ``windows`` set to the
+    number of the tile's rows it replaces (every kept row has ``windows`` 1). It scores
+    below the threshold, so nothing writes it as a detection.
+    """
+    scores = table.column("score").to_numpy()
+    failed = np.asarray(table.column("error").to_pylist(), dtype=object) != ""
+    keep = failed | detections(scores, threshold=threshold)
+    tiles = table.column("tile").to_numpy()
+    windows = keep.astype(np.int64)
+    dropped = np.flatnonzero(~keep)
+    if dropped.size:
+        first_of_tile, counts = np.unique(tiles[dropped], return_index=True, return_counts=True)[1:]
+        stand_ins = dropped[first_of_tile]
+        windows[stand_ins] = counts
+        keep[stand_ins] = True
+    table = table.append_column(WINDOWS_COLUMN, pa.array(windows))
+    return table.filter(pa.array(keep))
 
 
 class TileScorer:

@@ -42,12 +42,13 @@ class TileAssembler:
         """Take one batch; return ``(tile, rows)`` for every tile it completed."""
         tiles = table.column("tile").to_numpy()
         announced = table.column("tile_rows").to_numpy()
+        stands_for = window_counts(table)
         complete = []
         for tile in np.unique(tiles):
             mask = tiles == tile
             expected = int(announced[mask][0])
             self._parts.setdefault(int(tile), []).append(table.filter(pa.array(mask)))
-            self._counts[int(tile)] = self._counts.get(int(tile), 0) + int(mask.sum())
+            self._counts[int(tile)] = self._counts.get(int(tile), 0) + int(stands_for[mask].sum())
             if self._counts[int(tile)] > expected:
                 raise CatalogError(f"tile {tile}: received {self._counts[int(tile)]} rows, but it announced {expected}")
             if self._counts[int(tile)] == expected:
@@ -59,6 +60,13 @@ class TileAssembler:
     def incomplete(self) -> list[int]:
         """Tiles with some but not all rows received."""
         return sorted(self._parts)
+
+
+def window_counts(rows: pa.Table) -> np.ndarray:
+    """How many windows each row stands for: its ``windows`` column (``survey.run.stages.keep_detections``), else 1."""
+    if "windows" in rows.column_names and "written" not in rows.column_names:
+        return rows.column("windows").to_numpy()
+    return np.ones(rows.num_rows, np.int64)
 
 
 def tile_error(rows: pa.Table) -> str:
@@ -106,7 +114,8 @@ class TileSummary:
         """The summary of a tile's scored rows (``written``: what went to the work catalogue)."""
         error = tile_error(rows)
         providers = tuple(sorted(p for p in rows.column("provider").unique().to_pylist() if p))
-        return cls(int(rows.column("tile")[0].as_py()), 0 if error else rows.num_rows, written, error, providers,
+        windows = 0 if error else int(window_counts(rows).sum())
+        return cls(int(rows.column("tile")[0].as_py()), windows, written, error, providers,
                    str(rows.column("node")[0].as_py()), float(rows.column("tile_seconds")[0].as_py()))
 
     def to_table(self) -> pa.Table:
@@ -173,8 +182,8 @@ class TileSink:
         summary = TileSummary.of_rows(rows)
         if summary.error:
             return summary
-        if expected is not None and expected >= 0 and rows.num_rows != expected:
-            raise CatalogError(f"tile {summary.tile}: planned {expected} windows but {rows.num_rows} were scored")
+        if expected is not None and expected >= 0 and summary.windows != expected:
+            raise CatalogError(f"tile {summary.tile}: planned {expected} windows but {summary.windows} were scored")
         written = self.write(summary.tile, rows, mark_done=mark_done)
         return TileSummary(summary.tile, summary.windows, written, "", summary.providers, summary.node, summary.seconds)
 

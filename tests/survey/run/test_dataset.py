@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from survey.exceptions import BadInputError
-from survey.run.dataset import CPU_ACTOR_THREADS, actors_write_tiles, inference_actors, inference_resources, tiles_per_call
+from survey.run.dataset import (
+    CPU_ACTOR_THREADS,
+    actors_write_tiles,
+    inference_actors,
+    inference_resources,
+    tiles_per_call,
+)
 from tests.survey.run.helpers import (
     survey_args,
 )

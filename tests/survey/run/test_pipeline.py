@@ -94,6 +94,15 @@ def test_split_stages_write_the_rows_of_fused_ones(uninterrupted, ray_local, mod
     assert scores[0].equals(scores[1])
 
 
+def test_split_stages_send_the_driver_only_detections_and_counts_and_write_the_same_candidates(
+        uninterrupted, ray_local, model, tmp_path):
+    summary, reference = uninterrupted
+    output = tmp_path / "split-detections"
+    split = run(survey_args(model, output, stages="split", read_concurrency=1))  # no --all-scores: counts travel
+    assert split.manifest.status == "complete" and split.manifest.windows == summary.manifest.windows
+    assert candidate_frame(output).equals(candidate_frame(reference))
+
+
 def test_tiles_the_driver_writes_equal_tiles_the_actors_write(uninterrupted, ray_local, model, tmp_path):
     """The default on one node: fused actors write their tiles and send the driver one row each."""
     summary, reference = uninterrupted

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from survey.exceptions import BadInputError, CatalogError, ModelCardError
@@ -14,8 +15,15 @@ from survey.model.normalisation import Normalisation
 from survey.model.preprocess import IMAGE_COLUMN
 from survey.run.candidates import default_noise_max_jy
 from survey.run.resume_plan import ResumePlan
-from survey.run.stages import Predictor, TileScorer, preprocess_batch, preprocess_parts, preprocess_tile
-from survey.run.tiles import TileSink, TileSummary
+from survey.run.stages import (
+    Predictor,
+    TileScorer,
+    keep_detections,
+    preprocess_batch,
+    preprocess_parts,
+    preprocess_tile,
+)
+from survey.run.tiles import TileAssembler, TileSink, TileSummary
 from survey.sky.tiling import parse_region, windows_in_tile
 from tests.survey.model.test_preprocess import assert_same_columns
 from tests.survey.run.helpers import LOG_SCALING, FailingSource, OfflineSource, ZeroSource, tile_rows
@@ -125,6 +133,18 @@ def test_a_tile_scorer_gives_the_rows_of_the_two_stages_it_fuses(small_plan, mod
     assert fused.column(IMAGE_COLUMN).null_count < fused.num_rows  # some cut-outs kept, and compared
     assert fused.num_rows == len(windows_in_tile(tiles[0], region=args.region_spec)) + 1
     assert f"field {tiles[1]}.fits" in fused.column("error")[-1].as_py()
+
+
+def test_keep_detections_leaves_detections_failures_and_one_counting_row_per_tile():
+    table = pa.table({"tile": [7, 7, 7, 9, 9, 9, 9], "score": pa.array([0.1, 0.97, 0.2, 0.3, 0.0, 0.99, 0.5], pa.float32()),
+                      "error": ["", "", "", "", "tile 5/9: bad", "", ""], "x": list(range(7))})
+    kept = keep_detections(table, threshold=0.95)
+    assert kept.column("x").to_pylist() == [0, 1, 3, 4, 5]  # tile 7: stand-in 0, detection 1; tile 9: stand-in 3, failure 4, detection 5
+    assert kept.column("windows").to_pylist() == [2, 1, 2, 1, 1]
+    assert sum(kept.column("windows").to_pylist()) == table.num_rows
+    tile_7 = kept.slice(0, 2).append_column("tile_rows", pa.array([3, 3]))  # its 2 rows stand for its 3 windows
+    [(tile, rows)] = TileAssembler().add(tile_7)
+    assert tile == 7 and rows.num_rows == 2
 
 
 def test_a_tile_scorer_with_a_sink_writes_its_tiles_and_returns_one_row_each(small_plan, model, tmp_path):

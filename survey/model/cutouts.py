@@ -212,8 +212,25 @@ def cut_into(
     The survey's path: ``planes`` is (N, bands, size, size) float32, reused batch after
     batch, and the compiled ``kernels.gather`` copies each cut-out's rows straight into it
     and finds its peak on the way (without numba: numpy's gather, a copy and a maximum).
-    The pixels equal ``cutouts_at_pixels``'s. ``finite=True`` says ``pixels`` is float32
-    and finite already (a prepared field, cut batch after batch): no pass to check it.
+    The pixels equal ``cutouts_at_pixels``'s.
+
+    Parameters
+    ----------
+    planes : numpy.ndarray
+        (N, bands, size, size) float32 batch, written in band ``channel``.
+    channel : int
+        The band's index in ``planes``.
+    pixels : numpy.ndarray
+        2-D band image; non-finite pixels read as ``fill``.
+    x, y : array_like
+        Centres as 0-based columns and rows, 1-D and of length N.
+    zero_mask : numpy.ndarray, optional
+        bool, shaped like ``pixels``: True where the image holds no data.
+    fill : float
+        Value of pixels outside the image.
+    finite : bool
+        ``pixels`` is float32 and finite already (a prepared field, cut batch after
+        batch): no pass to check it.
 
     Returns
     -------

@@ -76,7 +76,7 @@ def nonzero_finite(pixels, out):  # pragma: no cover - compiled
 
 
 @_jit
-def histogram(values, edges, counts):  # pragma: no cover - compiled
+def histogram(values, edges, counts) -> None:  # pragma: no cover - compiled
     """Add ``np.histogram(values, bins=edges)`` of uniform float64 ``edges`` to ``counts``: numpy's counts exactly.
 
     numpy's rule for equal bins: keep values in [first, last]; estimate the bin from the
@@ -86,6 +86,15 @@ def histogram(values, edges, counts):  # pragma: no cover - compiled
     hold it, so an estimate within one bin of numpy's gives numpy's bin: here the offset is
     multiplied by bins / span where numpy divides by span (a division per pixel was most
     of this kernel's time).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        1-D float64 values to bin.
+    edges : numpy.ndarray
+        The bin edges numpy makes for the range (``np.histogram_bin_edges``), equally spaced.
+    counts : numpy.ndarray
+        (bins,) integer counts, added to in place.
     """
     bins = edges.size - 1
     first = edges[0]
@@ -105,11 +114,20 @@ def histogram(values, edges, counts):  # pragma: no cover - compiled
 
 
 @_jit
-def clip(pixels, threshold, out):  # pragma: no cover - compiled
+def clip(pixels, threshold, out) -> None:  # pragma: no cover - compiled
     """Clip an image at ``threshold`` (float32) into float32 ``out``: non-finite and |x| < threshold become 0.
 
     As ``survey.model.noise.clip_symmetric``: the pixel is cast to float32 first (a float64
     too large for float32 becomes inf, then 0), and compared with the threshold in float32.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        1-D float32 or float64 pixels, native byte order.
+    threshold : numpy.float32
+        The clip level.
+    out : numpy.ndarray
+        1-D float32 of the same length, written.
     """
     for i in range(pixels.size):
         value = np.float32(pixels[i])
@@ -119,8 +137,16 @@ def clip(pixels, threshold, out):  # pragma: no cover - compiled
 
 
 @_jit
-def clip_and_mask(pixels, threshold, out, no_data):  # pragma: no cover - compiled
-    """``clip`` and, in the same pass, the no-data mask of a raw image: non-finite or exactly zero as read."""
+def clip_and_mask(pixels, threshold, out, no_data) -> None:  # pragma: no cover - compiled
+    """``clip`` and, in the same pass, the no-data mask of a raw image: non-finite or exactly zero as read.
+
+    Parameters
+    ----------
+    pixels, threshold, out
+        As for ``clip``.
+    no_data : numpy.ndarray
+        1-D bool of the same length, written: True where the pixel holds no data.
+    """
     for i in range(pixels.size):
         original = pixels[i]
         no_data[i] = (not np.isfinite(original)) or original == 0
@@ -139,7 +165,7 @@ def native(pixels: np.ndarray) -> np.ndarray:
 
 
 @_jit
-def gather(image, x0, y0, fill, planes, channel, peaks):  # pragma: no cover - compiled
+def gather(image, x0, y0, fill, planes, channel, peaks) -> None:  # pragma: no cover - compiled
     """Cut ``planes[n, channel] = image[y0[n]:y0[n]+size, x0[n]:x0[n]+size]`` (``fill`` outside); ``peaks[n]`` its max.
 
     ``planes`` is the caller's C-contiguous (N, bands, size, size) batch: knowing the
@@ -149,6 +175,21 @@ def gather(image, x0, y0, fill, planes, channel, peaks):  # pragma: no cover - c
     maximum it would not, without fast-math) and reduced over the columns at the end.
     Cut-outs wholly inside take a loop without bounds checks; the few across an edge check
     each pixel.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D float32 band image, finite.
+    x0, y0 : numpy.ndarray
+        int64 column and row of each cut-out's first pixel (``cutouts.cutout_corners``).
+    fill : numpy.float32
+        What pixels outside the image read.
+    planes : numpy.ndarray
+        C-contiguous (N, bands, size, size) float32 batch, written in band ``channel``.
+    channel : int
+        The band's index in ``planes``.
+    peaks : numpy.ndarray
+        (N,) float32, written: each cut-out's brightest pixel.
     """
     ny, nx = image.shape
     size = planes.shape[2]

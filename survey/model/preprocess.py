@@ -98,6 +98,20 @@ def normalise_field(normalisation: Normalisation, pixels: np.ndarray, *, noise: 
     few surviving pixels alone (numpy's ``apply`` on the whole field makes about six passes
     over it). Equal to ``apply`` value for value; with ``HALO_SURVEY_NUMBA=0`` (the
     builder's reference path) it is ``apply`` itself.
+
+    Parameters
+    ----------
+    normalisation : Normalisation
+        The model card's scaling.
+    pixels : numpy.ndarray
+        A clipped band field (``clip_band``), Jy/beam.
+    noise : float
+        The band's noise sigma (``snr-log-sym`` divides by it).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shaped like ``pixels``: the model's input scale.
     """
     if not kernels.enabled():
         return normalisation.apply(pixels, noise=noise)

@@ -376,7 +376,17 @@ class CatalogWriter:
         return table.num_rows
 
     def mark_done(self, tile: int, *, rows: int, seconds: float = 0.0) -> None:
-        """Write the done marker of a tile whose ``rows`` rows are written (``write_tile(..., mark_done=False)``)."""
+        """Write the done marker of a tile whose rows are written (``write_tile(..., mark_done=False)``).
+
+        Parameters
+        ----------
+        tile : int
+            NESTED pixel index at the writer's order.
+        rows : int
+            Rows its file holds (checked against the file when the catalogue is finished).
+        seconds : float
+            How long the tile took to write, recorded in the marker.
+        """
         tile = self._check_tile_index(tile)
         marker = {"order": self.order, "tile": tile, "rows": int(rows), "seconds": round(float(seconds), 4)}
         _write_bytes_atomically(paths.done_marker(self.root, order=self.order, tile=tile),

@@ -170,6 +170,20 @@ def tiles_per_call(args: SurveyArguments, *, tiles: int, actors: int) -> int:
     written, and summarised, on its own. Fewer when the run is small, so every actor gets
     ``CALLS_PER_ACTOR`` tasks. With the driver writing (no sink), tasks stay one tile each:
     the tile's rows are the task's output.
+
+    Parameters
+    ----------
+    args : SurveyArguments
+        The run (its tile and window orders).
+    tiles : int
+        Work items of the run.
+    actors : int
+        Fused actors that share them.
+
+    Returns
+    -------
+    int
+        Tiles per ``map_batches`` call, at least 1.
     """
     windows = 4 ** (args.window_order - args.tile_order)
     wanted = -(-WINDOWS_PER_CALL // windows)

@@ -57,6 +57,20 @@ def work_items(tiles: Sequence[int], targets: Mapping[int, Sequence[Target]] | N
 
     ``rows`` is the number of windows (or targets) the plan expects of the tile, -1 when
     not given: whoever writes the tile checks it first.
+
+    Parameters
+    ----------
+    tiles : sequence of int
+        The tiles to do, in order.
+    targets : mapping of int to sequence of Target, optional
+        Each tile's targets (targets mode).
+    rows_per_tile : mapping of int to int, optional
+        Windows or targets the plan expects of each tile.
+
+    Returns
+    -------
+    list of dict
+        One item per tile, for ``ray.data.from_items``.
     """
     items = []
     for tile in tiles:

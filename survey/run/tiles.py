@@ -174,6 +174,11 @@ class TileSink:
             ``mark_done`` when the summary reaches it: a tile is done when the driver has
             counted it, so an interrupted run's manifest and markers agree.
 
+        Returns
+        -------
+        TileSummary
+            Its windows, rows written, where it ran; ``error`` set (nothing written) for a failed tile.
+
         Raises
         ------
         CatalogError
@@ -188,7 +193,22 @@ class TileSink:
         return TileSummary(summary.tile, summary.windows, written, "", summary.providers, summary.node, summary.seconds)
 
     def write(self, tile: int, rows: pa.Table, *, mark_done: bool = True) -> int:
-        """Write ``tile``; returns how many rows went to the work catalogue (detections or targets)."""
+        """Write ``tile``'s window scores (``--all-scores``) and its detections (scan) or target rows.
+
+        Parameters
+        ----------
+        tile : int
+            NESTED index at the run's tile order.
+        rows : pyarrow.Table
+            The tile's scored rows.
+        mark_done : bool
+            Write the done markers too (see ``finish``).
+
+        Returns
+        -------
+        int
+            Rows that went to the work catalogue (detections or targets).
+        """
         if self.outputs.scores is not None:
             self.outputs.scores.write_tile(tile, score_rows(rows, run_id=self.args.run_id), mark_done=mark_done)
         if self.args.mode == "scan":

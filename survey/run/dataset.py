@@ -98,7 +98,7 @@ def build_dataset(
     threads, resources = inference_resources(args)
     predictor = {"model_path": str(args.model), "input_normalisation": normalisation, "providers": args.providers,
                  "intra_op_threads": threads, "keep_above": keep_above}
-    split_predictor = {**predictor, "rows_above": rows_above}
+    split_predictor = {**predictor, "rows_above": rows_above, "batch_size": args.inference_batch}
     if args.fused_stages:  # more actors than tiles would never get work
         n_actors = min(inference_actors(args), max(1, len(items)))
         per_call = tiles_per_call(args, tiles=len(items), actors=n_actors) if sink is not None else 1
@@ -113,7 +113,8 @@ def build_dataset(
         num_cpus=1,
         memory=preprocess_memory_bytes(tile_order=args.tile_order, window_order=args.window_order),
     )
-    return ds.map_batches(Predictor, fn_constructor_kwargs=split_predictor, batch_size=args.inference_batch,
+    return ds.map_batches(Predictor, fn_constructor_kwargs=split_predictor,
+                          batch_size=max(args.inference_batch, SPLIT_WINDOWS_PER_CALL),
                           compute=ray.data.ActorPoolStrategy(size=inference_actors(args)), **resources)
 
 
@@ -151,6 +152,11 @@ def actors_write_tiles(args: SurveyArguments) -> bool:
         return False
     return True
 
+
+SPLIT_WINDOWS_PER_CALL = 1024
+"""Windows per Ray Data task of a split-stage inference actor (a tile at the default orders), scored
+``inference_batch`` at a time: Ray Data's driver pays ~5 ms per task (``bench/bench_driver.py``), so
+tasks of 64 windows cost it ~80 us a window."""
 
 WINDOWS_PER_CALL_DEFAULT = 4096
 WINDOWS_PER_CALL = WINDOWS_PER_CALL_DEFAULT

@@ -338,6 +338,9 @@ class Predictor:
         Return only the rows scoring at least this (and failed tiles' rows), plus one row
         per tile of the batch standing for the others (``keep_detections``); None returns
         every row.
+    batch_size : int, optional
+        Windows per ONNX Runtime call when a batch holds more (split stages hand an actor
+        a tile's windows at once, so that Ray Data schedules fewer tasks); None: the whole batch.
     """
 
     def __init__(
@@ -349,9 +352,11 @@ class Predictor:
         intra_op_threads: int | None = None,
         keep_above: float | None = None,
         rows_above: float | None = None,
+        batch_size: int | None = None,
     ):
         self.classifier = OnnxClassifier(model_path, providers=providers, intra_op_threads=intra_op_threads)
         self.rows_above = rows_above
+        self.batch_size = batch_size
         if input_normalisation.id != self.classifier.normalisation.id:
             raise ModelCardError(
                 f"{model_path}: the windows were normalised with {input_normalisation} but the model's card "
@@ -368,7 +373,7 @@ class Predictor:
         scores = np.zeros(len(valid), np.float32)
         if valid.any():
             # No copies: a batch of 256 windows is 16 MiB, already the model's input.
-            scores[valid] = self.classifier.predict(images if valid.all() else images[valid])
+            scores[valid] = self._predict(images if valid.all() else images[valid])
         keep = valid & (scores >= self.keep_above) if self.keep_above is not None else np.zeros(len(valid), bool)
         columns = {name: _arrow(values) for name, values in batch.items() if name != IMAGE_COLUMN}
         columns["score"] = pa.array(scores)
@@ -379,6 +384,13 @@ class Predictor:
         columns[IMAGE_COLUMN] = ragged_images(channels_last(kept), keep)  # the catalogue stores (64, 64, 4)
         table = pa.table(columns)
         return table if self.rows_above is None else keep_detections(table, threshold=self.rows_above)
+
+    def _predict(self, images: np.ndarray) -> np.ndarray:
+        """Halo probabilities of ``images``, ``batch_size`` windows per ONNX Runtime call."""
+        step = self.batch_size or len(images)
+        if len(images) <= step:
+            return self.classifier.predict(images)
+        return np.concatenate([self.classifier.predict(images[i:i + step]) for i in range(0, len(images), step)])
 
 
 WINDOWS_COLUMN = "windows"

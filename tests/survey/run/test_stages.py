@@ -171,6 +171,18 @@ def test_a_tile_scorer_with_a_sink_writes_its_tiles_and_returns_one_row_each(sma
         scorer({"tile": np.array([good]), "targets": np.array([""], dtype=object), "rows": np.array([planned[0] + 1])})
 
 
+def test_a_predictor_scores_a_large_batch_in_onnx_runtime_calls_of_its_batch_size(small_plan, model):
+    args, work = small_plan
+    batch = tile_rows(args, int(work.tiles[2]))
+    whole = Predictor(model, input_normalisation=NORMALISATION, providers="cpu")
+    sliced = Predictor(model, input_normalisation=NORMALISATION, providers="cpu", batch_size=7)
+    calls = []
+    predict = sliced.classifier.predict
+    sliced.classifier.predict = lambda images: calls.append(len(images)) or predict(images)
+    np.testing.assert_allclose(sliced(batch).column("score").to_numpy(), whole(batch).column("score").to_numpy(), atol=1e-6)
+    assert max(calls) == 7 and sum(calls) == len(batch["tile"]) > 7
+
+
 def test_predictor_refuses_windows_normalised_otherwise_than_its_card(model):
     with pytest.raises(ModelCardError, match="normalised with .*log-minmax-sym.* card says .*minmax"):
         Predictor(model, input_normalisation=LOG_SCALING, providers="cpu")

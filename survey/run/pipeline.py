@@ -284,13 +284,14 @@ def _handle_tile(rows: pa.Table, *, work: WorkPlan, sink: TileSink, manifest: Ru
     """Record one finished tile: written already by its actor (a summary row), or written here from its rows."""
     tile = int(rows.column("tile")[0].as_py())
     expected = work.rows_per_tile[tile]
-    summary = TileSummary.from_table(rows) if is_summary(rows) else sink.finish(rows, expected=expected)
+    written_by_actor = is_summary(rows)
+    summary = TileSummary.from_table(rows) if written_by_actor else sink.finish(rows, expected=expected)
     if summary.error:
         manifest.record_failure(tile, summary.error)
         return
     if summary.windows != expected:
         raise CatalogError(f"tile {tile}: planned {expected} windows but {summary.windows} were scored")
-    if is_summary(rows):  # its actor wrote the rows; the tile is done once counted here
+    if written_by_actor:  # its actor wrote the rows; the tile is done once counted here
         sink.mark_done(summary)
     providers.update(summary.providers)
     tile_seconds.append(summary.seconds)

@@ -29,7 +29,6 @@ import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -42,13 +41,11 @@ from survey.model.normalisation import Normalisation
 from survey.model.preprocess import IMAGE_COLUMN, ClippedField, batch_buffer, channels_last, clip_field, cut_windows
 from survey.run.candidates import detections
 from survey.run.plan import Target, targets_of
+from survey.run.tiles import STANDS_FOR_COLUMN, TileSink
 from survey.sky import healpix
 from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE, band_column
 from survey.sky.fields import target_request, tile_request
 from survey.sky.tiling import Region, windows_in_tile
-
-if TYPE_CHECKING:
-    from survey.run.tiles import TileSink
 
 logger = logging.getLogger(__name__)
 
@@ -393,31 +390,27 @@ class Predictor:
         return np.concatenate([self.classifier.predict(images[i:i + step]) for i in range(0, len(images), step)])
 
 
-WINDOWS_COLUMN = "windows"
-"""How many scored windows a row stands for (``keep_detections``): 1, or a tile's dropped windows."""
-
-
 def keep_detections(table: pa.Table, *, threshold: float) -> pa.Table:
     """The detections and failed-tile rows of scored ``table``, and one row per tile standing for its other windows.
 
     A scan writes only its detections, so with split stages the rows below the threshold
     need not travel to the driver; it only has to count them to know when a tile is
-    complete. Each tile's first row below the threshold stays, with ``windows`` set to the
-    number of the tile's rows it replaces (every kept row has ``windows`` 1). It scores
+    complete. Each tile's first row below the threshold stays, with ``STANDS_FOR_COLUMN``
+    set to the number of the tile's rows it replaces (every kept row has 1). It scores
     below the threshold, so nothing writes it as a detection.
     """
     scores = table.column("score").to_numpy()
     failed = np.asarray(table.column("error").to_pylist(), dtype=object) != ""
     keep = failed | detections(scores, threshold=threshold)
     tiles = table.column("tile").to_numpy()
-    windows = keep.astype(np.int64)
+    stands_for = keep.astype(np.int64)
     dropped = np.flatnonzero(~keep)
     if dropped.size:
         first_of_tile, counts = np.unique(tiles[dropped], return_index=True, return_counts=True)[1:]
         stand_ins = dropped[first_of_tile]
-        windows[stand_ins] = counts
+        stands_for[stand_ins] = counts
         keep[stand_ins] = True
-    table = table.append_column(WINDOWS_COLUMN, pa.array(windows))
+    table = table.append_column(STANDS_FOR_COLUMN, pa.array(stands_for))
     return table.filter(pa.array(keep))
 
 

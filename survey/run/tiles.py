@@ -16,7 +16,7 @@ and writes each tile.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -62,10 +62,14 @@ class TileAssembler:
         return sorted(self._parts)
 
 
+STANDS_FOR_COLUMN = "stands_for"
+"""How many scored windows a row stands for (``survey.run.stages.keep_detections``): 1, or a tile's dropped windows."""
+
+
 def window_counts(rows: pa.Table) -> np.ndarray:
-    """How many windows each row stands for: its ``windows`` column (``survey.run.stages.keep_detections``), else 1."""
-    if "windows" in rows.column_names and "written" not in rows.column_names:
-        return rows.column("windows").to_numpy()
+    """How many windows each row stands for: its ``STANDS_FOR_COLUMN``, else 1."""
+    if STANDS_FOR_COLUMN in rows.column_names:
+        return rows.column(STANDS_FOR_COLUMN).to_numpy()
     return np.ones(rows.num_rows, np.int64)
 
 
@@ -189,8 +193,7 @@ class TileSink:
             return summary
         if expected is not None and expected >= 0 and summary.windows != expected:
             raise CatalogError(f"tile {summary.tile}: planned {expected} windows but {summary.windows} were scored")
-        written = self.write(summary.tile, rows, mark_done=mark_done)
-        return TileSummary(summary.tile, summary.windows, written, "", summary.providers, summary.node, summary.seconds)
+        return replace(summary, written=self.write(summary.tile, rows, mark_done=mark_done))
 
     def write(self, tile: int, rows: pa.Table, *, mark_done: bool = True) -> int:
         """Write ``tile``'s window scores (``--all-scores``) and its detections (scan) or target rows.

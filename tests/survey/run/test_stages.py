@@ -140,8 +140,8 @@ def test_keep_detections_leaves_detections_failures_and_one_counting_row_per_til
                       "error": ["", "", "", "", "tile 5/9: bad", "", ""], "x": list(range(7))})
     kept = keep_detections(table, threshold=0.95)
     assert kept.column("x").to_pylist() == [0, 1, 3, 4, 5]  # tile 7: stand-in 0, detection 1; tile 9: stand-in 3, failure 4, detection 5
-    assert kept.column("windows").to_pylist() == [2, 1, 2, 1, 1]
-    assert sum(kept.column("windows").to_pylist()) == table.num_rows
+    assert kept.column("stands_for").to_pylist() == [2, 1, 2, 1, 1]
+    assert sum(kept.column("stands_for").to_pylist()) == table.num_rows
     tile_7 = kept.slice(0, 2).append_column("tile_rows", pa.array([3, 3]))  # its 2 rows stand for its 3 windows
     [(tile, rows)] = TileAssembler().add(tile_7)
     assert tile == 7 and rows.num_rows == 2

@@ -36,6 +36,9 @@ import survey.run.dataset as dataset  # noqa: E402
 from survey import SurveyArguments, run_survey  # noqa: E402
 from survey.defaults import DEFAULT_MODEL, DEFAULT_TILE_ORDER, DEFAULT_WINDOW_ORDER  # noqa: E402
 
+SURVEY_WINDOWS_PER_CALL = dataset.WINDOWS_PER_CALL
+"""The survey's own setting, read before ``scan`` overrides it."""
+
 
 def scan(tiles: list[int], *, tiles_per_task: int, out: Path) -> dict[str, float]:
     """One scan with ``tiles_per_task`` tiles per Ray Data task; the manifest's timings and the task count."""
@@ -80,7 +83,7 @@ def main(argv=None) -> int:
     design = np.array([[r["pipeline"], r["tasks"]] for r in runs])
     cpu = np.array([r["pipeline_driver_cpu"] for r in runs])
     (per_second, per_task), *_ = np.linalg.lstsq(design, cpu, rcond=None)
-    windows_per_task = dataset.WINDOWS_PER_CALL_DEFAULT
+    windows_per_task = SURVEY_WINDOWS_PER_CALL
     cap = (1 - per_second) / per_task * windows_per_task if per_task > 0 else float("inf")
     print(f"\nFit: driver CPU = {per_second:.3f} cores x streaming time + {1e3 * per_task:.1f} ms x tasks. "
           f"At {windows_per_task:,} windows per task one driver core saturates at {cap:,.0f} windows/s.")

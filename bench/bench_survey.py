@@ -58,7 +58,7 @@ from survey.defaults import (  # noqa: E402
     PROVIDERS,
     STAGE_LAYOUTS,
 )
-from survey.run.arguments import CPU_BATCH, GPU_BATCH  # noqa: E402
+from survey.run.arguments import default_batch  # noqa: E402
 from survey.sky import healpix  # noqa: E402
 from survey.sky.bands import BAND_NAMES  # noqa: E402
 from survey.sky.tiling import parse_region, plan  # noqa: E402
@@ -345,7 +345,7 @@ def markdown(model: Path, options, ort: dict[str, list[tuple[float, str, float]]
 
 def ort_batch(options) -> int:
     """The batch of the bare ONNX Runtime figure: the pipeline's (``--batch-size``, else the survey's default)."""
-    return options.batch_size or (GPU_BATCH if options.num_gpus else CPU_BATCH)
+    return options.batch_size or default_batch(num_gpus=options.num_gpus)
 
 
 ORT_LAYOUT = "band planes (the card's input)"

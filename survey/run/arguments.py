@@ -56,6 +56,11 @@ batch's activations stay in the core's cache."""
 GPU_BATCH = 256
 """Default cut-outs per call on a GPU, where larger batches keep the device busy (not measured here: no GPU)."""
 
+def default_batch(*, num_gpus: float) -> int:
+    """Cut-outs per ONNX Runtime call when ``--batch-size`` is not given: ``GPU_BATCH`` with GPUs, else ``CPU_BATCH``."""
+    return GPU_BATCH if num_gpus else CPU_BATCH
+
+
 GROUPS = ("what to scan", "output", "execution")
 """The command line's option groups, in the order ``--help`` shows them."""
 
@@ -385,10 +390,8 @@ class SurveyArguments:
 
     @property
     def inference_batch(self) -> int:
-        """Cut-outs per ONNX Runtime call: ``batch_size``, else ``GPU_BATCH`` with GPUs and ``CPU_BATCH`` without."""
-        if self.batch_size is not None:
-            return self.batch_size
-        return GPU_BATCH if self.num_gpus else CPU_BATCH
+        """Cut-outs per ONNX Runtime call: ``batch_size``, else ``default_batch``."""
+        return self.batch_size if self.batch_size is not None else default_batch(num_gpus=self.num_gpus)
 
     @property
     def fused_stages(self) -> bool:

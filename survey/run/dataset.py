@@ -158,8 +158,7 @@ SPLIT_WINDOWS_PER_CALL = 1024
 ``inference_batch`` at a time: Ray Data's driver pays ~5 ms per task (``bench/bench_driver.py``), so
 tasks of 64 windows cost it ~80 us a window."""
 
-WINDOWS_PER_CALL_DEFAULT = 4096
-WINDOWS_PER_CALL = WINDOWS_PER_CALL_DEFAULT
+WINDOWS_PER_CALL = 4096
 """Windows a fused actor scores per Ray Data task when it writes its own tiles (``tiles_per_call``;
 ``bench/bench_driver.py`` varies it)."""
 

@@ -130,10 +130,16 @@ def clip(pixels, threshold, out) -> None:  # pragma: no cover - compiled
         1-D float32 of the same length, written.
     """
     for i in range(pixels.size):
-        value = np.float32(pixels[i])
-        if not np.isfinite(value) or abs(value) < threshold:
-            value = np.float32(0.0)
-        out[i] = value
+        out[i] = _clipped(pixels[i], threshold)
+
+
+@_jit
+def _clipped(pixel, threshold):  # pragma: no cover - compiled
+    """One pixel as ``clip`` leaves it: cast to float32, then 0 if non-finite or below ``threshold``."""
+    value = np.float32(pixel)
+    if not np.isfinite(value) or abs(value) < threshold:
+        return np.float32(0.0)
+    return value
 
 
 @_jit
@@ -150,10 +156,7 @@ def clip_and_mask(pixels, threshold, out, no_data) -> None:  # pragma: no cover 
     for i in range(pixels.size):
         original = pixels[i]
         no_data[i] = (not np.isfinite(original)) or original == 0
-        value = np.float32(original)
-        if not np.isfinite(value) or abs(value) < threshold:
-            value = np.float32(0.0)
-        out[i] = value
+        out[i] = _clipped(original, threshold)
 
 
 def native(pixels: np.ndarray) -> np.ndarray:

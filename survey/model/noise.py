@@ -47,6 +47,9 @@ files is 96 px (A2254, 139-170 MHz; tests/survey/test_preprocess.py re-measures 
 (unclipped) image any exact zero or NaN is missing data.
 """
 
+NOISE_HISTOGRAM_BINS = 200
+"""Bins of the pixel histogram whose lower side ``fit_noise`` fits."""
+
 ArrayF = npt.NDArray[np.floating]
 
 
@@ -98,7 +101,7 @@ def _gaussian(x: ArrayF, amplitude: float, mu: float, sigma: float) -> ArrayF:
     return amplitude * np.exp(-0.5 * ((x - mu) / sigma) ** 2)
 
 
-def fit_noise(values: ArrayF, *, bins: int = 200) -> tuple[float, float]:
+def fit_noise(values: ArrayF, *, bins: int = NOISE_HISTOGRAM_BINS) -> tuple[float, float]:
     """(sigma, mean) of the noise by a Gaussian fit to the lower part of the histogram.
 
     Real sources only add positive flux, so the part of the histogram below the mode is
@@ -106,20 +109,34 @@ def fit_noise(values: ArrayF, *, bins: int = 200) -> tuple[float, float]:
     sources. The robust MAD width seeds the fit and bounds the histogram range.
     """
     values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
+    return _fit_finite(values[np.isfinite(values)], bins=bins, compiled=False)
+
+
+def _fit_finite(values: np.ndarray, *, bins: int, compiled: bool) -> tuple[float, float]:
+    """``fit_noise`` of finite float64 ``values``.
+
+    ``compiled`` takes each median with one partition (``median_by_partition``) and the
+    histogram with ``kernels.histogram``: the same numbers as numpy's, in fewer passes.
+    """
     if values.size < 50:
         raise ValueError(f"too few pixels ({values.size}) to fit the noise")
-    median = float(np.median(values))
-    mad_sigma = 1.4826 * float(np.median(np.abs(values - median)))
+    if compiled:
+        scratch = values.copy()
+        median = median_by_partition(scratch)
+        np.subtract(values, median, out=scratch)  # |values - median|, as numpy computes it, without new arrays
+        mad_sigma = 1.4826 * median_by_partition(np.abs(scratch, out=scratch))
+    else:
+        median = float(np.median(values))
+        mad_sigma = 1.4826 * float(np.median(np.abs(values - median)))
     if mad_sigma <= 0:
         raise ValueError("pixel values have no spread: cannot fit the noise")
-    counts, edges = np.histogram(values, bins=bins, range=(median - 6 * mad_sigma, median + 2 * mad_sigma))
-    return _fit_lower_side(counts, edges, mad_sigma=mad_sigma, median=median, bins=bins)
-
-
-def _fit_lower_side(counts: np.ndarray, edges: np.ndarray, *, mad_sigma: float, median: float,
-                    bins: int) -> tuple[float, float]:
-    """``fit_noise``'s Gaussian fit to the histogram below (and a little past) its peak, MAD fallbacks included."""
+    span = (median - 6 * mad_sigma, median + 2 * mad_sigma)
+    if compiled:  # numpy's edges for this range (its linspace), then its binning rule, compiled
+        edges = np.histogram_bin_edges(values[:1], bins=bins, range=span)
+        counts = np.zeros(bins, np.intp)
+        kernels.histogram(values, edges, counts)
+    else:
+        counts, edges = np.histogram(values, bins=bins, range=span)
     centres = 0.5 * (edges[:-1] + edges[1:])
     peak = int(np.argmax(counts))
     # The lower side of the histogram up to a little past its peak.
@@ -136,6 +153,11 @@ def _fit_lower_side(counts: np.ndarray, edges: np.ndarray, *, mad_sigma: float, 
     return sigma, float(params[1])
 
 
+def _may_be_clipped(finite: int, zeros: int) -> bool:
+    """Whether an image with ``finite`` finite pixels, ``zeros`` of them exactly zero, can be an already-clipped one."""
+    return finite > 0 and zeros / finite >= CLIPPED_MIN_ZERO_FRACTION and zeros != finite
+
+
 def clip_threshold_of(pixels: ArrayF) -> float | None:
     """The threshold T of an already-clipped image, or None if it does not look clipped.
 
@@ -143,10 +165,8 @@ def clip_threshold_of(pixels: ArrayF) -> float | None:
     |x| < T, where T is the smallest non-zero |x|.
     """
     finite = pixels[np.isfinite(pixels)]
-    if finite.size == 0:
-        return None
     zero = finite == 0
-    if zero.mean() < CLIPPED_MIN_ZERO_FRACTION or zero.all():
+    if not _may_be_clipped(finite.size, int(np.count_nonzero(zero))):
         return None
     magnitudes = np.abs(finite[~zero])
     threshold = float(magnitudes.min())
@@ -262,12 +282,11 @@ def _clip_band_compiled(pixels: np.ndarray) -> ClippedBand:
     n, finite, zeros = kernels.nonzero_finite(flat, values)
     values = values[:n]
     nonzero_fraction = float((finite - zeros) / max(finite, 1))
-    looks_clipped = finite > 0 and zeros / finite >= CLIPPED_MIN_ZERO_FRACTION and zeros != finite
-    threshold = clip_threshold_of(pixels) if looks_clipped else None
+    threshold = clip_threshold_of(pixels) if _may_be_clipped(finite, zeros) else None
     if threshold is not None:
         estimate = NoiseEstimate(threshold / CLIP_NSIGMA, threshold, True, nonzero_fraction, "clip-threshold")
     else:
-        sigma, background = _fit_noise_compiled(values)
+        sigma, background = _fit_finite(values, bins=NOISE_HISTOGRAM_BINS, compiled=True)
         estimate = NoiseEstimate(sigma, CLIP_NSIGMA * sigma, False, nonzero_fraction, "gaussian-fit", background)
     out = np.empty(flat.size, np.float32)
     if estimate.already_clipped:
@@ -278,23 +297,6 @@ def _clip_band_compiled(pixels: np.ndarray) -> ClippedBand:
         kernels.clip_and_mask(flat, np.float32(estimate.clip_threshold), out, no_data)
         no_data = no_data.reshape(pixels.shape)
     return ClippedBand(out.reshape(pixels.shape), estimate, no_data)
-
-
-def _fit_noise_compiled(values: np.ndarray, *, bins: int = 200) -> tuple[float, float]:
-    """``fit_noise`` of finite float64 ``values``: the same medians by one partition each, the histogram compiled."""
-    if values.size < 50:
-        raise ValueError(f"too few pixels ({values.size}) to fit the noise")
-    scratch = values.copy()
-    median = median_by_partition(scratch)
-    np.subtract(values, median, out=scratch)  # |values - median|, as numpy computes it, without new arrays
-    mad_sigma = 1.4826 * median_by_partition(np.abs(scratch, out=scratch))
-    if mad_sigma <= 0:
-        raise ValueError("pixel values have no spread: cannot fit the noise")
-    # numpy's edges for this range (its linspace), then its binning rule, compiled.
-    edges = np.histogram_bin_edges(values[:1], bins=bins, range=(median - 6 * mad_sigma, median + 2 * mad_sigma))
-    counts = np.zeros(bins, np.intp)
-    kernels.histogram(values, edges, counts)
-    return _fit_lower_side(counts, edges, mad_sigma=mad_sigma, median=median, bins=bins)
 
 
 def median_by_partition(values: np.ndarray) -> float:

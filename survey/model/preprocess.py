@@ -117,8 +117,7 @@ def normalise_field(normalisation: Normalisation, pixels: np.ndarray, *, noise: 
         return normalisation.apply(pixels, noise=noise)
     flat = np.asarray(pixels, np.float32).reshape(-1)
     kept = np.flatnonzero(flat)
-    zero = normalisation.apply(np.zeros(1, np.float32), noise=noise)[0]
-    out = np.full(flat.size, zero, np.float32)
+    out = np.full(flat.size, normalisation.zero_level, np.float32)  # apply(0), whatever the noise
     out[kept] = normalisation.apply(flat[kept], noise=noise)
     return out.reshape(np.shape(pixels))
 

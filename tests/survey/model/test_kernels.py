@@ -25,6 +25,7 @@ from survey.model.normalisation import Normalisation
 from survey.model.preprocess import batch_buffer, clip_field, cut_windows
 from survey.sky.fields import tile_request
 from survey.sky.tiling import windows_in_tile
+from tests.survey.model.test_preprocess import assert_same_columns
 from tests.survey.reliability.test_preprocess_properties import blocks, noisy
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed: only the numpy path runs")
@@ -37,13 +38,6 @@ def assert_same_band(got: ClippedBand, expected: ClippedBand) -> None:
     assert got.pixels.dtype == expected.pixels.dtype == np.float32
     np.testing.assert_array_equal(got.pixels, expected.pixels)
     np.testing.assert_array_equal(got.no_data, expected.no_data)
-
-
-def assert_same_columns(got: dict, expected: dict) -> None:
-    assert list(got) == list(expected)
-    for name, values in expected.items():
-        assert got[name].dtype == values.dtype, name
-        np.testing.assert_array_equal(got[name], values, err_msg=name)
 
 
 @contextmanager

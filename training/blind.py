@@ -5,7 +5,8 @@ Per fold (overlap groups kept whole, ``training.evaluate.grouped_folds``):
 1. the training side is split, group-disjoint, into inner-training fields and inner-validation
    fields (``training.evaluate.inner_split``);
 2. a classifier is trained on the inner-training fields' samples (``training.samples``: real
-   centres, injected halos, empty windows, compact sources), early-stopped on the
+   centres, injected halos, empty windows, compact sources) and on any mock-sky training
+   fields (``BlindConfig.mock_fields``, ``training.mock_fields``), early-stopped on the
    inner-validation fields' samples;
 3. hard-negative mining: the model scans its own training fields, the highest-scoring
    candidates outside the exclusions join the negatives, and the model is trained again;
@@ -38,6 +39,7 @@ from training.evaluate import binary_metrics, fold_predictions, generated_per_fo
 from training.fields import Field
 from training.generated import GeneratedSet
 from training.goal_cells import OFFSET_RINGS_ARCMIN, in_goal_cells
+from training.mock_fields import MOCK_TRAINING_SEED, mock_fields
 from training.samples import HaloPrior, Pool, PoolSizes, concat, field_pool, generated_samples, window_samples
 from training.scan import (
     FieldScan,
@@ -93,6 +95,11 @@ class BlindConfig:
         Halos injected per grid cell per fold.
     baselines : bool
         Also train the random forest and the paper-style CNN in the same folds.
+    mock_fields : int
+        Halo-free mock-sky fields added to every fold's training fields (``training.mock_fields``;
+        0: none). Never validation, calibration or test fields.
+    mock_seed : int
+        Seed of that mock sky (not the demo's 0).
     seed : int
         Seeds folds, pools, training and injections.
     """
@@ -112,7 +119,14 @@ class BlindConfig:
     grid_r_e_arcmin: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 5.0)
     per_cell: int = 4
     baselines: bool = True
+    mock_fields: int = 0
+    mock_seed: int = MOCK_TRAINING_SEED
     seed: int = 0
+
+
+def training_mock_fields(config: BlindConfig) -> list[Field]:
+    """The mock-sky fields every fold trains on besides its real ones (``config.mock_fields`` of them)."""
+    return mock_fields(config.mock_fields, seed=config.mock_seed)
 
 
 def build_pools(fields: Sequence[Field], config: BlindConfig, *, cache: Path | None = None,
@@ -189,7 +203,7 @@ def mine(fields: Sequence[Field], scans: Sequence[FieldScan], *, per_field: int,
 
 def train_with_mining(train_fields: Sequence[Field], val_fields: Sequence[Field], pools: Mapping[str, Pool],
                       config: BlindConfig, *, seed: int, log: Callable[[str], None] = print,
-                      generated: GeneratedSet | None = None):
+                      generated: GeneratedSet | None = None, mock: Sequence[Field] = ()):
     """Train on the training fields' pools, mine their hard negatives, train again.
 
     Parameters
@@ -207,6 +221,9 @@ def train_with_mining(train_fields: Sequence[Field], val_fields: Sequence[Field]
     generated : GeneratedSet, optional
         Generated halos added to the training samples (never to validation), weighed by
         ``config.train.kind_shares``'s ``"1:generated"``.
+    mock : sequence of Field
+        Mock-sky training fields (``training.mock_fields``): their samples train and they are
+        mined like the training fields, but the input scaling is fitted on real fields only.
 
     Returns
     -------
@@ -222,8 +239,10 @@ def train_with_mining(train_fields: Sequence[Field], val_fields: Sequence[Field]
                          f"{dict(config.train.kind_shares)} have no '1:generated' weight (training.generated.generated_shares)")
     train = concat([pools[f.name] for f in train_fields])
     val = concat([pools[f.name] for f in val_fields])
-    # The scaling is fitted on real samples only: the same with and without generated halos.
+    # The scaling is fitted on real samples only: the same with and without generated halos or mock fields.
     norm = fit_normalisation(train.sample_set(), kind=config.train.normalisation)
+    train_fields = [*train_fields, *mock]
+    train = concat([train, *(pools[f.name] for f in mock)])
     if generated is not None:
         train = concat([train, generated_samples(generated, seed=seed)])
     record = {"rounds": []}
@@ -330,7 +349,7 @@ def recovery_rows(recoveries: Sequence[Recovery], threshold: float) -> list[dict
 
 def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: BlindConfig, *,
                    cutouts: Sequence[SourceCutouts] | None = None, log: Callable[[str], None] = print,
-                   generated: Sequence[GeneratedSet] = ()) -> dict:
+                   generated: Sequence[GeneratedSet] = (), mock: Sequence[Field] = ()) -> dict:
     """Run the protocol (module docstring) over every fold; returns every prediction and measurement.
 
     Parameters
@@ -350,6 +369,9 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
         Generated halos for the classifier's training samples; each fold uses the first set
         whose generator never saw its test sources (``training.generated``). The
         baselines never get them.
+    mock : sequence of Field
+        Mock-sky fields (``training_mock_fields``) added to every fold's training fields
+        only; their pools must be in ``pools``.
 
     Returns
     -------
@@ -375,7 +397,7 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
             fold_seed = config.seed + 100 * repeat + fold
             chosen = per_fold[repeat, fold]
             model, norm, record = train_with_mining(pick(train_idx), pick(val_idx), pools, config, seed=fold_seed,
-                                                    log=log, generated=chosen)
+                                                    log=log, generated=chosen, mock=mock)
             scorer = keras_scorer(model)
             phase = time.perf_counter()
             val_scans = scan_fields(pick(val_idx), scorer=scorer, normalisation=norm)

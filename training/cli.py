@@ -198,11 +198,11 @@ def _blind_config(args):
                        n_folds=getattr(args, "folds", defaults.n_folds), repeats=getattr(args, "repeats", 1),
                        mining_rounds=args.mining_rounds, target_rate_per_deg2=args.target_rate,
                        per_cell=getattr(args, "per_cell", defaults.per_cell),
-                       baselines=not getattr(args, "no_baselines", True), seed=args.seed)
+                       baselines=not getattr(args, "no_baselines", True), mock_fields=args.mock_fields, seed=args.seed)
 
 
 def _blind(args) -> int:
-    from training.blind import blind_protocol, build_pools
+    from training.blind import blind_protocol, build_pools, training_mock_fields
     from training.data import load_training_set
     from training.evaluate import timed
     from training.fields import field_summary
@@ -214,8 +214,9 @@ def _blind(args) -> int:
     config = _blind_config(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pools = build_pools(fields, config, cache=Path(args.cache) if args.cache else None)
-    result = timed(blind_protocol, fields, pools, config, cutouts=cutouts, generated=_blind_generated(args))
+    mock = training_mock_fields(config)
+    pools = build_pools([*fields, *mock], config, cache=Path(args.cache) if args.cache else None)
+    result = timed(blind_protocol, fields, pools, config, cutouts=cutouts, generated=_blind_generated(args), mock=mock)
     meta = {"command": _command_line(args), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "data": str(data), "fields": [dict(zip(row.colnames, [v.item() if hasattr(v, "item") else v for v in row]))
                                           for row in field_summary(fields)]}
@@ -249,6 +250,8 @@ def _add_blind_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--empty", type=int, default=60, help="empty windows per field")
     p.add_argument("--compact", type=int, default=40, help="windows on compact sources per field")
     p.add_argument("--mining-rounds", type=int, default=1)
+    p.add_argument("--mock-fields", type=int, default=0,
+                   help="halo-free mock-sky fields (seed 1, not the demo's) added to the training fields only")
     p.add_argument("--normalisation", choices=["log", "snr-log"], default="log",
                    help="input scaling: signed log in Jy/beam, or in units of each band's noise")
     p.add_argument("--target-rate", type=float, default=0.1, help="false candidates per deg2 at the operating point")

@@ -5,7 +5,8 @@ The recipe is the blind-scan protocol's (``training.blind``), on all fields at o
 1. the fields are split, overlap groups kept whole, into training fields, early-stopping
    fields and calibration fields (``CALIBRATION_FRACTION`` of them);
 2. the classifier trains on the training fields' samples (real centres, injected halos,
-   empty windows, compact sources), mines their hard negatives and trains again;
+   empty windows, compact sources) and on any mock-sky training fields (``--mock-fields``),
+   mines their hard negatives and trains again;
 3. its threshold is the lowest at which a blind scan of every field its weights never
    fitted (the early-stopping and the calibration fields together) gives at most the target
    rate of false candidates. The protocol calibrates on its early-stopping fields too; here
@@ -30,7 +31,7 @@ import numpy as np
 
 from survey.model.modelcard import ModelCard, TrainingFile, TrainingRecord, TrainingSource, sha256_file
 from survey.model.preprocess import IMAGE_COLUMN, channels_last, cut_windows
-from training.blind import BlindConfig, build_pools, poisson_interval, train_with_mining
+from training.blind import BlindConfig, build_pools, poisson_interval, train_with_mining, training_mock_fields
 from training.evaluate import inner_split
 from training.fields import Field
 from training.generate import read_samples
@@ -155,9 +156,10 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
     held_out = roles["validation"] + roles["calibration"]
     chosen = (choose_for_fold(generated, [f.name for f in held_out], fold="the early-stopping and calibration fields")
               if generated else None)
-    pools = build_pools(fields, config, cache=cache, log=log)
+    mock = training_mock_fields(config)
+    pools = build_pools([*fields, *mock], config, cache=cache, log=log)
     model, norm, record = train_with_mining(roles["train"], roles["validation"], pools, config, seed=config.seed, log=log,
-                                            generated=chosen)
+                                            generated=chosen, mock=mock)
     scans = scan_fields(held_out, scorer=keras_scorer(model), normalisation=norm)
     threshold = threshold_for_rate(scans, target_per_deg2=config.target_rate_per_deg2)
     count, area = false_candidates(scans, threshold)
@@ -181,7 +183,9 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
                              "brightness": [0.9, 1.4]},
                  "injection": {"prior": config.prior.__dict__, "per_field": config.sizes.__dict__},
                  "mining_rounds": config.mining_rounds, "kind_shares": [list(p) for p in config.train.kind_shares],
-                 "rounds": record["rounds"], "generated": _generator_record(chosen)},
+                 "rounds": record["rounds"], "generated": _generator_record(chosen),
+                 "mock_fields": {"fields": [f.name for f in mock], "seed": config.mock_seed,
+                                 "role": "training only (training.mock_fields)"} if mock else None},
         command=command,
     )
     metrics = {"operating_point": operating_point, **protocol_metrics(metrics_dir),

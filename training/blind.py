@@ -342,9 +342,17 @@ def recovery_rows(recoveries: Sequence[Recovery], threshold: float) -> list[dict
              "blind_recovered": r.recovered(threshold),
              "blind_recovered_at_rate_thresholds": [r.recovered(float(t)) for t in RATE_THRESHOLDS],
              "blind_best_score_within_5": float(r.scores[r.distance_arcmin <= 5.0].max(initial=0.0)),
-             "ring_max_scores": [float(r.scores[(r.distance_arcmin >= lo) & (r.distance_arcmin < hi)].max(initial=np.nan))
-                                 for lo, hi in zip(OFFSET_RINGS_ARCMIN[:-1], OFFSET_RINGS_ARCMIN[1:])]}
+             "ring_max_scores": ring_max_scores(r)}
             for r in recoveries]
+
+
+def ring_max_scores(recovery: Recovery) -> list[float]:
+    """The best window score in each ring of ``OFFSET_RINGS_ARCMIN`` around the halo; NaN for a ring with no window."""
+    out = []
+    for lo, hi in zip(OFFSET_RINGS_ARCMIN[:-1], OFFSET_RINGS_ARCMIN[1:]):
+        ring = recovery.scores[(recovery.distance_arcmin >= lo) & (recovery.distance_arcmin < hi)]
+        out.append(float(ring.max()) if ring.size else float("nan"))
+    return out
 
 
 def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: BlindConfig, *,

@@ -127,14 +127,19 @@ def offset_table(result: dict) -> list[str]:
             if in_goal_cells(c)]
     if not rows or "ring_max_scores" not in rows[0][0]:
         return []  # none in the grid, or a run from before the rings were recorded
+    scores = np.array([c["ring_max_scores"] for c, _ in rows], dtype=float)
+    if np.isnan(scores).all():
+        return []  # runs of 2026-11-30 recorded NaN for every ring (max(initial=nan)): nothing to show
+    thresholds = np.array([t for _, t in rows])[:, None]
     lines = ["| best window at offset | " + " | ".join(f"{lo:g}-{hi:g}'" for lo, hi in zip(rings[:-1], rings[1:])) + " |",
              "|---|" + "---|" * (len(rings) - 1)]
-    scores = np.array([c["ring_max_scores"] for c, _ in rows], dtype=float)
-    above = np.array([[s >= t for s in c["ring_max_scores"]] for c, t in rows])
-    # A ring holds no window when the scan grid skips it (tiny rings, coarse window orders).
-    medians = [f"{np.median(col[~np.isnan(col)]):.3f}" if (~np.isnan(col)).any() else "-" for col in scores.T]
+    # A ring holds no window when the scan grid skips it (tiny rings, coarse window orders): "-", not 0 %.
+    seen = ~np.isnan(scores)
+    medians = [f"{np.median(col[ok]):.3f}" if ok.any() else "-" for col, ok in zip(scores.T, seen.T)]
+    above = [f"{np.mean(col[ok] >= t[ok]):.0%}" if ok.any() else "-"
+             for col, ok, t in zip(scores.T, seen.T, np.broadcast_to(thresholds, scores.shape).T)]
     lines.append("| median score | " + " | ".join(medians) + " |")
-    lines.append("| at or above the operating point | " + " | ".join(f"{col.mean():.0%}" for col in above.T) + " |")
+    lines.append("| at or above the operating point | " + " | ".join(above) + " |")
     return lines
 
 

@@ -67,3 +67,31 @@ def test_blind_protocol_keeps_each_test_fold_out_of_training_and_calibration(fie
     assert any("CNN, blind-scan training" in line for line in sources_table(summary))
     offsets = offset_table(result)
     assert offsets[2].startswith("| median score") and offsets[3].startswith("| at or above the operating point")
+
+
+def test_ring_max_scores_take_each_rings_best_window_and_nan_only_for_an_empty_ring():
+    from survey.images.halos import Halo
+    from training.blind import recovery_rows, ring_max_scores
+    from training.scan import Recovery
+
+    # Windows at 0.5', 1.5' (two), 2.5' and 5' from the halo; none in the 3-4' ring.
+    recovery = Recovery(Halo(10.0, -30.0, 1.0, 1.0), "field", 0.9, np.arange(5), np.array([0.9, 0.2, 0.7, 0.4, 0.1]),
+                        np.array([0.5, 1.5, 1.5, 2.5, 5.0]), 10)
+    scores = ring_max_scores(recovery)
+    assert np.allclose(scores[:3], [0.9, 0.7, 0.4])
+    assert np.isnan(scores[3]) and np.isclose(scores[4], 0.1)
+    np.testing.assert_array_equal(recovery_rows([recovery], 0.5)[0]["ring_max_scores"], scores)
+
+
+def test_offset_table_counts_only_rings_that_hold_a_window_and_drops_runs_that_recorded_none():
+    from training.blind_report import offset_table
+
+    def run(rings):
+        cells = [{"flux_150mhz_jy": 0.8, "r_e_arcmin": 2.0, "ring_max_scores": r} for r in rings]
+        return {"folds": [{"threshold": 0.5, "completeness": cells}]}
+
+    nan = float("nan")
+    lines = offset_table(run([[0.9, 0.4, nan, 0.6, 0.1], [0.7, 0.6, nan, nan, 0.2]]))
+    assert lines[2] == "| median score | 0.800 | 0.500 | - | 0.600 | 0.150 |"
+    assert lines[3] == "| at or above the operating point | 100% | 50% | - | 100% | 0% |"
+    assert offset_table(run([[nan] * 5, [nan] * 5])) == []

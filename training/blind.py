@@ -102,6 +102,10 @@ class BlindConfig:
         Seed of that mock sky (not the demo's 0).
     seed : int
         Seeds folds, pools, training and injections.
+    training_seed : int, optional
+        Seeds the classifiers' training alone (weights, batches); folds, pools, mining
+        floors and the completeness grid stay those of ``seed``. Two runs that differ only
+        here measure how much the numbers move with the training's randomness.
     """
 
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
@@ -122,6 +126,7 @@ class BlindConfig:
     mock_fields: int = 0
     mock_seed: int = MOCK_TRAINING_SEED
     seed: int = 0
+    training_seed: int | None = None
 
 
 def training_mock_fields(config: BlindConfig) -> list[Field]:
@@ -403,8 +408,9 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
             log(f"repeat {repeat} fold {fold}: {len(train_idx)} training, {len(val_idx)} validation, "
                 f"{len(test_idx)} test fields")
             fold_seed = config.seed + 100 * repeat + fold
+            train_seed = fold_seed if config.training_seed is None else config.training_seed + 100 * repeat + fold
             chosen = per_fold[repeat, fold]
-            model, norm, record = train_with_mining(pick(train_idx), pick(val_idx), pools, config, seed=fold_seed,
+            model, norm, record = train_with_mining(pick(train_idx), pick(val_idx), pools, config, seed=train_seed,
                                                     log=log, generated=chosen, mock=mock)
             scorer = keras_scorer(model)
             phase = time.perf_counter()

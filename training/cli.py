@@ -198,7 +198,8 @@ def _blind_config(args):
                        n_folds=getattr(args, "folds", defaults.n_folds), repeats=getattr(args, "repeats", 1),
                        mining_rounds=args.mining_rounds, target_rate_per_deg2=args.target_rate,
                        per_cell=getattr(args, "per_cell", defaults.per_cell),
-                       baselines=not getattr(args, "no_baselines", True), mock_fields=args.mock_fields, seed=args.seed)
+                       baselines=not getattr(args, "no_baselines", True), mock_fields=args.mock_fields, seed=args.seed,
+                       training_seed=args.training_seed)
 
 
 def _blind(args) -> int:
@@ -262,6 +263,8 @@ def _add_blind_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generated-ratio", type=float, default=None,
                    help="weight of generated : real halo centres (default the paper's 5800:5440)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--training-seed", type=int, default=None,
+                   help="seed of the classifiers' training alone (folds, pools and injections keep --seed's)")
     _data_arg(p)
 
 

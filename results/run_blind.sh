@@ -11,3 +11,10 @@ $H blind --out results/blind-cnn-log --epochs 30 --steps 40 --patience 6 --cache
 # chosen on 9 calibration fields (halo-train ship prints the split), the blind run's numbers in its card.
 $H ship --out models/halo-classifier.onnx --metrics results/blind-cnn-log --epochs 30 --steps 40 --patience 6 \
   --cache "${POOL_CACHE:-/tmp/halo-pools}"
+# Variants, each one setting away from the run above (same folds, pools and injection grid), paired with it in
+# docs/blind-variants.md by `halo-train compare`; written to scratch directories and copied here like the first:
+# $H blind --out results/blind-cnn-log-seed1 --epochs 30 --steps 40 --patience 6 --training-seed 1 --no-baselines
+# $H blind --out results/blind-cnn-snr-log --epochs 30 --steps 40 --patience 6 --normalisation snr-log
+# $H blind --out results/blind-cnn-log-mock10 --epochs 30 --steps 40 --patience 6 --mock-fields 10 --no-baselines
+# $H blind --out results/blind-cnn-log-mining2 --epochs 30 --steps 40 --patience 6 --mining-rounds 2 --no-baselines
+# (35-57 min each, two at a time on the 2-core machine of BENCHMARKS.md).

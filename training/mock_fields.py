@@ -1,7 +1,8 @@
 """Mock-sky fields as extra training backgrounds: confusion blends the 46 real fields hold too few of.
 
-The mock demo's false candidates are blends: two or three 0.05-0.3 Jy point sources within
-a few arcmin, which at 2-4.5' resolution look like diffuse emission centred in a window.
+Six of the mock demo's seven false candidates sit on blends: two or three 0.05-0.3 Jy point
+sources within a few arcmin, which at 2-4.5' resolution look like diffuse emission centred
+in a window (``results/mock-false-candidates.md``).
 The 46 real fields hold few such blends away from their centres, so the blind-scan
 classifier meets them only through mining. These fields add them, as the science issue
 asks ("hard negatives ... from real fields (and from the mock sky)"):

@@ -115,6 +115,32 @@ def save_checkpoint(model_dir: str | Path, *, models: Mapping[str, keras.Model],
     return final
 
 
+def training_end(total_steps: int, *, stop_after: int | None = None, extend_to: int | None = None) -> int:
+    """The step a training call stops at: the configured total, or ``extend_to`` past it, or ``stop_after`` before.
+
+    Parameters
+    ----------
+    total_steps : int
+        The configuration's total (what its learning-rate schedule spans).
+    stop_after : int, optional
+        Stop early, with a checkpoint, at this step.
+    extend_to : int, optional
+        Train past ``total_steps`` to this step; at least ``total_steps``.
+
+    Returns
+    -------
+    int
+
+    >>> training_end(3000), training_end(3000, extend_to=6000), training_end(3000, extend_to=6000, stop_after=4000)
+    (3000, 6000, 4000)
+    """
+    if extend_to is not None and extend_to < total_steps:
+        raise ValueError(f"--extend-to {extend_to} is below the configuration's {total_steps} steps; use --stop-after "
+                         "to stop early")
+    end = total_steps if extend_to is None else extend_to
+    return end if stop_after is None else min(end, stop_after)
+
+
 def restore_checkpoint(model_dir: str | Path, *, models: Mapping[str, keras.Model],
                        optimizers: Mapping[str, tuple[keras.optimizers.Optimizer, list]]) -> dict:
     """Restore what ``save_checkpoint`` saved; returns the saved ``state``.
@@ -162,5 +188,5 @@ def restore_checkpoint(model_dir: str | Path, *, models: Mapping[str, keras.Mode
     return json.loads((folder / STATE_JSON).read_text())
 
 
-__all__ = ["append_history", "checkpoint_dir", "has_checkpoint", "save_checkpoint", "restore_checkpoint", "read_model_json", "write_json",
+__all__ = ["training_end", "append_history", "checkpoint_dir", "has_checkpoint", "save_checkpoint", "restore_checkpoint", "read_model_json", "write_json",
            "MODEL_JSON"]

@@ -368,9 +368,9 @@ def _train_generator(args, configs, train, loss_key: str) -> int:
     changes = {k: v for k, v in (("total_steps", args.steps), ("seed", args.seed)) if v is not None}
     config = replace(config, **changes)
     result = train(_halo_set(args), Path(args.out), config=config, resume=args.resume, stop_after=args.stop_after,
-                   command=_command_line(args), log_every=args.log_every)
+                   extend_to=args.extend_to, command=_command_line(args), log_every=args.log_every)
     loss = result.get(loss_key, float("nan"))
-    print(f"{args.out}: step {result['step']}/{config.total_steps}, {loss_key.replace('_', ' ')} {loss:.4f}, "
+    print(f"{args.out}: step {result['step']}/{max(config.total_steps, args.extend_to or 0)}, {loss_key.replace('_', ' ')} {loss:.4f}, "
           f"{result['seconds_per_step']:.2f} s/step")
     return 0
 
@@ -466,6 +466,9 @@ def _generative_args(p: argparse.ArgumentParser, *, condition: str) -> None:
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out (same config and data)")
     p.add_argument("--steps", type=int, default=None, help="total optimiser (generator) steps; default: the config's")
     p.add_argument("--stop-after", type=int, default=None, help="stop with a checkpoint after this many steps in total")
+    p.add_argument("--extend-to", type=int, default=None,
+                   help="with --resume: train a finished run on to this many steps in total, at its schedule's final "
+                        "learning rate (its configuration, which --steps would change, stays as stored)")
     p.add_argument("--exclude", action="append", default=[], metavar="NAME,...",
                    help="sources to leave out of training (a fold's test sources); repeatable, comma-separated")
     p.add_argument("--split", choices=["train", "all"], default="train",

@@ -47,6 +47,7 @@ from training.checkpoints import (  # noqa: E402
     read_model_json,
     restore_checkpoint,
     save_checkpoint,
+    training_end,
     write_json,
 )
 from training.halos import HaloBatches, HaloSet  # noqa: E402
@@ -748,7 +749,7 @@ def _model_record(config: DiffusionConfig, halos: HaloSet, command: str | None) 
 
 
 def train_ddpm(halos: HaloSet, out: str | Path, *, config: DiffusionConfig, resume: bool = False,
-               stop_after: int | None = None, command: str | None = None,
+               stop_after: int | None = None, extend_to: int | None = None, command: str | None = None,
                log: Callable[[str], None] = print, log_every: int = 50) -> dict:
     """Train (or resume) a DDPM on ``halos``, checkpointing into the model directory ``out``.
 
@@ -765,6 +766,10 @@ def train_ddpm(halos: HaloSet, out: str | Path, *, config: DiffusionConfig, resu
     stop_after : int, optional
         Stop (with a checkpoint) once this many steps are done in total, before
         ``config.total_steps``; the learning-rate schedule still spans ``total_steps``.
+    extend_to : int, optional
+        Train on past ``config.total_steps`` to this many steps in total, at the schedule's
+        final learning rate (``min_lr_fraction`` of the peak): how a finished run is given
+        more steps without changing its configuration, which a resume refuses.
     command : str, optional
         The command line, recorded in ``model.json``.
     log : callable
@@ -810,7 +815,7 @@ def train_ddpm(halos: HaloSet, out: str | Path, *, config: DiffusionConfig, resu
         raise ValueError(f"{checkpoint_dir(out)}: optimiser is at step {step}, state.json says {state['step']}")
     # A resumed run draws new batches rather than repeating the first ones.
     batches = HaloBatches(halos, config.batch_size, seed=config.seed * 1_000_003 + step)
-    end = min(config.total_steps, stop_after or config.total_steps)
+    end = training_end(config.total_steps, stop_after=stop_after, extend_to=extend_to)
     started, losses, result = time.perf_counter(), [], {"step": step, "loss": float("nan")}
     while step < end:
         images, labels = batches.draw()
@@ -821,7 +826,8 @@ def train_ddpm(halos: HaloSet, out: str | Path, *, config: DiffusionConfig, resu
         if step % log_every == 0 or step == end:
             result["loss"] = float(np.mean(losses[-log_every:]))
             seconds_per_step = (time.perf_counter() - started) / len(losses)
-            log(f"step {step}/{config.total_steps} loss {result['loss']:.4f} ({seconds_per_step:.2f} s/step)")
+            log(f"step {step}/{max(config.total_steps, extend_to or 0)} loss {result['loss']:.4f} "
+                f"({seconds_per_step:.2f} s/step)")
             append_history(out, {"step": step, "loss": result["loss"], "seconds_per_step": seconds_per_step,
                                  "learning_rate": float(model.optimizer.learning_rate.numpy())})
         if step % config.checkpoint_every == 0 or step == end:

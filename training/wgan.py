@@ -38,6 +38,7 @@ from training.checkpoints import (  # noqa: E402
     read_model_json,
     restore_checkpoint,
     save_checkpoint,
+    training_end,
     write_json,
 )
 from training.halos import HaloBatches, HaloSet  # noqa: E402
@@ -318,7 +319,7 @@ def build_wgan(config: WGANConfig, *, n_labels: int) -> WGAN:
 
 
 def train_wgan(halos: HaloSet, out: str | Path, *, config: WGANConfig, resume: bool = False,
-               stop_after: int | None = None, command: str | None = None,
+               stop_after: int | None = None, extend_to: int | None = None, command: str | None = None,
                log: Callable[[str], None] = print, log_every: int = 50) -> dict:
     """Train (or resume) a conditional WGAN-GP on ``halos``, checkpointing into ``out``.
 
@@ -337,6 +338,9 @@ def train_wgan(halos: HaloSet, out: str | Path, *, config: WGANConfig, resume: b
         Continue the checkpoint in ``out``.
     stop_after : int, optional
         Stop (with a checkpoint) after this many generator steps in total.
+    extend_to : int, optional
+        Train on past ``config.total_steps`` to this many generator steps in total (the
+        learning rate is constant), without changing the configuration a resume checks.
     command : str, optional
         The command line, recorded in ``model.json``.
     log : callable
@@ -376,7 +380,7 @@ def train_wgan(halos: HaloSet, out: str | Path, *, config: WGANConfig, resume: b
         state = {"step": 0, "seconds": 0.0}
     step = int(model.generator_optimizer.iterations.numpy())
     batches = HaloBatches(halos, config.batch_size * config.n_critic, seed=config.seed * 1_000_003 + step)
-    end = min(config.total_steps, stop_after or config.total_steps)
+    end = training_end(config.total_steps, stop_after=stop_after, extend_to=extend_to)
     started, n_done, logs = time.perf_counter(), 0, {}
     while step < end:
         images, labels = batches.draw()

@@ -195,3 +195,22 @@ def test_training_refuses_to_overwrite_a_checkpoint_or_resume_another_model(smok
     other = replace(DDPM_CONFIGS["smoke"], learning_rate=1e-4)
     with pytest.raises(ValueError, match=r"another config \(differs in \['learning_rate'\]\)"):
         train_ddpm(smoke_ddpm["halos"], smoke_ddpm["dir"], config=other, resume=True)
+
+
+@pytest.mark.realdata
+def test_a_finished_run_extends_past_its_schedule_at_the_final_learning_rate(smoke_ddpm, tmp_path):
+    import shutil
+
+    config = DDPM_CONFIGS["smoke"]
+    out = tmp_path / "extended"
+    shutil.copytree(smoke_ddpm["dir"], out)  # the session's model stays at step 40 for the other tests
+    with pytest.raises(ValueError, match="--extend-to 30 is below the configuration's 40 steps"):
+        train_ddpm(smoke_ddpm["halos"], out, config=config, resume=True, extend_to=30)
+    result = train_ddpm(smoke_ddpm["halos"], out, config=config, resume=True, extend_to=44, log_every=2,
+                        log=lambda line: None)
+    assert result["step"] == 44 and len(result["losses"]) == 4
+    assert json.loads((out / "checkpoint" / "state.json").read_text())["step"] == 44
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in history][-2:] == [42, 44]
+    final = config.learning_rate * config.min_lr_fraction
+    assert [row["learning_rate"] for row in history][-2:] == pytest.approx([final, final], rel=1e-5)

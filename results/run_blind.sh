@@ -14,6 +14,7 @@ $H ship --out models/halo-classifier.onnx --metrics results/blind-cnn-log --epoc
 # Variants, each one setting away from the run above (same folds, pools and injection grid), paired with it in
 # docs/blind-variants.md by `halo-train compare`; written to scratch directories and copied here like the first:
 # $H blind --out results/blind-cnn-log-seed1 --epochs 30 --steps 40 --patience 6 --training-seed 1 --no-baselines
+# $H blind --out results/blind-cnn-log-seed2 --epochs 30 --steps 40 --patience 6 --training-seed 2 --no-baselines
 # $H blind --out results/blind-cnn-snr-log --epochs 30 --steps 40 --patience 6 --normalisation snr-log
 # $H blind --out results/blind-cnn-log-mock10 --epochs 30 --steps 40 --patience 6 --mock-fields 10 --no-baselines
 # $H blind --out results/blind-cnn-log-mining2 --epochs 30 --steps 40 --patience 6 --mining-rounds 2 --no-baselines

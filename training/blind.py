@@ -128,6 +128,10 @@ class BlindConfig:
     seed: int = 0
     training_seed: int | None = None
 
+    def seed_of_training(self, offset: int = 0) -> int:
+        """The seed a classifier's training gets: ``training_seed`` when set, else ``seed``, plus ``offset`` (a fold's)."""
+        return (self.seed if self.training_seed is None else self.training_seed) + offset
+
 
 def training_mock_fields(config: BlindConfig) -> list[Field]:
     """The mock-sky fields every fold trains on besides its real ones (``config.mock_fields`` of them)."""
@@ -408,9 +412,9 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
             log(f"repeat {repeat} fold {fold}: {len(train_idx)} training, {len(val_idx)} validation, "
                 f"{len(test_idx)} test fields")
             fold_seed = config.seed + 100 * repeat + fold
-            train_seed = fold_seed if config.training_seed is None else config.training_seed + 100 * repeat + fold
             chosen = per_fold[repeat, fold]
-            model, norm, record = train_with_mining(pick(train_idx), pick(val_idx), pools, config, seed=train_seed,
+            model, norm, record = train_with_mining(pick(train_idx), pick(val_idx), pools, config,
+                                                    seed=config.seed_of_training(100 * repeat + fold),
                                                     log=log, generated=chosen, mock=mock)
             scorer = keras_scorer(model)
             phase = time.perf_counter()

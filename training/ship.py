@@ -158,8 +158,8 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
               if generated else None)
     mock = training_mock_fields(config)
     pools = build_pools([*fields, *mock], config, cache=cache, log=log)
-    train_seed = config.seed if config.training_seed is None else config.training_seed
-    model, norm, record = train_with_mining(roles["train"], roles["validation"], pools, config, seed=train_seed, log=log,
+    model, norm, record = train_with_mining(roles["train"], roles["validation"], pools, config,
+                                            seed=config.seed_of_training(), log=log,
                                             generated=chosen, mock=mock)
     scans = scan_fields(held_out, scorer=keras_scorer(model), normalisation=norm)
     threshold = threshold_for_rate(scans, target_per_deg2=config.target_rate_per_deg2)

@@ -364,13 +364,16 @@ def _train_generator(args, configs, train, loss_key: str) -> int:
     """Train a DDPM or WGAN-GP on the halo set; the two commands differ only in their module."""
     from dataclasses import replace
 
+    from training.checkpoints import training_end
+
     config = configs[args.config]
     changes = {k: v for k, v in (("total_steps", args.steps), ("seed", args.seed)) if v is not None}
     config = replace(config, **changes)
     result = train(_halo_set(args), Path(args.out), config=config, resume=args.resume, stop_after=args.stop_after,
                    extend_to=args.extend_to, command=_command_line(args), log_every=args.log_every)
     loss = result.get(loss_key, float("nan"))
-    print(f"{args.out}: step {result['step']}/{max(config.total_steps, args.extend_to or 0)}, {loss_key.replace('_', ' ')} {loss:.4f}, "
+    goal = training_end(config.total_steps, extend_to=args.extend_to)
+    print(f"{args.out}: step {result['step']}/{goal}, {loss_key.replace('_', ' ')} {loss:.4f}, "
           f"{result['seconds_per_step']:.2f} s/step")
     return 0
 

@@ -815,7 +815,8 @@ def train_ddpm(halos: HaloSet, out: str | Path, *, config: DiffusionConfig, resu
         raise ValueError(f"{checkpoint_dir(out)}: optimiser is at step {step}, state.json says {state['step']}")
     # A resumed run draws new batches rather than repeating the first ones.
     batches = HaloBatches(halos, config.batch_size, seed=config.seed * 1_000_003 + step)
-    end = training_end(config.total_steps, stop_after=stop_after, extend_to=extend_to)
+    goal = training_end(config.total_steps, extend_to=extend_to)  # what the log counts towards
+    end = training_end(goal, stop_after=stop_after)
     started, losses, result = time.perf_counter(), [], {"step": step, "loss": float("nan")}
     while step < end:
         images, labels = batches.draw()
@@ -826,8 +827,7 @@ def train_ddpm(halos: HaloSet, out: str | Path, *, config: DiffusionConfig, resu
         if step % log_every == 0 or step == end:
             result["loss"] = float(np.mean(losses[-log_every:]))
             seconds_per_step = (time.perf_counter() - started) / len(losses)
-            log(f"step {step}/{max(config.total_steps, extend_to or 0)} loss {result['loss']:.4f} "
-                f"({seconds_per_step:.2f} s/step)")
+            log(f"step {step}/{goal} loss {result['loss']:.4f} ({seconds_per_step:.2f} s/step)")
             append_history(out, {"step": step, "loss": result["loss"], "seconds_per_step": seconds_per_step,
                                  "learning_rate": float(model.optimizer.learning_rate.numpy())})
         if step % config.checkpoint_every == 0 or step == end:

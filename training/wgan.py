@@ -380,7 +380,8 @@ def train_wgan(halos: HaloSet, out: str | Path, *, config: WGANConfig, resume: b
         state = {"step": 0, "seconds": 0.0}
     step = int(model.generator_optimizer.iterations.numpy())
     batches = HaloBatches(halos, config.batch_size * config.n_critic, seed=config.seed * 1_000_003 + step)
-    end = training_end(config.total_steps, stop_after=stop_after, extend_to=extend_to)
+    goal = training_end(config.total_steps, extend_to=extend_to)  # what the log counts towards
+    end = training_end(goal, stop_after=stop_after)
     started, n_done, logs = time.perf_counter(), 0, {}
     while step < end:
         images, labels = batches.draw()
@@ -389,7 +390,7 @@ def train_wgan(halos: HaloSet, out: str | Path, *, config: WGANConfig, resume: b
             metric.reset_state()
         step, n_done = step + 1, n_done + 1
         if step % log_every == 0 or step == end:
-            log(f"step {step}/{config.total_steps} " + " ".join(f"{k} {v:.4f}" for k, v in logs.items()))
+            log(f"step {step}/{goal} " + " ".join(f"{k} {v:.4f}" for k, v in logs.items()))
             append_history(out, {"step": step, **logs, "seconds_per_step": (time.perf_counter() - started) / n_done})
         if step % config.checkpoint_every == 0 or step == end:
             save_checkpoint(out, models=nets, optimizers={"critic": model.critic_optimizer,

@@ -56,6 +56,7 @@ batch's activations stay in the core's cache."""
 GPU_BATCH = 256
 """Default cut-outs per call on a GPU, where larger batches keep the device busy (not measured here: no GPU)."""
 
+
 def default_batch(*, num_gpus: float) -> int:
     """Cut-outs per ONNX Runtime call when ``--batch-size`` is not given: ``GPU_BATCH`` with GPUs, else ``CPU_BATCH``."""
     return GPU_BATCH if num_gpus else CPU_BATCH

@@ -98,7 +98,6 @@ def build_dataset(
     threads, resources = inference_resources(args)
     predictor = {"model_path": str(args.model), "input_normalisation": normalisation, "providers": args.providers,
                  "intra_op_threads": threads, "keep_above": keep_above}
-    split_predictor = {**predictor, "rows_above": rows_above, "batch_size": args.inference_batch}
     if args.fused_stages:  # more actors than tiles would never get work
         n_actors = min(inference_actors(args), max(1, len(items)))
         per_call = tiles_per_call(args, tiles=len(items), actors=n_actors) if sink is not None else 1
@@ -113,6 +112,7 @@ def build_dataset(
         num_cpus=1,
         memory=preprocess_memory_bytes(tile_order=args.tile_order, window_order=args.window_order),
     )
+    split_predictor = {**predictor, "rows_above": rows_above, "batch_size": args.inference_batch}
     return ds.map_batches(Predictor, fn_constructor_kwargs=split_predictor,
                           batch_size=max(args.inference_batch, SPLIT_WINDOWS_PER_CALL),
                           compute=ray.data.ActorPoolStrategy(size=inference_actors(args)), **resources)

@@ -7,7 +7,8 @@ Per fold (overlap groups kept whole, ``training.evaluate.grouped_folds``):
 2. a classifier is trained on the inner-training fields' samples (``training.samples``: real
    centres, injected halos, empty windows, compact sources) and on any mock-sky training
    fields (``BlindConfig.mock_fields``, ``training.mock_fields``), early-stopped on the
-   inner-validation fields' samples;
+   inner-validation fields' samples (or ``BlindConfig.ensemble`` such classifiers, alike
+   but for their training seed, averaged: ``training.ensemble``);
 3. hard-negative mining: the model scans its own training fields, the highest-scoring
    candidates outside the exclusions join the negatives, and the model is trained again;
 4. the operating point: the lowest threshold at which a blind scan of the inner-validation
@@ -106,6 +107,10 @@ class BlindConfig:
         Seeds the classifiers' training alone (weights, batches); folds, pools, mining
         floors and the completeness grid stay those of ``seed``. Two runs that differ only
         here measure how much the numbers move with the training's randomness.
+    ensemble : int
+        Classifiers trained per fold (each with its own mining), alike but for their
+        training seed (``training.ensemble.member_seed``); the fold's model averages their
+        probabilities. 1: a single classifier.
     """
 
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
@@ -127,6 +132,7 @@ class BlindConfig:
     mock_seed: int = MOCK_TRAINING_SEED
     seed: int = 0
     training_seed: int | None = None
+    ensemble: int = 1
 
     def seed_of_training(self, offset: int = 0) -> int:
         """The seed a classifier's training gets: ``training_seed`` when set, else ``seed``, plus ``offset`` (a fold's)."""
@@ -274,6 +280,55 @@ def train_with_mining(train_fields: Sequence[Field], val_fields: Sequence[Field]
     raise AssertionError("unreachable")
 
 
+def train_ensemble(train_fields: Sequence[Field], val_fields: Sequence[Field], pools: Mapping[str, Pool],
+                   config: BlindConfig, *, seed: int, log: Callable[[str], None] = print,
+                   generated: GeneratedSet | None = None, mock: Sequence[Field] = ()):
+    """``config.ensemble`` runs of ``train_with_mining`` that differ only in their seed, averaged into one model.
+
+    Parameters
+    ----------
+    train_fields, val_fields : sequence of Field
+        As for ``train_with_mining``.
+    pools : mapping of str to Pool
+        Base samples by field.
+    config : BlindConfig
+        Training, mining and the ensemble's size.
+    seed : int
+        The first member's seed (``training.ensemble.member_seed``).
+    log : callable
+        Progress messages.
+    generated : GeneratedSet, optional
+        As for ``train_with_mining``.
+    mock : sequence of Field
+        As for ``train_with_mining``.
+
+    Returns
+    -------
+    model : keras.Model
+        The members' average (``training.ensemble.average_of``); the member itself when there is one.
+    norm : Normalisation
+        The input scaling, the same for every member (fitted on the same real samples).
+    record : dict
+        The first member's rounds under ``rounds`` and, for an ensemble, every member's record
+        under ``members``.
+    """
+    from training.ensemble import average_of, member_seed
+
+    models, records = [], []
+    norm = None
+    for member in range(config.ensemble):
+        if config.ensemble > 1:
+            log(f"  member {member + 1} of {config.ensemble} (training seed {member_seed(seed, member)})")
+        model, norm, record = train_with_mining(train_fields, val_fields, pools, config, seed=member_seed(seed, member),
+                                                log=log, generated=generated, mock=mock)
+        models.append(model)
+        records.append({"seed": member_seed(seed, member), **record})
+    combined = {"rounds": records[0]["rounds"]}
+    if config.ensemble > 1:
+        combined["members"] = records
+    return average_of(models), norm, combined
+
+
 def completeness_grid(fields: Sequence[Field], config: BlindConfig, rng: np.random.Generator) -> list[tuple[Field, Halo]]:
     """The grid's halos, ``per_cell`` per (flux, r_e) cell, spread over ``fields`` at random counted windows.
 
@@ -413,7 +468,7 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
                 f"{len(test_idx)} test fields")
             fold_seed = config.seed + 100 * repeat + fold
             chosen = per_fold[repeat, fold]
-            model, norm, record = train_with_mining(pick(train_idx), pick(val_idx), pools, config,
+            model, norm, record = train_ensemble(pick(train_idx), pick(val_idx), pools, config,
                                                     seed=config.seed_of_training(100 * repeat + fold),
                                                     log=log, generated=chosen, mock=mock)
             scorer = keras_scorer(model)

@@ -199,7 +199,7 @@ def _blind_config(args):
                        mining_rounds=args.mining_rounds, target_rate_per_deg2=args.target_rate,
                        per_cell=getattr(args, "per_cell", defaults.per_cell),
                        baselines=not getattr(args, "no_baselines", True), mock_fields=args.mock_fields, seed=args.seed,
-                       training_seed=args.training_seed)
+                       training_seed=args.training_seed, ensemble=args.ensemble)
 
 
 def _blind(args) -> int:
@@ -265,6 +265,9 @@ def _add_blind_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--training-seed", type=int, default=None,
                    help="seed of the classifiers' training alone (folds, pools and injections keep --seed's)")
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="train K classifiers alike but for their training seed (seed, seed+1, ...) and average "
+                        "their probabilities into one model")
     _data_arg(p)
 
 

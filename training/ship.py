@@ -31,7 +31,7 @@ import numpy as np
 
 from survey.model.modelcard import ModelCard, TrainingFile, TrainingRecord, TrainingSource, sha256_file
 from survey.model.preprocess import IMAGE_COLUMN, channels_last, cut_windows
-from training.blind import BlindConfig, build_pools, poisson_interval, train_with_mining, training_mock_fields
+from training.blind import BlindConfig, build_pools, poisson_interval, train_ensemble, training_mock_fields
 from training.evaluate import inner_split
 from training.fields import Field
 from training.generate import read_samples
@@ -158,7 +158,7 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
               if generated else None)
     mock = training_mock_fields(config)
     pools = build_pools([*fields, *mock], config, cache=cache, log=log)
-    model, norm, record = train_with_mining(roles["train"], roles["validation"], pools, config,
+    model, norm, record = train_ensemble(roles["train"], roles["validation"], pools, config,
                                             seed=config.seed_of_training(), log=log,
                                             generated=chosen, mock=mock)
     scans = scan_fields(held_out, scorer=keras_scorer(model), normalisation=norm)
@@ -183,7 +183,8 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
         augment={"classic": {"rotations_deg": list(range(0, 360, 45)), "flips": ["up-down", "left-right"],
                              "brightness": [0.9, 1.4]},
                  "injection": {"prior": config.prior.__dict__, "per_field": config.sizes.__dict__},
-                 "mining_rounds": config.mining_rounds, "kind_shares": [list(p) for p in config.train.kind_shares],
+                 "mining_rounds": config.mining_rounds, "ensemble_members": record.get("members"),
+                 "kind_shares": [list(p) for p in config.train.kind_shares],
                  "rounds": record["rounds"], "generated": _generator_record(chosen),
                  "mock_fields": {"fields": [f.name for f in mock], "seed": config.mock_seed,
                                  "role": "training only (training.mock_fields)"} if mock else None},

@@ -509,7 +509,7 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
             })
             log(f"  threshold {threshold:.4f}: validation {val_count} false in {val_area:.1f} deg2, test "
                 f"{test_count} in {test_area:.1f} deg2; {time.perf_counter() - start:.0f} s")
-    return {"protocol": "blind", "config": _config_dict(config), "folds": folds_out,
+    return {"protocol": "blind", "config": config_dict(config), "folds": folds_out,
             "summary": summarise(folds_out, config)}
 
 
@@ -524,7 +524,8 @@ def _paper_style(train: TrainConfig) -> TrainConfig:
     return TrainConfig(arch="cnn", epochs=40, steps_per_epoch=30, patience=8, normalisation="log", seed=train.seed)
 
 
-def _config_dict(config: BlindConfig) -> dict:
+def config_dict(config: BlindConfig) -> dict:
+    """``config`` as the JSON a results file stores (pairs as lists)."""
     data = asdict(config)
     data["train"]["kind_shares"] = [list(pair) for pair in config.train.kind_shares]
     return data

@@ -310,6 +310,20 @@ def _add_reference(args) -> int:
     return 0
 
 
+def _card_metrics(args) -> int:
+    from training.ship import attach_protocol_metrics
+
+    try:
+        card = attach_protocol_metrics(Path(args.model), Path(args.metrics))
+    except ValueError as error:
+        raise SystemExit(f"halo-train: error: {error}") from None
+    summary = card.metrics["blind_protocol"]["summary"]
+    print(f"wrote the card of {args.model}: the blind protocol's results from {args.metrics} (grouped ROC-AUC "
+          f"{summary['sources']['blind_cnn']['roc_auc']:.3f}, {summary['false_candidates']['per_deg2']:.3f} false "
+          "candidates per deg2)")
+    return 0
+
+
 def _report(args) -> int:
     from training.report import write_report
 
@@ -573,6 +587,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="NAME.onnx with its card NAME.card.json beside it")
     p.add_argument("--force", action="store_true", help="replace a reference the card already has")
     p.set_defaults(func=_add_reference)
+
+    p = sub.add_parser("card-metrics", help="put a halo-train blind run's cross-validated results into the card of a "
+                       "model halo-train ship exported (the run must have measured the model's recipe)")
+    p.add_argument("model", help="NAME.onnx with its card NAME.card.json beside it")
+    p.add_argument("--metrics", required=True, help="the halo-train blind run directory")
+    p.set_defaults(func=_card_metrics)
 
     p = sub.add_parser("report", help="Markdown + PNG report of protocol runs")
     p.add_argument("run_dirs", nargs="+")

@@ -94,13 +94,119 @@ def training_sources(roles: dict[str, list[Field]], files: dict[str, dict[str, P
     return tuple(out)
 
 
-def protocol_metrics(results_dir: Path | None) -> dict:
-    """The honest protocol's summary from a ``halo-train blind`` results directory (empty without one)."""
+RECIPE_KEYS = ("train", "sizes", "prior", "mining_rounds", "mined_per_field", "mining_floor", "mock_fields", "mock_seed",
+               "ensemble", "target_rate_per_deg2")
+"""The ``BlindConfig`` settings that make a model what it is: a protocol run speaks for a model only if they agree."""
+
+
+def recipe_of(config: BlindConfig) -> dict:
+    """``config``'s recipe (``RECIPE_KEYS``) as JSON values, the form results files and cards store."""
+    from training.blind import config_dict
+
+    data = config_dict(config)
+    return json.loads(json.dumps({key: data[key] for key in RECIPE_KEYS}))
+
+
+def recipe_differences(model: dict, run: dict) -> list[str]:
+    """Settings of a ``halo-train blind`` run's config that differ from a model's recipe (seeds aside).
+
+    A setting a run's results predate (e.g. ``ensemble`` before seed ensembles) reads as its
+    default. The seeds are left out: the protocol trains one model per fold with seeds of its
+    own, so no seed of the shipped model is the protocol's.
+
+    Parameters
+    ----------
+    model : dict
+        The model's recipe (``recipe_of``).
+    run : dict
+        The ``config`` of the run's ``results.json``.
+
+    Returns
+    -------
+    list of str
+        One line per differing setting; empty when the run measured this recipe.
+    """
+    defaults = recipe_of(BlindConfig())
+    model, run = json.loads(json.dumps(model)), json.loads(json.dumps(run))  # tuples and lists compare as JSON does
+    out = []
+    for key in RECIPE_KEYS:
+        mine, theirs = model.get(key, defaults[key]), run.get(key, defaults[key])
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            # Nested settings (train, sizes, prior) are named one by one: "train.epochs", not the whole dict.
+            pairs = [(f"{key}.{k}", mine.get(k), theirs.get(k)) for k in sorted(set(mine) | set(theirs)) if k != "seed"]
+        else:
+            pairs = [(key, mine, theirs)]
+        out += [f"{name}: {b!r} in the run, {a!r} in the model" for name, a, b in pairs if a != b]
+    return out
+
+
+def protocol_metrics(results_dir: Path | None, recipe: dict | None = None) -> dict:
+    """The honest protocol's summary from a ``halo-train blind`` results directory (empty without one).
+
+    Parameters
+    ----------
+    results_dir : Path, optional
+        The run's directory (its ``results.json``).
+    recipe : dict, optional
+        The model's recipe (``recipe_of``): when given, a run of another recipe is refused,
+        so a card never carries numbers measured on a different classifier.
+
+    Returns
+    -------
+    dict
+        ``{"blind_protocol": {...}}``, or empty.
+
+    Raises
+    ------
+    ValueError
+        The run's recipe differs from ``recipe``; the message lists each setting.
+    """
     if results_dir is None:
         return {}
-    results = json.loads((Path(results_dir) / "results.json").read_text())
+    path = Path(results_dir) / "results.json"
+    results = json.loads(path.read_text())
+    differences = recipe_differences(recipe, results["config"]) if recipe is not None else []
+    if differences:
+        raise ValueError(f"{path} measured another recipe than the model's: " + "; ".join(differences))
     return {"blind_protocol": {"results": str(results_dir), "command": results.get("command"),
                                "summary": results["summary"], "label": "cross-validated on held-out fields"}}
+
+
+def attach_protocol_metrics(onnx_path: Path, results_dir: Path) -> ModelCard:
+    """Put a ``halo-train blind`` run's cross-validated results into an exported model's card.
+
+    For a model shipped before its protocol run finished (the two train independently):
+    the run must have measured the card's recipe (``recipe_differences``). The ONNX file is
+    not touched, so its sha256 stays.
+
+    Parameters
+    ----------
+    onnx_path : Path
+        ``NAME.onnx`` with its card beside it, written by ``halo-train ship``.
+    results_dir : Path
+        The run's directory.
+
+    Returns
+    -------
+    ModelCard
+        The card as written.
+
+    Raises
+    ------
+    ValueError
+        The card records no recipe (it predates them), or the run measured another one.
+    """
+    from dataclasses import replace
+
+    from survey.model.modelcard import card_path_for, load_model_card, read_card, write_card
+
+    card = load_model_card(onnx_path)
+    recipe = card.training.augment.get("recipe")
+    if recipe is None:
+        raise ValueError(f"the card of {onnx_path} records no recipe to check {results_dir} against; ship the model again")
+    card = replace(card, metrics={**card.metrics, **protocol_metrics(results_dir, recipe)})
+    write_card(card, card_path_for(onnx_path))
+    return read_card(card_path_for(onnx_path))
 
 
 def _generator_record(generated: GeneratedSet | None) -> dict | None:
@@ -151,6 +257,7 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
     from training.export import export_with_card
 
     start = time.perf_counter()
+    protocol = protocol_metrics(metrics_dir, recipe_of(config))  # before training: a wrong run fails at once
     roles = split_roles(fields, seed=config.seed)
     log("roles: " + ", ".join(f"{role} {len(fs)}" for role, fs in roles.items()))
     held_out = roles["validation"] + roles["calibration"]
@@ -183,6 +290,7 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
         augment={"classic": {"rotations_deg": list(range(0, 360, 45)), "flips": ["up-down", "left-right"],
                              "brightness": [0.9, 1.4]},
                  "injection": {"prior": config.prior.__dict__, "per_field": config.sizes.__dict__},
+                 "recipe": recipe_of(config),
                  "mining_rounds": config.mining_rounds, "ensemble_members": record.get("members"),
                  "kind_shares": [list(p) for p in config.train.kind_shares],
                  "rounds": record["rounds"], "generated": _generator_record(chosen),
@@ -190,7 +298,7 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
                                  "role": "training only (training.mock_fields)"} if mock else None},
         command=command,
     )
-    metrics = {"operating_point": operating_point, **protocol_metrics(metrics_dir),
+    metrics = {"operating_point": operating_point, **protocol,
                "seconds": round(time.perf_counter() - start, 1)}
     return export_with_card(model, out, normalisation=norm, training=training, check_inputs=check, metrics=metrics,
                             threshold=threshold, architecture=config.train.arch)

@@ -91,3 +91,18 @@ def test_a_grouped_run_with_generated_halos_records_the_set_each_fold_used(gleam
     result = json.loads((out / "results.json").read_text())
     assert [h["generated"]["directory"] for h in result["histories"]] == [clean, clean]
     assert dict(result["config"]["kind_shares"])["1:generated"] > 0
+
+
+def test_card_metrics_refuses_a_card_without_a_recipe_and_leaves_it_as_it_was(tmp_path):
+    from pathlib import Path
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    for name in ("halo-classifier.onnx", "halo-classifier.card.json"):
+        shutil.copy(models / name, tmp_path / name)
+    card = json.loads((tmp_path / "halo-classifier.card.json").read_text())
+    card["training"]["augment"].pop("recipe", None)  # as cards written before recipes were recorded
+    (tmp_path / "halo-classifier.card.json").write_text(json.dumps(card))
+    before = (tmp_path / "halo-classifier.card.json").read_text()
+    with pytest.raises(SystemExit, match="records no recipe to check .*run against; ship the model again"):
+        main(["card-metrics", str(tmp_path / "halo-classifier.onnx"), "--metrics", str(tmp_path / "run")])
+    assert (tmp_path / "halo-classifier.card.json").read_text() == before

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from survey.model.modelcard import sha256_file
 from training.fields import data_sources, load_fields
 from training.generated import generated_shares, read_generated
 
@@ -66,6 +70,21 @@ def test_ship_exports_a_model_the_survey_runs_with_its_calibrated_threshold(fiel
     assert card.training.augment["generated"]["directory"] == str(tmp_path / "ddpm-samples")
     assert card.training.augment["generated"]["generator_step"] == 1
     assert card.training.augment["rounds"][0]["samples"]["generated"] == 8
+    # A protocol run of this recipe (seeds aside) can join the card later; one of another recipe cannot.
+    from training.blind import config_dict
+    from training.ship import attach_protocol_metrics
+
+    summary = {"sources": {"blind_cnn": {"roc_auc": 0.5}}, "false_candidates": {"per_deg2": 1.0}}
+    for name, run_config in (("same", replace(config, seed=3)), ("other", replace(config, mining_rounds=2))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({"config": config_dict(run_config), "summary": summary,
+                                                                   "command": f"halo-train blind {name}"}))
+    before = sha256_file(tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="mining_rounds: 2 in the run, 1 in the model"):
+        attach_protocol_metrics(tmp_path / "m.onnx", tmp_path / "other")
+    card = attach_protocol_metrics(tmp_path / "m.onnx", tmp_path / "same")
+    assert card.metrics["blind_protocol"]["command"] == "halo-train blind same"
+    assert card.metrics["operating_point"] == op and sha256_file(tmp_path / "m.onnx") == before
 
 
 @pytest.mark.training
@@ -82,3 +101,21 @@ def test_ship_refuses_generated_halos_whose_generator_saw_a_field_that_chooses_t
         ship(fs, {s.name: dict(s.files) for s in sources}, tmp_path / "m.onnx", config=BlindConfig(), data=gleam_dir,
              command="halo-train ship", log=lambda _: None, generated=[leaky])
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_ship_refuses_a_protocol_run_of_another_recipe_before_any_training(tmp_path):
+    from training.blind import BlindConfig, config_dict
+    from training.ship import recipe_differences, recipe_of, ship
+
+    run = config_dict(BlindConfig(ensemble=1))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps({"config": run, "summary": {}}))
+    with pytest.raises(ValueError, match=r"results.json measured another recipe than the model's: ensemble: 1 in the "
+                                         r"run, 3 in the model"):
+        ship([], {}, tmp_path / "m.onnx", config=BlindConfig(ensemble=3), data=tmp_path, command="halo-train ship",
+             metrics_dir=tmp_path / "run", log=lambda _: None)
+    # A results file from before a setting existed reads as its default; seeds never count.
+    del run["ensemble"]
+    assert recipe_differences(recipe_of(BlindConfig(seed=4)), run) == []
+    assert recipe_differences(recipe_of(BlindConfig(sizes=replace(BlindConfig().sizes, empty=7))), run) == [
+        "sizes.empty: 60 in the run, 7 in the model"]

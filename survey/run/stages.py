@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from survey.exceptions import HaloSurveyError, ModelCardError
 from survey.images.base import ImageSource
@@ -400,7 +401,8 @@ def keep_detections(table: pa.Table, *, threshold: float) -> pa.Table:
     below the threshold, so nothing writes it as a detection.
     """
     scores = table.column("score").to_numpy()
-    failed = np.asarray(table.column("error").to_pylist(), dtype=object) != ""
+    # Compared in Arrow: a Python string per window (to_pylist) cost more than the rest of this function.
+    failed = pc.fill_null(pc.not_equal(table.column("error"), ""), True).to_numpy()
     keep = failed | detections(scores, threshold=threshold)
     tiles = table.column("tile").to_numpy()
     stands_for = keep.astype(np.int64)

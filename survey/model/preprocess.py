@@ -156,9 +156,34 @@ def batch_view(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return buffer[: shape[0]]
 
 
+def band_positions(field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each band's zero-based pixel (x, y) of the given sky positions: one WCS transform per band.
+
+    A tile cut in parts transforms all its windows at once and hands each part its slice
+    (``cut_windows``'s ``positions``): a WCS call costs about as much for 64 positions as
+    for a thousand, so per part it cost more than the cut itself.
+
+    Parameters
+    ----------
+    field : ClippedField
+        The field the positions lie in.
+    ra_deg, dec_deg : array_like
+        ICRS degrees; scalars or 1-D arrays of one length.
+
+    Returns
+    -------
+    dict of str to (numpy.ndarray, numpy.ndarray)
+        Float64 (x, y) by band name.
+    """
+    ra = np.atleast_1d(np.asarray(ra_deg, float))
+    dec = np.atleast_1d(np.asarray(dec_deg, float))
+    return {band: world_to_pixel(field.images[band].wcs, ra, dec) for band in BAND_NAMES}
+
+
 def cut_windows(
     field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, normalisation: Normalisation | None = None,
-    out: np.ndarray | None = None,
+    out: np.ndarray | None = None, positions: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Cut-outs of all windows from one clipped field, with their per-band statistics.
 
@@ -177,6 +202,8 @@ def cut_windows(
         float32 array of at least (N, 4, 64, 64) to cut into: a survey actor reuses one
         batch's buffer for every batch (fresh pages cost about as much as the cut itself).
         ``image`` is then a view of it, valid until the caller cuts the next batch.
+    positions : mapping, optional
+        ``band_positions`` of these windows, when the caller has them already.
 
     Returns
     -------
@@ -189,6 +216,8 @@ def cut_windows(
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))
     n = ra.size
+    if positions is not None and any(len(x) != n or len(y) != n for x, y in positions.values()):
+        raise ValueError(f"positions of {sorted({len(x) for x, _ in positions.values()})} windows given for {n}")
     shape = (n, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE)
     planes = np.empty(shape, np.float32) if out is None else batch_view(out, shape)
     outside = np.zeros((n, len(BAND_NAMES)), np.float32)
@@ -196,8 +225,8 @@ def cut_windows(
     columns: dict[str, np.ndarray] = {}
     for channel, band in enumerate(BAND_NAMES):
         clipped = field.clipped[band]
-        # One WCS call and one gather per band: no per-window Python work.
-        x, y = world_to_pixel(field.images[band].wcs, ra, dec)
+        # One WCS call (or none) and one gather per band: no per-window Python work.
+        x, y = positions[band] if positions is not None else world_to_pixel(field.images[band].wcs, ra, dec)
         pixels, fill = field.band_pixels(band, normalisation)
         outside[:, channel], zero[:, channel], peak = cut_into(planes, channel, pixels, x, y,
                                                                zero_mask=field.no_data(band), fill=fill, finite=True)

@@ -3,9 +3,9 @@
 Two measurements, CPU time of this one process (no Ray), on the benchmark's mock-sky tiles
 (``bench_survey.nearest_full_tiles``) with their fields clipped and normalised beforehand:
 
-1. ``cut_parts`` (the survey's path: the tile's WCS transforms once, ``band_positions``)
-   against the same parts cut with ``cut_windows`` transforming each part's positions
-   itself (the path before commit 59f5299), in interleaved rounds;
+1. ``cut_parts`` (the survey's path: the tile's WCS transforms, corners and fractions once,
+   ``window_geometry``) against the same parts cut with ``cut_windows`` working them out
+   for each part itself (the path before commit 59f5299), in interleaved rounds;
 2. the compiled gather alone (``survey.model.kernels.gather``) cutting every window of the
    tiles in batches of 16 to 1,024: the copy of 64 KiB per window is cheaper while the
    batch stays in cache.
@@ -33,9 +33,8 @@ from survey.defaults import DEFAULT_MODEL, DEFAULT_TILE_ORDER, DEFAULT_WINDOW_OR
 from survey.images.mock import MockSky, MockSource  # noqa: E402
 from survey.model import kernels  # noqa: E402
 from survey.model.badpixels import INF_PIXELS_COLUMN, infinite_masks, infinite_pixels  # noqa: E402
-from survey.model.cutouts import cutout_corners  # noqa: E402
 from survey.model.modelcard import load_model_card  # noqa: E402
-from survey.model.preprocess import band_positions, batch_buffer, clip_field, cut_windows  # noqa: E402
+from survey.model.preprocess import batch_buffer, clip_field, cut_windows, window_geometry  # noqa: E402
 from survey.run.arguments import CPU_BATCH  # noqa: E402
 from survey.run.stages import cut_parts, window_rows  # noqa: E402
 from survey.sky.bands import BAND_NAMES  # noqa: E402
@@ -57,7 +56,7 @@ def prepared_tiles(n: int, normalisation) -> list[tuple]:
 
 
 def parts_transforming_each(tiles, *, normalisation, buffer) -> None:
-    """The per-part path before 59f5299: every part's ``cut_windows`` transforms its own positions."""
+    """The per-part path before 59f5299: every part's ``cut_windows`` works out its own geometry."""
     for tile, windows, field in tiles:
         masks = infinite_masks(field.images)
         for start in range(0, len(windows), CPU_BATCH):
@@ -80,10 +79,10 @@ def gather_us(tiles, *, normalisation, batch: int, rounds: int) -> float:
     planes, peaks = batch_buffer(batch), np.empty(batch, np.float32)
     jobs = []
     for _, windows, field in tiles:
-        positions = band_positions(field, windows.ra_deg, windows.dec_deg)
+        geometry = window_geometry(field, windows.ra_deg, windows.dec_deg)
         for channel, band in enumerate(BAND_NAMES):
             image, fill = field.band_pixels(band, normalisation)
-            jobs.append((image, *cutout_corners(*positions[band]), np.float32(fill), channel))
+            jobs.append((image, *geometry.corners[band], np.float32(fill), channel))
     n = sum(len(w) for _, w, _ in tiles)
     best = float("inf")
     for _ in range(rounds):
@@ -108,8 +107,8 @@ def main(argv=None) -> int:
     tiles = prepared_tiles(options.tiles, normalisation)
     n = sum(len(w) for _, w, _ in tiles)
     buffer = batch_buffer(CPU_BATCH)
-    paths = {"each part transforms its positions (before 59f5299)": parts_transforming_each,
-             "positions transformed once per tile (cut_parts)": parts_sharing_positions}
+    paths = {"each part works out its positions, corners and fractions (before 59f5299)": parts_transforming_each,
+             "the tile's geometry once, each part a slice of it (cut_parts)": parts_sharing_positions}
     for path in paths.values():  # first calls compile and warm
         path(tiles[:1], normalisation=normalisation, buffer=buffer)
     times: dict[str, list[float]] = {name: [] for name in paths}

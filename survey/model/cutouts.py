@@ -199,7 +199,7 @@ def cutouts_at_pixels(
     """
     image = finite_image(pixels, fill)
     x0, y0 = cutout_corners(x, y, size=size)
-    outside, zero = _fractions(image.shape, x0, y0, size=size, zero_mask=zero_mask)
+    outside, zero = cutout_fractions(image.shape, x0, y0, size=size, zero_mask=zero_mask)
     return CutoutBatch(_gather(image, x0, y0, size=size, fill=fill), outside, zero)
 
 
@@ -242,14 +242,42 @@ def cut_into(
     size = planes.shape[-1]
     image = pixels if finite else finite_image(pixels, fill)
     x0, y0 = cutout_corners(x, y, size=size)
+    peaks = gather_into(planes, channel, image, x0, y0, fill=fill)
+    return (*cutout_fractions(image.shape, x0, y0, size=size, zero_mask=zero_mask), peaks)
+
+
+def gather_into(planes: np.ndarray, channel: int, image: np.ndarray, x0: np.ndarray, y0: np.ndarray, *,
+                fill: float) -> np.ndarray:
+    """Cut-outs at corners (x0, y0) of a finite float32 ``image`` into band ``channel`` of ``planes``; their peaks.
+
+    The compiled ``kernels.gather`` where it runs (numpy's gather, a copy and a maximum
+    otherwise): the one copy every survey window pays.
+
+    Parameters
+    ----------
+    planes : numpy.ndarray
+        (N, bands, size, size) float32 batch, written in band ``channel``.
+    channel : int
+        The band's index in ``planes``.
+    image : numpy.ndarray
+        2-D float32 image, every pixel finite (``finite_image``).
+    x0, y0 : numpy.ndarray
+        int64 corners (``cutout_corners``), N of each.
+    fill : float
+        Value of pixels outside the image.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) float32 brightest pixel of each cut-out (``fill`` counts where it reaches outside).
+    """
     n = x0.size
     if kernels.enabled() and planes.flags.c_contiguous and planes.dtype == np.float32:
         peaks = np.empty(n, np.float32)
         kernels.gather(image, x0, y0, np.float32(fill), planes, channel, peaks)
-    else:
-        planes[:, channel] = _gather(image, x0, y0, size=size, fill=fill)
-        peaks = planes[:, channel].reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
-    return (*_fractions(image.shape, x0, y0, size=size, zero_mask=zero_mask), peaks)
+        return peaks
+    planes[:, channel] = _gather(image, x0, y0, size=planes.shape[-1], fill=fill)
+    return planes[:, channel].reshape(n, -1).max(axis=1) if n else np.zeros(0, np.float32)
 
 
 def finite_image(pixels: ArrayF, fill: float) -> np.ndarray:
@@ -260,9 +288,26 @@ def finite_image(pixels: ArrayF, fill: float) -> np.ndarray:
     return image
 
 
-def _fractions(shape: tuple[int, int], x0: np.ndarray, y0: np.ndarray, *, size: int,
-               zero_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact outside and no-data fractions of the cut-outs at corners (x0, y0) of an image of ``shape``."""
+def cutout_fractions(shape: tuple[int, int], x0: np.ndarray, y0: np.ndarray, *, size: int,
+                     zero_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact outside and no-data fractions of the cut-outs at corners (x0, y0) of an image of ``shape``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (rows, columns) of the image.
+    x0, y0 : numpy.ndarray
+        int64 corners (``cutout_corners``).
+    size : int
+        Side of the cut-outs in pixels.
+    zero_mask : numpy.ndarray or None
+        bool, shaped like the image: True where it holds no data.
+
+    Returns
+    -------
+    outside, zero : numpy.ndarray
+        (N,) float64: the share of each cut-out outside the image, and outside or in no-data.
+    """
     ny, nx = shape
     xs, ys = _overlap(x0, size=size, length=nx), _overlap(y0, size=size, length=ny)
     inside = (xs[1] - xs[0]) * (ys[1] - ys[0])

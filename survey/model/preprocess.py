@@ -34,7 +34,7 @@ import numpy.typing as npt
 from survey.exceptions import BadInputError
 from survey.images.base import BandImage, world_to_pixel
 from survey.model import kernels
-from survey.model.cutouts import cut_into, finite_image
+from survey.model.cutouts import cutout_corners, cutout_fractions, finite_image, gather_into
 from survey.model.noise import ClippedBand, clip_band
 from survey.model.normalisation import Normalisation
 from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE, band_column
@@ -42,6 +42,12 @@ from survey.sky.bands import BAND_NAMES, CUTOUT_SIZE, band_column
 IMAGE_COLUMN = "image"
 """The cut-outs ``cut_windows`` returns: (N, 4, 64, 64) band planes, clipped Jy/beam, or the
 model's input when the card's normalisation is given."""
+
+NOISE_COLUMNS = tuple(band_column("noise", b) for b in BAND_NAMES)
+"""``cut_windows``'s per-band noise sigma columns, in band order."""
+
+PEAK_COLUMNS = tuple(band_column("peak", b) for b in BAND_NAMES)
+"""``cut_windows``'s per-band peak columns (brightest pixel of each cut-out, Jy/beam), in band order."""
 
 INPUT_LAYOUT = "NCHW"
 """Axis order of a batch of model inputs: (batch, band, y, x)."""
@@ -156,34 +162,66 @@ def batch_view(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return buffer[: shape[0]]
 
 
-def band_positions(field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike
-                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each band's zero-based pixel (x, y) of the given sky positions: one WCS transform per band.
+@dataclass(frozen=True)
+class WindowGeometry:
+    """Where each band's cut-outs of some windows start, and how much of each lies outside its image or in no-data.
 
-    A tile cut in parts transforms all its windows at once and hands each part its slice
-    (``cut_windows``'s ``positions``): a WCS call costs about as much for 64 positions as
-    for a thousand, so per part it cost more than the cut itself.
+    Everything a cut needs besides the pixels. A survey actor cuts its tile 64 windows at a
+    time; the WCS transforms, corners and fractions cost about as much for 64 windows as for
+    a thousand, so the tile computes them once (``window_geometry``) and each part takes its
+    slice (``part``).
+
+    Attributes
+    ----------
+    corners : dict of str to (numpy.ndarray, numpy.ndarray)
+        By band: int64 column and row of each cut-out's first pixel (``cutout_corners``).
+    outside_fraction, zero_fraction : numpy.ndarray
+        (N,) float32, the worst band's.
+    """
+
+    corners: dict[str, tuple[np.ndarray, np.ndarray]]
+    outside_fraction: np.ndarray
+    zero_fraction: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.outside_fraction)
+
+    def part(self, index: slice) -> "WindowGeometry":
+        """The geometry of the windows ``index`` selects."""
+        return WindowGeometry({band: (x0[index], y0[index]) for band, (x0, y0) in self.corners.items()},
+                              self.outside_fraction[index], self.zero_fraction[index])
+
+
+def window_geometry(field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike) -> WindowGeometry:
+    """The ``WindowGeometry`` of windows centred on the given sky positions: one WCS transform per band.
 
     Parameters
     ----------
     field : ClippedField
-        The field the positions lie in.
+        The field the windows lie in.
     ra_deg, dec_deg : array_like
-        ICRS degrees; scalars or 1-D arrays of one length.
+        Window centres, ICRS degrees; scalars or 1-D arrays of one length.
 
     Returns
     -------
-    dict of str to (numpy.ndarray, numpy.ndarray)
-        Float64 (x, y) by band name.
+    WindowGeometry
     """
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))
-    return {band: world_to_pixel(field.images[band].wcs, ra, dec) for band in BAND_NAMES}
+    corners = {}
+    outside = np.zeros((ra.size, len(BAND_NAMES)), np.float32)
+    zero = np.zeros((ra.size, len(BAND_NAMES)), np.float32)
+    for channel, band in enumerate(BAND_NAMES):
+        x0, y0 = cutout_corners(*world_to_pixel(field.images[band].wcs, ra, dec), size=CUTOUT_SIZE)
+        corners[band] = (x0, y0)
+        outside[:, channel], zero[:, channel] = cutout_fractions(field.clipped[band].pixels.shape, x0, y0,
+                                                                 size=CUTOUT_SIZE, zero_mask=field.no_data(band))
+    return WindowGeometry(corners, outside.max(axis=1), zero.max(axis=1))
 
 
 def cut_windows(
     field: ClippedField, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, *, normalisation: Normalisation | None = None,
-    out: np.ndarray | None = None, positions: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    out: np.ndarray | None = None, geometry: WindowGeometry | None = None,
 ) -> dict[str, np.ndarray]:
     """Cut-outs of all windows from one clipped field, with their per-band statistics.
 
@@ -202,8 +240,8 @@ def cut_windows(
         float32 array of at least (N, 4, 64, 64) to cut into: a survey actor reuses one
         batch's buffer for every batch (fresh pages cost about as much as the cut itself).
         ``image`` is then a view of it, valid until the caller cuts the next batch.
-    positions : mapping, optional
-        ``band_positions`` of these windows, when the caller has them already.
+    geometry : WindowGeometry, optional
+        ``window_geometry`` of these windows, when the caller has it already (a tile cut in parts).
 
     Returns
     -------
@@ -216,22 +254,20 @@ def cut_windows(
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))
     n = ra.size
-    if positions is not None and any(len(x) != n or len(y) != n for x, y in positions.values()):
-        raise ValueError(f"positions of {sorted({len(x) for x, _ in positions.values()})} windows given for {n}")
+    if geometry is None:
+        geometry = window_geometry(field, ra, dec)
+    elif len(geometry) != n:
+        raise ValueError(f"the geometry of {len(geometry)} windows was given for {n}")
     shape = (n, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE)
     planes = np.empty(shape, np.float32) if out is None else batch_view(out, shape)
-    outside = np.zeros((n, len(BAND_NAMES)), np.float32)
-    zero = np.zeros((n, len(BAND_NAMES)), np.float32)
     columns: dict[str, np.ndarray] = {}
     for channel, band in enumerate(BAND_NAMES):
-        clipped = field.clipped[band]
-        # One WCS call (or none) and one gather per band: no per-window Python work.
-        x, y = positions[band] if positions is not None else world_to_pixel(field.images[band].wcs, ra, dec)
+        sigma = field.clipped[band].noise.sigma
         pixels, fill = field.band_pixels(band, normalisation)
-        outside[:, channel], zero[:, channel], peak = cut_into(planes, channel, pixels, x, y,
-                                                               zero_mask=field.no_data(band), fill=fill, finite=True)
-        columns[band_column("noise", band)] = np.full(n, clipped.noise.sigma, np.float32)
+        # One gather per band: no per-window Python work.
+        peak = gather_into(planes, channel, pixels, *geometry.corners[band], fill=fill)
+        columns[NOISE_COLUMNS[channel]] = np.full(n, sigma, np.float32)
         # The normalisation rises monotonically, so the brightest normalised pixel is the brightest one.
-        columns[band_column("peak", band)] = (peak if normalisation is None
-                                              else normalisation.invert(peak, noise=clipped.noise.sigma))
-    return {IMAGE_COLUMN: planes, "outside_fraction": outside.max(axis=1), "zero_fraction": zero.max(axis=1), **columns}
+        columns[PEAK_COLUMNS[channel]] = peak if normalisation is None else normalisation.invert(peak, noise=sigma)
+    return {IMAGE_COLUMN: planes, "outside_fraction": geometry.outside_fraction, "zero_fraction": geometry.zero_fraction,
+            **columns}

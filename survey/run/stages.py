@@ -41,12 +41,13 @@ from survey.model.infer import OnnxClassifier, ProviderChoice
 from survey.model.normalisation import Normalisation
 from survey.model.preprocess import (
     IMAGE_COLUMN,
+    NOISE_COLUMNS,
     ClippedField,
-    band_positions,
     batch_buffer,
     channels_last,
     clip_field,
     cut_windows,
+    window_geometry,
 )
 from survey.run.candidates import detections
 from survey.run.plan import Target, targets_of
@@ -58,8 +59,6 @@ from survey.sky.tiling import Region, windows_in_tile
 
 logger = logging.getLogger(__name__)
 
-NOISE_COLUMNS = tuple(band_column("noise", b) for b in BAND_NAMES)
-PEAK_COLUMNS = tuple(band_column("peak", b) for b in BAND_NAMES)
 
 
 # --------------------------------------------------------------------------------------
@@ -173,8 +172,8 @@ def cut_parts(tile: int, windows, field: ClippedField, *, normalisation, max_row
               buffer: np.ndarray | None) -> Iterator[dict]:
     """The rows of a clipped tile's windows, ``max_rows`` at a time, each part cut into ``buffer``.
 
-    Everything a part does not need to redo (the WCS transforms, the corrupt-pixel masks)
-    is done once for the tile: at the CPU batch of 64 windows, per-part work had cost as
+    Everything a part does not need to redo (the WCS transforms, the cut-outs' corners and
+    fractions, the corrupt-pixel masks) is done once for the tile: at the CPU batch of 64 windows, per-part work had cost as
     much as the cut itself.
 
     Parameters
@@ -198,12 +197,11 @@ def cut_parts(tile: int, windows, field: ClippedField, *, normalisation, max_row
         ``window_rows`` of each part; a part's ``image`` is valid until the next is taken.
     """
     inf_masks = infinite_masks(field.images)  # corrupt pixels, flagged per window (survey.model.badpixels)
-    positions = band_positions(field, windows.ra_deg, windows.dec_deg)  # the tile's WCS transforms, once
+    geometry = window_geometry(field, windows.ra_deg, windows.dec_deg)  # the tile's WCS transforms and corners, once
     for start in range(0, max(len(windows), 1), max_rows):  # a tile without windows: one empty part
         part = slice(start, start + max_rows)
         ra, dec = windows.ra_deg[part], windows.dec_deg[part]
-        cut = cut_windows(field, ra, dec, normalisation=normalisation, out=buffer,
-                          positions={band: (x[part], y[part]) for band, (x, y) in positions.items()})
+        cut = cut_windows(field, ra, dec, normalisation=normalisation, out=buffer, geometry=geometry.part(part))
         cut[INF_PIXELS_COLUMN] = infinite_pixels(field.images, ra, dec, masks=inf_masks)
         yield window_rows(tile, windows.ipix[part], ra, dec, cut, tile_rows=len(windows))
 

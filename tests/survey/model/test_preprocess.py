@@ -17,8 +17,16 @@ from survey.images.mock import MockSky, MockSource
 from survey.model.cutouts import cutout_at_pixel
 from survey.model.noise import clip_band
 from survey.model.normalisation import Normalisation
-from survey.model.preprocess import IMAGE_COLUMN, INPUT_LAYOUT, band_positions, channels_last, clip_field, cut_windows
-from survey.run.stages import NOISE_COLUMNS, PEAK_COLUMNS
+from survey.model.preprocess import (
+    IMAGE_COLUMN,
+    INPUT_LAYOUT,
+    NOISE_COLUMNS,
+    PEAK_COLUMNS,
+    channels_last,
+    clip_field,
+    cut_windows,
+    window_geometry,
+)
 from survey.sky.bands import BAND_NAMES, BANDS, CUTOUT_SIZE
 from survey.sky.fields import FieldRequest, tile_request
 from survey.sky.tiling import windows_in_tile
@@ -113,19 +121,20 @@ def test_windows_across_the_edges_of_a_small_mock_field_are_cut_exactly():
     assert_same_columns(got, cut_one_by_one(field, ra, dec))
 
 
-def test_parts_cut_at_the_tiles_transformed_positions_equal_the_whole_cut():
-    """A tile cut in parts with its positions transformed once (``band_positions``), as survey actors cut it."""
+def test_parts_cut_with_slices_of_the_tiles_geometry_equal_the_whole_cut():
+    """A tile cut in parts with its geometry computed once (``window_geometry``), as survey actors cut it."""
     field = clip_field(MockSource(MockSky(seed=4)).read_field(FieldRequest("edge", 40.0, -30.0, 1.2)), key="edge")
     rng = np.random.default_rng(1)
     ra = 40.0 + rng.uniform(-1.5, 1.5, 50) / np.cos(np.radians(30.0))
     dec = -30.0 + rng.uniform(-1.5, 1.5, 50)
     whole = cut_windows(field, ra, dec)
-    positions = band_positions(field, ra, dec)
+    assert 0 < whole["outside_fraction"].min() < 1 and whole["outside_fraction"].max() == 1.0  # edges are in play
+    geometry = window_geometry(field, ra, dec)
     for part in (slice(0, 16), slice(16, 50)):
-        got = cut_windows(field, ra[part], dec[part], positions={b: (x[part], y[part]) for b, (x, y) in positions.items()})
+        got = cut_windows(field, ra[part], dec[part], geometry=geometry.part(part))
         assert_same_columns(got, {name: values[part] for name, values in whole.items()})
-    with pytest.raises(ValueError, match=r"positions of \[50\] windows given for 16"):
-        cut_windows(field, ra[:16], dec[:16], positions=positions)
+    with pytest.raises(ValueError, match="the geometry of 50 windows was given for 16"):
+        cut_windows(field, ra[:16], dec[:16], geometry=geometry)
 
 
 def test_real_sources_are_cut_exactly_as_window_by_window(gleam_dir):

@@ -203,49 +203,6 @@ def cutouts_at_pixels(
     return CutoutBatch(_gather(image, x0, y0, size=size, fill=fill), outside, zero)
 
 
-def cut_into(
-    planes: np.ndarray, channel: int, pixels: ArrayF, x: npt.ArrayLike, y: npt.ArrayLike, *,
-    zero_mask: np.ndarray | None = None, fill: float = 0.0, finite: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``cutouts_at_pixels`` written into band ``channel`` of a batch of band planes the caller keeps.
-
-    The survey's path: ``planes`` is (N, bands, size, size) float32, reused batch after
-    batch, and the compiled ``kernels.gather`` copies each cut-out's rows straight into it
-    and finds its peak on the way (without numba: numpy's gather, a copy and a maximum).
-    The pixels equal ``cutouts_at_pixels``'s.
-
-    Parameters
-    ----------
-    planes : numpy.ndarray
-        (N, bands, size, size) float32 batch, written in band ``channel``.
-    channel : int
-        The band's index in ``planes``.
-    pixels : numpy.ndarray
-        2-D band image; non-finite pixels read as ``fill``.
-    x, y : array_like
-        Centres as 0-based columns and rows, 1-D and of length N.
-    zero_mask : numpy.ndarray, optional
-        bool, shaped like ``pixels``: True where the image holds no data.
-    fill : float
-        Value of pixels outside the image.
-    finite : bool
-        ``pixels`` is float32 and finite already (a prepared field, cut batch after
-        batch): no pass to check it.
-
-    Returns
-    -------
-    outside_fraction, zero_fraction : numpy.ndarray
-        (N,) as in ``CutoutBatch``.
-    peaks : numpy.ndarray
-        (N,) float32 brightest pixel of each cut-out (``fill`` counts where it reaches outside).
-    """
-    size = planes.shape[-1]
-    image = pixels if finite else finite_image(pixels, fill)
-    x0, y0 = cutout_corners(x, y, size=size)
-    peaks = gather_into(planes, channel, image, x0, y0, fill=fill)
-    return (*cutout_fractions(image.shape, x0, y0, size=size, zero_mask=zero_mask), peaks)
-
-
 def gather_into(planes: np.ndarray, channel: int, image: np.ndarray, x0: np.ndarray, y0: np.ndarray, *,
                 fill: float) -> np.ndarray:
     """Cut-outs at corners (x0, y0) of a finite float32 ``image`` into band ``channel`` of ``planes``; their peaks.

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from survey.images.mock import MockSky, MockSource
 from survey.model import kernels
-from survey.model.cutouts import cut_into, cutouts_at_pixels
+from survey.model.cutouts import cutout_corners, cutout_fractions, cutouts_at_pixels, finite_image, gather_into
 from survey.model.noise import ClippedBand, clip_band, clip_band_numpy, clip_symmetric, median_by_partition
 from survey.model.normalisation import Normalisation
 from survey.model.preprocess import batch_buffer, clip_field, cut_windows
@@ -132,7 +132,9 @@ def test_random_images_with_holes_clip_and_cut_as_the_numpy_reference(seed, ny, 
     x, y = rng.uniform(-80, nx + 80, 50), rng.uniform(-80, ny + 80, 50)
     fill = LOG.zero_level
     planes = np.full((50, 3, 64, 64), np.nan, np.float32)  # a used batch of three bands
-    outside, zero, peaks = cut_into(planes, 1, got.pixels, x, y, zero_mask=got.no_data, fill=fill)
+    x0, y0 = cutout_corners(x, y)  # as cut_windows cuts a band: corners, gather, fractions
+    peaks = gather_into(planes, 1, finite_image(got.pixels, fill), x0, y0, fill=fill)
+    outside, zero = cutout_fractions(got.pixels.shape, x0, y0, size=64, zero_mask=got.no_data)
     with numpy_only():
         reference = cutouts_at_pixels(got.pixels, x, y, zero_mask=got.no_data, fill=fill)
     np.testing.assert_array_equal(planes[:, 1], reference.pixels)

@@ -1,4 +1,4 @@
-"""The cut of a fused actor: its tile's positions transformed once against once per part, and the copy's batch size.
+"""The cut of a fused actor: its tile's geometry worked out once against once per part, and the copy's batch size.
 
 Two measurements, CPU time of this one process (no Ray), on the benchmark's mock-sky tiles
 (``bench_survey.nearest_full_tiles``) with their fields clipped and normalised beforehand:
@@ -51,11 +51,12 @@ def prepared_tiles(n: int, normalisation) -> list[tuple]:
         field = clip_field(source.read_field(request), key=request.key)
         for band in BAND_NAMES:
             field.band_pixels(band, normalisation)
-        out.append((tile, windows_in_tile(tile, tile_order=DEFAULT_TILE_ORDER, window_order=DEFAULT_WINDOW_ORDER), field))
+        windows = windows_in_tile(tile, tile_order=DEFAULT_TILE_ORDER, window_order=DEFAULT_WINDOW_ORDER)
+        out.append((tile, windows, field))
     return out
 
 
-def parts_transforming_each(tiles, *, normalisation, buffer) -> None:
+def parts_working_out_each(tiles, *, normalisation, buffer) -> None:
     """The per-part path before 59f5299: every part's ``cut_windows`` works out its own geometry."""
     for tile, windows, field in tiles:
         masks = infinite_masks(field.images)
@@ -67,7 +68,7 @@ def parts_transforming_each(tiles, *, normalisation, buffer) -> None:
             window_rows(tile, windows.ipix[part], ra, dec, cut, tile_rows=len(windows))
 
 
-def parts_sharing_positions(tiles, *, normalisation, buffer) -> None:
+def parts_sharing_geometry(tiles, *, normalisation, buffer) -> None:
     """The survey's ``cut_parts``."""
     for tile, windows, field in tiles:
         for _ in cut_parts(tile, windows, field, normalisation=normalisation, max_rows=CPU_BATCH, buffer=buffer):
@@ -107,8 +108,8 @@ def main(argv=None) -> int:
     tiles = prepared_tiles(options.tiles, normalisation)
     n = sum(len(w) for _, w, _ in tiles)
     buffer = batch_buffer(CPU_BATCH)
-    paths = {"each part works out its positions, corners and fractions (before 59f5299)": parts_transforming_each,
-             "the tile's geometry once, each part a slice of it (cut_parts)": parts_sharing_positions}
+    paths = {"each part works out its positions, corners and fractions (before 59f5299)": parts_working_out_each,
+             "the tile's geometry once, each part a slice of it (cut_parts)": parts_sharing_geometry}
     for path in paths.values():  # first calls compile and warm
         path(tiles[:1], normalisation=normalisation, buffer=buffer)
     times: dict[str, list[float]] = {name: [] for name in paths}

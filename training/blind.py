@@ -469,8 +469,8 @@ def blind_protocol(fields: Sequence[Field], pools: Mapping[str, Pool], config: B
             fold_seed = config.seed + 100 * repeat + fold
             chosen = per_fold[repeat, fold]
             model, norm, record = train_ensemble(pick(train_idx), pick(val_idx), pools, config,
-                                                    seed=config.seed_of_training(100 * repeat + fold),
-                                                    log=log, generated=chosen, mock=mock)
+                                                 seed=config.seed_of_training(100 * repeat + fold),
+                                                 log=log, generated=chosen, mock=mock)
             scorer = keras_scorer(model)
             phase = time.perf_counter()
             val_scans = scan_fields(pick(val_idx), scorer=scorer, normalisation=norm)

@@ -94,8 +94,8 @@ def training_sources(roles: dict[str, list[Field]], files: dict[str, dict[str, P
     return tuple(out)
 
 
-RECIPE_KEYS = ("train", "sizes", "prior", "mining_rounds", "mined_per_field", "mining_floor", "mock_fields", "mock_seed",
-               "ensemble", "target_rate_per_deg2")
+RECIPE_KEYS = ("train", "sizes", "prior", "mining_rounds", "mined_per_field", "mining_floor", "mock_fields",
+               "mock_seed", "ensemble", "target_rate_per_deg2")
 """The ``BlindConfig`` settings that make a model what it is: a protocol run speaks for a model only if they agree."""
 
 
@@ -203,7 +203,8 @@ def attach_protocol_metrics(onnx_path: Path, results_dir: Path) -> ModelCard:
     card = load_model_card(onnx_path)
     recipe = card.training.augment.get("recipe")
     if recipe is None:
-        raise ValueError(f"the card of {onnx_path} records no recipe to check {results_dir} against; ship the model again")
+        raise ValueError(f"the card of {onnx_path} records no recipe to check {results_dir} against; "
+                         "ship the model again")
     card = replace(card, metrics={**card.metrics, **protocol_metrics(results_dir, recipe)})
     write_card(card, card_path_for(onnx_path))
     return read_card(card_path_for(onnx_path))
@@ -266,8 +267,7 @@ def ship(fields: Sequence[Field], files: dict[str, dict[str, Path]], out: Path, 
     mock = training_mock_fields(config)
     pools = build_pools([*fields, *mock], config, cache=cache, log=log)
     model, norm, record = train_ensemble(roles["train"], roles["validation"], pools, config,
-                                            seed=config.seed_of_training(), log=log,
-                                            generated=chosen, mock=mock)
+                                         seed=config.seed_of_training(), log=log, generated=chosen, mock=mock)
     scans = scan_fields(held_out, scorer=keras_scorer(model), normalisation=norm)
     threshold = threshold_for_rate(scans, target_per_deg2=config.target_rate_per_deg2)
     count, area = false_candidates(scans, threshold)

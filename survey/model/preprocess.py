@@ -269,5 +269,5 @@ def cut_windows(
         columns[NOISE_COLUMNS[channel]] = np.full(n, sigma, np.float32)
         # The normalisation rises monotonically, so the brightest normalised pixel is the brightest one.
         columns[PEAK_COLUMNS[channel]] = peak if normalisation is None else normalisation.invert(peak, noise=sigma)
-    return {IMAGE_COLUMN: planes, "outside_fraction": geometry.outside_fraction, "zero_fraction": geometry.zero_fraction,
-            **columns}
+    return {IMAGE_COLUMN: planes, "outside_fraction": geometry.outside_fraction,
+            "zero_fraction": geometry.zero_fraction, **columns}

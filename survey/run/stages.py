@@ -60,7 +60,6 @@ from survey.sky.tiling import Region, windows_in_tile
 logger = logging.getLogger(__name__)
 
 
-
 # --------------------------------------------------------------------------------------
 # Rows of a tile (pure numpy once the pixels are read)
 # --------------------------------------------------------------------------------------
@@ -165,7 +164,7 @@ def scan_tile(
     request = tile_request(tile, tile_order=tile_order)
     field = clip_field(source.read_field(request), key=request.key)
     return cut_parts(tile, windows, field, normalisation=normalisation, max_rows=max_rows or max(1, len(windows)),
-                      buffer=buffer)
+                     buffer=buffer)
 
 
 def cut_parts(tile: int, windows, field: ClippedField, *, normalisation, max_rows: int,
@@ -173,8 +172,8 @@ def cut_parts(tile: int, windows, field: ClippedField, *, normalisation, max_row
     """The rows of a clipped tile's windows, ``max_rows`` at a time, each part cut into ``buffer``.
 
     Everything a part does not need to redo (the WCS transforms, the cut-outs' corners and
-    fractions, the corrupt-pixel masks) is done once for the tile: at the CPU batch of 64 windows, per-part work had cost as
-    much as the cut itself.
+    fractions, the corrupt-pixel masks) is done once for the tile: at the CPU batch of 64
+    windows, per-part work had cost as much as the cut itself.
 
     Parameters
     ----------

@@ -110,12 +110,18 @@ def test_the_model_input_is_contiguous_band_planes_in_band_order():
         np.testing.assert_array_equal(nhwc[..., channel], planes[:, channel])
 
 
+def small_field_and_windows_across_its_edges(n: int, *, seed: int):
+    """A mock field narrower than its windows' spread, and ``n`` window centres around and beyond it."""
+    field = clip_field(MockSource(MockSky(seed=4)).read_field(FieldRequest("edge", 40.0, -30.0, 1.2)), key="edge")
+    rng = np.random.default_rng(seed)
+    ra = 40.0 + rng.uniform(-1.5, 1.5, n) / np.cos(np.radians(30.0))
+    dec = -30.0 + rng.uniform(-1.5, 1.5, n)
+    return field, ra, dec
+
+
 def test_windows_across_the_edges_of_a_small_mock_field_are_cut_exactly():
     """A field narrower than its windows' spread: cut-outs partly and wholly outside the images."""
-    field = clip_field(MockSource(MockSky(seed=4)).read_field(FieldRequest("edge", 40.0, -30.0, 1.2)), key="edge")
-    rng = np.random.default_rng(0)
-    ra = 40.0 + rng.uniform(-1.5, 1.5, 60) / np.cos(np.radians(30.0))
-    dec = -30.0 + rng.uniform(-1.5, 1.5, 60)
+    field, ra, dec = small_field_and_windows_across_its_edges(60, seed=0)
     got = cut_windows(field, ra, dec)
     assert 0 < got["outside_fraction"].min() < 1 and got["outside_fraction"].max() == 1.0
     assert_same_columns(got, cut_one_by_one(field, ra, dec))
@@ -123,10 +129,7 @@ def test_windows_across_the_edges_of_a_small_mock_field_are_cut_exactly():
 
 def test_parts_cut_with_slices_of_the_tiles_geometry_equal_the_whole_cut():
     """A tile cut in parts with its geometry computed once (``window_geometry``), as survey actors cut it."""
-    field = clip_field(MockSource(MockSky(seed=4)).read_field(FieldRequest("edge", 40.0, -30.0, 1.2)), key="edge")
-    rng = np.random.default_rng(1)
-    ra = 40.0 + rng.uniform(-1.5, 1.5, 50) / np.cos(np.radians(30.0))
-    dec = -30.0 + rng.uniform(-1.5, 1.5, 50)
+    field, ra, dec = small_field_and_windows_across_its_edges(50, seed=1)
     whole = cut_windows(field, ra, dec)
     assert 0 < whole["outside_fraction"].min() < 1 and whole["outside_fraction"].max() == 1.0  # edges are in play
     geometry = window_geometry(field, ra, dec)

@@ -127,6 +127,8 @@ def _folds(args) -> int:
     from training.data import load_training_set
     from training.evaluate import grouped_folds
 
+    if args.ship:
+        return _ship_held_out(args)
     sources = load_training_set(_data_path(args))
     groups, labels = np.array([s.group for s in sources]), np.array([s.label for s in sources])
     for repeat in range(args.repeats):
@@ -134,6 +136,15 @@ def _folds(args) -> int:
         for fold in range(args.folds):
             names = [s.name for s, f in zip(sources, folds) if f == fold]
             print(f"{repeat}\t{fold}\t{','.join(names)}")
+    return 0
+
+
+def _ship_held_out(args) -> int:
+    """Print the fields ``ship --seed`` keeps from training (early stopping and calibration): its generator's exclusions."""
+    from training.ship import split_roles
+
+    roles = split_roles(_fields(args)[1], seed=args.seed)
+    print(f"ship\theld-out\t{','.join(f.name for f in [*roles['validation'], *roles['calibration']])}")
     return 0
 
 
@@ -541,6 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="the protocol's --seed (fold assignments derive from it)")
+    p.add_argument("--ship", action="store_true",
+                   help="instead, the fields `halo-train ship --seed` early-stops and calibrates on (one line)")
     _data_arg(p)
     p.set_defaults(func=_folds)
 

@@ -40,6 +40,24 @@ def test_training_early_stopping_and_calibration_fields_never_share_a_group(fiel
 
 
 @pytest.mark.training
+def test_folds_ship_prints_the_fields_a_ship_generator_must_be_trained_without(fields, gleam_dir, tmp_path, capsys):
+    from training.cli import main
+    from training.ship import split_roles
+
+    sources, fs = fields
+    for source in sources:
+        for path in dict(source.files).values():
+            link = tmp_path / "data" / path.parent.name / path.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(path)
+    assert main(["folds", "--ship", "--data", str(tmp_path / "data")]) == 0
+    kind, role, names = capsys.readouterr().out.strip().split("\t")
+    roles = split_roles(fs, seed=0)
+    assert (kind, role) == ("ship", "held-out")
+    assert names.split(",") == [f.name for f in [*roles["validation"], *roles["calibration"]]]
+
+
+@pytest.mark.training
 @pytest.mark.slow
 def test_ship_exports_a_model_the_survey_runs_with_its_calibrated_threshold(fields, gleam_dir, tmp_path):
     from survey.model.infer import OnnxClassifier

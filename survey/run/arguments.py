@@ -292,13 +292,13 @@ class SurveyArguments:
     """Split stages only: most tiles read and preprocessed at once; None lets Ray Data decide from free CPUs."""
 
     tile_writes: str = option("auto", flag="--tile-writes", group="execution", choices=TILE_WRITERS,
-                              help="who writes finished tiles: the fused actors, or the driver (default auto: "
-                              "the actors, unless stages are split or a local --output is on a multi-node cluster)")
-    """``actors``: each fused actor writes the tiles it scores and sends the driver one row per
-    tile; needs fused stages and an output every node can write (an object store, or a
-    filesystem shared by the nodes). ``driver``: every scored row goes to the driver, which
-    writes the tiles. ``auto``: ``actors`` with fused stages when the output is a URL or Ray
-    runs on one node, else ``driver``."""
+                              help="who writes finished tiles: the inference actors, or the driver (default auto: "
+                              "the actors, unless a local --output is on a multi-node cluster)")
+    """``actors``: each inference actor writes the tiles it scores and sends the driver one row
+    per tile (fused actors read their own tiles; split-stage actors get one tile per task);
+    needs an output every node can write (an object store, or a filesystem shared by the
+    nodes). ``driver``: the scored rows go to the driver, which writes the tiles. ``auto``:
+    ``actors`` when the output is a URL or Ray runs on one node, else ``driver``."""
 
     providers: str = option("auto", flag="--providers", group="execution", choices=PROVIDERS,
                             help="ONNX Runtime provider")
@@ -371,11 +371,6 @@ class SurveyArguments:
             raise BadInputError(
                 "--read-concurrency", "sizes the reading tasks of split stages, but these stages are fused (each "
                 "inference actor reads its own tiles): set --concurrency, or pass --stages split"
-            )
-        if self.tile_writes == "actors" and not self.fused_stages:
-            raise BadInputError(
-                "--tile-writes actors", "needs fused stages (with split stages an actor's batches cut across tiles): "
-                "pass --stages fused, or --tile-writes driver"
             )
         if not self.model.is_file():
             raise ModelCardError(

@@ -2,9 +2,10 @@
 
 Blind scans and targets both start from one work item per tile (``survey.run.plan``). On
 CPUs each actor of one pool reads, preprocesses and scores whole tiles (``TileScorer``,
-the fused layout) and, where every node can write the output, writes them too
-(``tile_writers``); with GPUs (or SkyView, whose reads wait on the network) preprocessing
-runs in stateless tasks on any free CPU and the actors only score (the split layout).
+the fused layout); with GPUs (or SkyView, whose reads wait on the network) preprocessing
+runs in stateless tasks on any free CPU and the actors score one tile per task (the split
+layout). Either way, where every node can write the output (``actors_write_tiles``), the
+actors write the tiles they score and the driver only counts them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 from survey.images.base import ImageSource
 from survey.model.normalisation import Normalisation
 from survey.run.arguments import SurveyArguments
-from survey.run.stages import Predictor, TileScorer, preprocess_batch
+from survey.run.stages import Predictor, TileScorer, TileWriter, preprocess_batch
 from survey.run.tiles import TileSink
 from survey.sky.bands import BANDS, CUTOUT_SIZE
 from survey.sky.fields import tile_field
@@ -78,10 +79,11 @@ def build_dataset(
     rows_above : float, optional
         Split stages: the inference actors return only rows scoring at least this, and one
         row per tile and batch counting the others (``Predictor``); the driver writes only
-        detections. Fused actors that write their tiles return summaries anyway.
+        detections. Actors that write their tiles return summaries anyway.
     sink : TileSink, optional
-        Fused stages only: the actors write each tile they finish here and stream back one
-        ``TileSummary`` row per tile instead of its rows.
+        The actors write each tile they finish here and stream back one ``TileSummary``
+        row per tile instead of its rows (fused ``TileScorer``; split ``TileWriter``, which
+        takes one tile per task and leaves a tile whose rows Ray Data split to the driver).
 
     Returns
     -------
@@ -113,9 +115,12 @@ def build_dataset(
         memory=preprocess_memory_bytes(tile_order=args.tile_order, window_order=args.window_order),
     )
     split_predictor = {**predictor, "rows_above": rows_above, "batch_size": args.inference_batch}
+    pool = ray.data.ActorPoolStrategy(size=inference_actors(args))
+    if sink is not None:  # whole blocks, i.e. whole tiles: the actor writes each one (TileWriter)
+        return ds.map_batches(TileWriter, fn_constructor_kwargs={**split_predictor, "sink": sink}, batch_size=None,
+                              compute=pool, **resources)
     return ds.map_batches(Predictor, fn_constructor_kwargs=split_predictor,
-                          batch_size=max(args.inference_batch, SPLIT_WINDOWS_PER_CALL),
-                          compute=ray.data.ActorPoolStrategy(size=inference_actors(args)), **resources)
+                          batch_size=max(args.inference_batch, SPLIT_WINDOWS_PER_CALL), compute=pool, **resources)
 
 
 LOCAL_SCHEMES = ("file", "local")
@@ -126,18 +131,16 @@ PROCESS_LOCAL_SCHEMES = ("memory",)
 
 
 def actors_write_tiles(args: SurveyArguments) -> bool:
-    """Whether the fused actors write their tiles (``--tile-writes``, with ``auto`` resolved).
+    """Whether the inference actors write their tiles (``--tile-writes``, with ``auto`` resolved).
 
-    ``auto`` lets them when stages are fused and every actor can reach the output: an
-    object store always, a local path only while Ray runs on this one node (on a cluster
-    whose nodes do not share that filesystem, rows written elsewhere would be lost to the
-    finish step; pass ``--tile-writes actors`` when they do share it), and never fsspec's
-    ``memory://``, which lives in one process.
+    ``auto`` lets them when every actor can reach the output: an object store always, a
+    local path only while Ray runs on this one node (on a cluster whose nodes do not share
+    that filesystem, rows written elsewhere would be lost to the finish step; pass
+    ``--tile-writes actors`` when they do share it), and never fsspec's ``memory://``, which
+    lives in one process. Fused and split stages alike.
     """
     if args.tile_writes != "auto":
         return args.tile_writes == "actors"
-    if not args.fused_stages:
-        return False
     scheme = str(args.output).split("://", 1)[0] if "://" in str(args.output) else "file"
     if scheme in PROCESS_LOCAL_SCHEMES:
         return False

@@ -13,6 +13,8 @@ know nothing about Ray, so they are tested on plain dicts:
    ``__init__``): score the batch and return it without the big ``image`` column, except
    for the cut-outs worth keeping (``keep_above``), which come back in Jy/beam as a list
    column that is null elsewhere.
+   ``TileWriter``, a ``Predictor`` given the run's ``TileSink``, also writes each tile it
+   receives whole and returns one summary row for it (a tile's rows are one Ray Data block).
 3. ``TileScorer`` (callable class): both in one actor, for inference on CPUs, where the
    two stages would share the same cores and the cut-outs need not cross processes. Given
    the run's ``TileSink`` it also writes each tile it finishes and returns one summary row
@@ -399,6 +401,11 @@ class Predictor:
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> pa.Table:
         """Score ``batch`` (a dict of numpy columns, as ``ds.take_batch()`` gives); returns a pyarrow table."""
+        table = self.score(batch)
+        return table if self.rows_above is None else keep_detections(table, threshold=self.rows_above)
+
+    def score(self, batch: Mapping[str, np.ndarray]) -> pa.Table:
+        """Every row of ``batch`` scored, with the kept cut-outs: what ``__call__`` returns before ``rows_above``."""
         images = np.asarray(batch[IMAGE_COLUMN], dtype=np.float32)
         valid = np.asarray(batch["error"]).astype(str) == ""
         scores = np.zeros(len(valid), np.float32)
@@ -413,8 +420,7 @@ class Predictor:
         noise = np.stack([np.asarray(batch[name], np.float32) for name in NOISE_COLUMNS], axis=1)[keep]
         kept = self.classifier.normalisation.invert(images[keep], noise=noise[:, :, None, None])
         columns[IMAGE_COLUMN] = ragged_images(channels_last(kept), keep)  # the catalogue stores (64, 64, 4)
-        table = pa.table(columns)
-        return table if self.rows_above is None else keep_detections(table, threshold=self.rows_above)
+        return pa.table(columns)
 
     def _predict(self, images: np.ndarray) -> np.ndarray:
         """Halo probabilities of ``images``, ``batch_size`` windows per ONNX Runtime call."""
@@ -422,6 +428,60 @@ class Predictor:
         if len(images) <= step:
             return self.classifier.predict(images)
         return np.concatenate([self.classifier.predict(images[i:i + step]) for i in range(0, len(images), step)])
+
+
+class TileWriter(Predictor):
+    """A split-stage inference actor that writes each tile it receives whole, as fused actors do.
+
+    Split stages hand an actor one preprocessed tile per Ray Data task (a tile's rows are one
+    block, and the actor takes whole blocks), so it can write the tile itself and send the
+    driver one ``TileSummary`` row instead of its rows: the driver then handles tiles, not
+    windows, with GPUs too. A tile whose rows come split over blocks (Ray Data splits blocks
+    above its target size, e.g. at a larger window order) cannot be written here; its rows
+    go to the driver as a ``Predictor``'s would, and the driver writes it.
+
+    Parameters
+    ----------
+    sink : TileSink
+        The run's catalogues.
+    **predictor
+        Keyword arguments of ``Predictor`` (``rows_above`` applies to the rows of split tiles).
+    """
+
+    def __init__(self, *, sink: TileSink, **predictor):
+        super().__init__(**predictor)
+        self.sink = sink
+
+    def __call__(self, batch: Mapping[str, np.ndarray]) -> Iterator[pa.Table]:
+        """The summaries of the tiles ``batch`` holds whole (written), then the rows of any other tile."""
+        whole, partial = whole_tiles(self.score(batch))
+        if whole:
+            yield pa.concat_tables([self.sink.finish(rows, mark_done=False).to_table() for rows in whole])
+        if partial.num_rows:
+            yield partial if self.rows_above is None else keep_detections(partial, threshold=self.rows_above)
+
+
+def whole_tiles(table: pa.Table) -> tuple[list[pa.Table], pa.Table]:
+    """Split scored rows into the tiles they hold all of (``tile_rows`` rows each) and the rows of other tiles.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        Scored rows with ``tile`` and ``tile_rows`` columns.
+
+    Returns
+    -------
+    whole : list of pyarrow.Table
+        One table per complete tile, in order of first appearance.
+    partial : pyarrow.Table
+        The remaining rows (possibly none), in their order.
+    """
+    tiles = table.column("tile").to_numpy()
+    announced = table.column("tile_rows").to_numpy()
+    _, first, inverse, counts = np.unique(tiles, return_index=True, return_inverse=True, return_counts=True)
+    complete = counts == announced[first]
+    whole = [table.filter(pa.array(tiles == tiles[i])) for i in np.sort(first[complete])]
+    return whole, table.filter(pa.array(~complete[inverse]))
 
 
 def keep_detections(table: pa.Table, *, threshold: float) -> pa.Table:

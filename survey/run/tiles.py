@@ -5,12 +5,12 @@ count (``TileAssembler``). A complete tile goes to the run's catalogues (``TileS
 window scores (``--all-scores``) and its detections (scan) or target rows, each with a done
 marker, so a killed run loses only the tiles in flight.
 
-Who writes: with fused stages each actor holds whole tiles, so it writes them itself and
-sends the driver one ``TileSummary`` row per tile (``tile_rows`` 1). The driver then handles
-tiles, not windows: one process's per-window work would cap the whole cluster's rate
-whatever the number of nodes (BENCHMARKS.md, "The driver"). With split stages an actor sees
-batches that cut across tiles, so their rows still travel to the driver, which reassembles
-and writes each tile.
+Who writes: an inference actor that holds a whole tile (fused stages always; split stages
+take one tile per task) writes it itself and sends the driver one ``TileSummary`` row
+(``tile_rows`` 1). The driver then handles tiles, not windows: one process's per-window work
+would cap the whole cluster's rate whatever the number of nodes (BENCHMARKS.md, "The
+driver"). Where the actors cannot write the output, or a split tile's rows arrive in
+several blocks, the rows travel to the driver, which reassembles and writes the tile.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from survey.exceptions import BadInputError
 from survey.run.dataset import (
     CPU_ACTOR_THREADS,
     actors_write_tiles,
@@ -34,22 +33,20 @@ def test_cpu_actors_run_one_thread_on_their_core_and_gpu_actors_reserve_their_gp
     assert inference_resources(survey_args(model, tmp_path, num_gpus=1.0)) == (None, {"num_gpus": 1.0})
 
 
-def test_fused_actors_write_their_tiles_only_where_every_node_sees_the_output(model, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stages", ["fused", "split"])
+def test_actors_write_their_tiles_only_where_every_node_sees_the_output(model, tmp_path, monkeypatch, stages):
     import ray
 
     nodes = [{"Alive": True}]
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     monkeypatch.setattr(ray, "nodes", lambda: nodes)
-    assert actors_write_tiles(survey_args(model, tmp_path))  # one node, local path
-    assert not actors_write_tiles(survey_args(model, tmp_path, stages="split"))
-    assert not actors_write_tiles(survey_args(model, "memory://bucket/run"))  # one process's filesystem
+    assert actors_write_tiles(survey_args(model, tmp_path, stages=stages))  # one node, local path
+    assert not actors_write_tiles(survey_args(model, "memory://bucket/run", stages=stages))  # one process's filesystem
     nodes.append({"Alive": True})
-    assert not actors_write_tiles(survey_args(model, tmp_path))  # another node may not see this disk
-    assert actors_write_tiles(survey_args(model, "s3://bucket/run"))
-    assert actors_write_tiles(survey_args(model, tmp_path, tile_writes="actors"))  # the operator says it is shared
-    assert not actors_write_tiles(survey_args(model, "s3://bucket/run", tile_writes="driver"))
-    with pytest.raises(BadInputError, match="--tile-writes actors.*needs fused stages"):
-        survey_args(model, tmp_path, stages="split", tile_writes="actors")
+    assert not actors_write_tiles(survey_args(model, tmp_path, stages=stages))  # another node may not see this disk
+    assert actors_write_tiles(survey_args(model, "s3://bucket/run", stages=stages))
+    assert actors_write_tiles(survey_args(model, tmp_path, stages=stages, tile_writes="actors"))  # said to be shared
+    assert not actors_write_tiles(survey_args(model, "s3://bucket/run", stages=stages, tile_writes="driver"))
 
 
 def test_actors_that_write_take_several_tiles_per_task_but_leave_every_actor_work(model, tmp_path):

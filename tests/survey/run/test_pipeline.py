@@ -83,10 +83,12 @@ def test_candidates_are_the_merged_detections_of_the_window_scores(uninterrupted
 
 @pytest.mark.ray
 def test_split_stages_write_the_rows_of_fused_ones(uninterrupted, ray_local, model, tmp_path):
+    """Their actors take a tile per task and write it, as fused actors do (one node: ``auto`` lets them)."""
     summary, reference = uninterrupted
     output = tmp_path / "split"
     split = run(survey_args(model, output, all_scores=True, stages="split", read_concurrency=1))
     assert [run.manifest.arguments["stages"] for run in (summary, split)] == ["fused", "split"]
+    assert split.manifest.arguments["tile_writes"] == "actors"
     assert split.manifest.status == "complete" and split.manifest.windows == summary.manifest.windows
     assert candidate_frame(output).equals(candidate_frame(reference))
     scores = [pq.read_table(paths.dataset_dir(paths.catalog_dir(out, kind="scores")).path).drop_columns(["run_id"])
@@ -98,7 +100,9 @@ def test_split_stages_send_the_driver_only_detections_and_counts_and_write_the_s
         uninterrupted, ray_local, model, tmp_path):
     summary, reference = uninterrupted
     output = tmp_path / "split-detections"
-    split = run(survey_args(model, output, stages="split", read_concurrency=1))  # no --all-scores: counts travel
+    # The driver writes (a local output on a multi-node Ray); no --all-scores: detections and counts travel.
+    split = run(survey_args(model, output, stages="split", read_concurrency=1, tile_writes="driver"))
+    assert split.manifest.arguments["tile_writes"] == "driver"
     assert split.manifest.status == "complete" and split.manifest.windows == summary.manifest.windows
     assert candidate_frame(output).equals(candidate_frame(reference))
 

@@ -1,4 +1,4 @@
-"""The stages on plain dicts, no Ray (survey.run.stages): a tile's rows, failed tiles, Predictor, TileScorer."""
+"""The stages on plain dicts, no Ray (survey.run.stages): a tile's rows, failed tiles, Predictor, TileWriter, TileScorer."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ from survey.run.resume_plan import ResumePlan
 from survey.run.stages import (
     Predictor,
     TileScorer,
+    TileWriter,
     keep_detections,
     preprocess_batch,
     preprocess_parts,
     preprocess_tile,
+    whole_tiles,
 )
 from survey.run.tiles import TileAssembler, TileSink, TileSummary
 from survey.sky.tiling import parse_region, windows_in_tile
@@ -169,6 +171,36 @@ def test_a_tile_scorer_with_a_sink_writes_its_tiles_and_returns_one_row_each(sma
     assert outputs.done_tiles() == {good}
     with pytest.raises(CatalogError, match=f"tile {good}: planned {planned[0] + 1} windows but {planned[0]}"):
         scorer({"tile": np.array([good]), "targets": np.array([""], dtype=object), "rows": np.array([planned[0] + 1])})
+
+
+def test_whole_tiles_are_told_from_the_rows_of_tiles_a_batch_holds_only_part_of():
+    table = pa.table({"tile": [9, 7, 7, 9, 11, 7], "tile_rows": [4, 3, 3, 4, 1, 3], "x": list(range(6))})
+    whole, partial = whole_tiles(table)
+    assert [t.column("x").to_pylist() for t in whole] == [[1, 2, 5], [4]]  # tile 7, then the failed tile 11
+    assert partial.column("x").to_pylist() == [0, 3]  # 2 of tile 9's 4 rows: the driver assembles it
+    assert whole_tiles(table.slice(0, 0))[1].num_rows == 0
+
+
+def test_a_split_stage_writer_writes_the_tiles_it_holds_whole_and_returns_the_rest(small_plan, model, tmp_path):
+    """One whole tile is written and summarised (done only once the driver counts it); a part of another goes on."""
+    args, work = small_plan
+    args = replace(args, output=tmp_path / "out")
+    outputs = ResumePlan.prepare(args, provenance={"run_id": args.run_id}).open(provenance={"run_id": args.run_id})
+    sink = TileSink(outputs, args=args, threshold=0.5, noise_max=default_noise_max_jy())
+    whole, split = (tile_rows(args, int(work.tiles[i])) for i in (2, 3))
+    part = {name: values[:10] for name, values in split.items()}
+    batch = {name: np.concatenate([whole[name], part[name]]) for name in whole}
+    predictor = {"model_path": model, "input_normalisation": NORMALISATION, "providers": "cpu", "keep_above": 0.5}
+    summaries, rest = TileWriter(sink=sink, rows_above=0.5, **predictor)(batch)
+    summary = TileSummary.from_table(summaries)
+    detected = int((expected_score(whole[IMAGE_COLUMN]) >= 0.5).sum())
+    assert summaries.num_rows == 1 and (summary.tile, summary.windows) == (int(work.tiles[2]), whole["tile"].size)
+    assert summary.written == detected > 0 and not summary.error
+    assert outputs.done_tiles() == set()
+    sink.mark_done(summary)
+    assert outputs.done_tiles() == {int(work.tiles[2])}
+    assert set(rest.column("tile").to_pylist()) == {int(work.tiles[3])}
+    assert sum(rest.column("stands_for").to_pylist()) == 10  # its detections and one row counting the others
 
 
 def test_a_predictor_scores_a_large_batch_in_onnx_runtime_calls_of_its_batch_size(small_plan, model):

@@ -57,6 +57,7 @@ from survey.defaults import (  # noqa: E402
     DEFAULT_WINDOW_ORDER,
     PROVIDERS,
     STAGE_LAYOUTS,
+    TILE_WRITERS,
 )
 from survey.run.arguments import default_batch  # noqa: E402
 from survey.sky import healpix  # noqa: E402
@@ -268,7 +269,7 @@ def pipeline_run(model: Path, tiles: list[int], *, out: Path, options: argparse.
     region = f"tiles:{DEFAULT_TILE_ORDER}:{','.join(map(str, tiles))}"
     args = SurveyArguments(model=model, output=out, region=region, progress=False, match_catalogs=(), source=source,
                            batch_size=options.batch_size, concurrency=options.concurrency, stages=options.stages,
-                           providers=options.providers, num_gpus=options.num_gpus)
+                           providers=options.providers, num_gpus=options.num_gpus, tile_writes=options.tile_writes)
     with ProcessSampler() as sampler:
         summary = run_survey(args)
     layout = f"{summary.manifest.arguments['stages']}, {inference_actors(args)} inference actor(s)"
@@ -367,6 +368,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="windows per ONNX Runtime call, pipeline and bare (default: the survey's, 64 on CPUs)")
     p.add_argument("--concurrency", type=int, default=None, help="inference actors (default: the survey's)")
     p.add_argument("--stages", default="auto", choices=STAGE_LAYOUTS, help="the survey's --stages")
+    p.add_argument("--tile-writes", default="auto", choices=TILE_WRITERS, help="the survey's --tile-writes")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per inference actor")
     p.add_argument("--providers", default="auto", choices=PROVIDERS)

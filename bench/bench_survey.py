@@ -137,9 +137,9 @@ def pure_ort_windows_per_s(model: Path, *, batch_size: int, batches: int, provid
 
 
 CPU_ROLES = (("preprocess_batch", "preprocessing tasks"), ("Predictor", "inference actors"),
-             ("TileScorer", "fused actors"))
+             ("TileWriter", "inference actors"), ("TileScorer", "fused actors"))
 """Ray worker titles (``ray::MapBatches(preprocess_batch)``, ``ray::MapWorker(MapBatches(Predictor))``,
-``ray::MapWorker(MapBatches(TileScorer))``) -> role."""
+``ray::MapWorker(MapBatches(TileWriter))``, ``ray::MapWorker(MapBatches(TileScorer))``) -> role."""
 
 
 class ProcessSampler:

@@ -108,7 +108,7 @@ def build_dataset(
                                                                   "batch_size": args.inference_batch, "sink": sink})
     ds = ds.map_batches(
         preprocess_batch,
-        batch_size=1,
+        batch_size=tiles_per_read(tiles=len(items), read_concurrency=args.read_concurrency),
         fn_kwargs=preprocess,
         compute=ray.data.TaskPoolStrategy(size=args.read_concurrency),
         num_cpus=1,
@@ -196,6 +196,30 @@ def tiles_per_call(args: SurveyArguments, *, tiles: int, actors: int) -> int:
     windows = 4 ** (args.window_order - args.tile_order)
     wanted = -(-WINDOWS_PER_CALL // windows)
     return max(1, min(wanted, tiles // (CALLS_PER_ACTOR * actors)))
+
+
+TILES_PER_READ = 4
+"""Tiles a split-stage preprocessing task reads, one after the other, each its own output block
+(``preprocess_batch``): Ray Data's driver pays several ms per task (``bench/bench_driver.py``)."""
+
+
+def tiles_per_read(*, tiles: int, read_concurrency: int | None) -> int:
+    """Tiles per split-stage preprocessing task: ``TILES_PER_READ``, fewer when a run is too small to keep its readers busy.
+
+    Parameters
+    ----------
+    tiles : int
+        Work items of the run.
+    read_concurrency : int or None
+        ``--read-concurrency``; None (Ray decides) counts as this machine's cores.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    readers = read_concurrency or os.cpu_count() or 1
+    return max(1, min(TILES_PER_READ, tiles // (CALLS_PER_ACTOR * readers)))
 
 
 def inference_actors(args: SurveyArguments) -> int:

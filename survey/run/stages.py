@@ -3,7 +3,7 @@
 Stage functions take picklable keyword arguments (hats-import ``map_reduce.py`` style) and
 know nothing about Ray, so they are tested on plain dicts:
 
-1. ``preprocess_batch`` (stateless, ``map_batches`` with one tile per call): read the tile's
+1. ``preprocess_batch`` (stateless ``map_batches`` tasks, one block per tile): read each tile's
    field once in all four bands and build the model input of every window of the tile with
    the one input builder (``survey.model.preprocess``: clip, normalise with the model
    card's ``Normalisation``, cut band planes), one row per window with per-band noise and
@@ -314,16 +314,16 @@ def preprocess_tile(item: Mapping, **kwargs) -> dict:
     return rows
 
 
-def preprocess_batch(batch: Mapping[str, np.ndarray], **kwargs) -> dict[str, np.ndarray]:
-    """``map_batches`` function: the rows of every tile in ``batch`` (normally one), concatenated.
+def preprocess_batch(batch: Mapping[str, np.ndarray], **kwargs) -> Iterator[dict[str, np.ndarray]]:
+    """``map_batches`` function: the rows of each tile in ``batch``, one output block per tile.
 
-    One tile's rows go out as they are: concatenating a single part would copy its 64 MiB
-    of cut-outs for nothing (7 % of a preprocessing worker's CPU in a py-spy profile).
+    A block per tile lets a ``TileWriter`` take whole tiles; several tiles per task divide
+    Ray Data's per-task cost on the driver. Each tile's rows go out as they are, never
+    concatenated: that would copy 64 MiB of cut-outs a tile for nothing (7 % of a
+    preprocessing worker's CPU in a py-spy profile).
     """
-    parts = [preprocess_tile({"tile": t, "targets": p}, **kwargs) for t, p in zip(batch["tile"], batch["targets"])]
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    for tile, targets in zip(batch["tile"], batch["targets"]):
+        yield preprocess_tile({"tile": tile, "targets": targets}, **kwargs)
 
 
 # --------------------------------------------------------------------------------------

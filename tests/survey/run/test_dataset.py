@@ -6,10 +6,12 @@ import pytest
 
 from survey.run.dataset import (
     CPU_ACTOR_THREADS,
+    TILES_PER_READ,
     actors_write_tiles,
     inference_actors,
     inference_resources,
     tiles_per_call,
+    tiles_per_read,
 )
 from tests.survey.run.helpers import (
     survey_args,
@@ -55,3 +57,9 @@ def test_actors_that_write_take_several_tiles_per_task_but_leave_every_actor_wor
     assert tiles_per_call(args, tiles=20, actors=2) == 2  # at least 4 tasks per actor
     assert tiles_per_call(args, tiles=3, actors=2) == 1
     assert tiles_per_call(survey_args(model, tmp_path, window_order=9), tiles=1000, actors=2) == 16
+
+
+def test_split_stage_readers_take_several_tiles_per_task_but_leave_every_reader_work():
+    assert tiles_per_read(tiles=1000, read_concurrency=2) == TILES_PER_READ
+    assert tiles_per_read(tiles=16, read_concurrency=2) == 2  # at least 4 tasks per reader
+    assert tiles_per_read(tiles=3, read_concurrency=8) == 1

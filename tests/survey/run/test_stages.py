@@ -32,17 +32,18 @@ from tests.survey.run.helpers import LOG_SCALING, FailingSource, OfflineSource, 
 from tests.survey.survey_helpers import NORMALISATION, expected_score, write_standin
 
 
-def test_a_batch_of_tiles_gives_each_tiles_rows_in_order():
+def test_a_batch_of_tiles_gives_each_tiles_rows_in_order_as_a_block_of_its_own():
     options = {"source": MockSource(MockSky(seed=2)), "tile_order": 5, "window_order": 8,
                "region": parse_region("allsky")}
     tiles = [6000, 6001]
     alone = [preprocess_tile({"tile": t, "targets": ""}, **options) for t in tiles]
-    one = preprocess_batch({"tile": np.array(tiles[:1]), "targets": np.array([""])}, **options)
-    two = preprocess_batch({"tile": np.array(tiles), "targets": np.array(["", ""])}, **options)
-    for got, parts in ((one, alone[:1]), (two, alone)):
-        expected = {name: np.concatenate([p[name] for p in parts]) for name in parts[0] if name != "tile_seconds"}
-        assert_same_columns({name: got[name] for name in expected}, expected)
-    assert two["tile"].tolist() == [6000] * 64 + [6001] * 64
+    one = list(preprocess_batch({"tile": np.array(tiles[:1]), "targets": np.array([""])}, **options))
+    two = list(preprocess_batch({"tile": np.array(tiles), "targets": np.array(["", ""])}, **options))
+    assert [len(one), len(two)] == [1, 2]  # a block per tile, whole
+    for got, expected in zip([*one, *two], [*alone[:1], *alone]):
+        assert_same_columns({name: got[name] for name in expected if name != "tile_seconds"},
+                            {name: values for name, values in expected.items() if name != "tile_seconds"})
+    assert [rows["tile"].tolist() for rows in two] == [[6000] * 64, [6001] * 64]
 
 
 def test_a_tile_cut_in_parts_gives_the_rows_of_one_cut():
@@ -128,7 +129,8 @@ def test_a_tile_scorer_gives_the_rows_of_the_two_stages_it_fuses(small_plan, mod
     predictor = {"model_path": model, "input_normalisation": NORMALISATION, "providers": "cpu", "keep_above": 0.95}
     items = {"tile": np.array(tiles), "targets": np.array(["", ""], dtype=object)}
     fused = TileScorer(preprocess=preprocess, predictor=predictor, batch_size=100)(items)
-    split = Predictor(**predictor)(preprocess_batch(items, **preprocess))
+    blocks = list(preprocess_batch(items, **preprocess))
+    split = Predictor(**predictor)({name: np.concatenate([rows[name] for rows in blocks]) for name in blocks[0]})
     small = [name for name in fused.column_names if name not in ("tile_seconds", IMAGE_COLUMN)]  # timed apart
     pd.testing.assert_frame_equal(fused.select(small).to_pandas(), split.select(small).to_pandas())
     assert fused.column(IMAGE_COLUMN).to_pylist() == split.column(IMAGE_COLUMN).to_pylist()

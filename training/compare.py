@@ -184,6 +184,93 @@ def paired_blind(control: dict, treated: dict, *, n_boot: int = 2000, seed: int 
     return out
 
 
+def _blind_items(result: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """A blind run's source labels and scores, its goal-cell halos' recoveries, and the keys that pair them."""
+    sources = [s for f in result["folds"] for s in f["sources"]]
+    goal = [c for f in result["folds"] for c in f["completeness"] if in_goal_cells(c)]
+    keys = [[s["name"] for s in sources], [(c["field"], c["flux_150mhz_jy"], c["r_e_arcmin"]) for c in goal]]
+    return (np.array([s["label"] for s in sources]), np.array([s["score"] for s in sources]),
+            np.array([c["blind_recovered"] for c in goal], float), keys)
+
+
+def pooled_blind(pairs: list[tuple[dict, dict]], *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Blind-scan pairs that differ only in their training seed, pooled: the effect beyond one seed's luck.
+
+    A single pair shares folds and injected halos, so its intervals cover which sources and
+    halos were drawn, not the training's randomness, which moves a blind run's numbers as
+    much as many a change does (``docs/blind-variants.md``). Here each difference is the
+    mean over the pairs, and its interval comes from a two-level bootstrap: the pairs
+    (training seeds) resampled, then the sources or halos, paired within each pair. The
+    false-candidate rates are each arm's totals over every pair with a Poisson interval.
+
+    Parameters
+    ----------
+    pairs : list of (dict, dict)
+        (control, treated) results.json of ``halo-train blind`` runs, every run with the same
+        folds and completeness grid.
+    n_boot : int
+        Bootstrap resamples.
+    seed : int
+        Seeds the resampling.
+
+    Returns
+    -------
+    dict
+        ``roc_auc`` and ``goal_completeness`` (control and treated means over the pairs,
+        difference, difference_95, and ``per_pair`` differences) and ``false_per_deg2``
+        (pooled rates, difference, each arm's interval); ``pairs``: how many.
+
+    Raises
+    ------
+    ValueError
+        The runs' protocols, sources or injected halos differ.
+    """
+    from training.blind import poisson_interval
+
+    items = [[_blind_items(r) for r in pair] for pair in pairs]
+    reference = items[0][0][3]
+    for (control, treated), arms in zip(pairs, items):
+        _check_same_protocol(control, treated)
+        if any(arm[3] != reference for arm in arms):
+            raise ValueError("the pooled blind runs scored other sources or injected other halos: folds or grids differ")
+    labels = items[0][0][0]
+    scores = np.array([[arm[1] for arm in arms] for arms in items])  # (pair, arm, source)
+    recovered = np.array([[arm[2] for arm in arms] for arms in items])  # (pair, arm, halo)
+
+    def auc_differences(pair_idx, idx):
+        if len(set(labels[idx])) < 2:
+            return None
+        return float(np.mean([roc_auc_score(labels[idx], scores[k, 1, idx]) - roc_auc_score(labels[idx], scores[k, 0, idx])
+                              for k in pair_idx]))
+
+    def completeness_differences(pair_idx, idx):
+        return float(np.mean(recovered[pair_idx][:, 1, idx].mean(axis=1) - recovered[pair_idx][:, 0, idx].mean(axis=1)))
+
+    rng = np.random.default_rng(seed)
+    out = {"pairs": len(pairs)}
+    for key, statistic, n_items, per_arm in (
+            ("roc_auc", auc_differences, len(labels),
+             lambda k, arm: roc_auc_score(labels, scores[k, arm])),
+            ("goal_completeness", completeness_differences, recovered.shape[2],
+             lambda k, arm: float(recovered[k, arm].mean()))):
+        boot = [statistic(rng.integers(0, len(pairs), len(pairs)), rng.integers(0, n_items, n_items))
+                for _ in range(n_boot)]
+        boot = [b for b in boot if b is not None]
+        arms = np.array([[per_arm(k, arm) for arm in (0, 1)] for k in range(len(pairs))])
+        out[key] = {"control": float(arms[:, 0].mean()), "treated": float(arms[:, 1].mean()),
+                    "difference": float((arms[:, 1] - arms[:, 0]).mean()),
+                    "difference_95": (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))),
+                    "per_pair": [float(d) for d in arms[:, 1] - arms[:, 0]]}
+    totals = [[sum(pair[arm]["summary"]["false_candidates"][k] for pair in pairs) for k in ("count", "area_deg2")]
+              for arm in (0, 1)]
+    rates = [count / area for count, area in totals]
+    out["false_per_deg2"] = {"control": rates[0], "treated": rates[1], "difference": rates[1] - rates[0],
+                             "difference_95": None,
+                             "intervals": tuple(tuple(v / area for v in poisson_interval(int(count)))
+                                                for count, area in totals)}
+    return out
+
+
 def compare(control: dict, treated: dict) -> dict:
     """``paired_paper``, ``paired_grouped`` or ``paired_blind``, by the runs' protocol."""
     if control["protocol"] == "paper":
@@ -207,7 +294,7 @@ def _fmt(entry: dict, *, percent: bool) -> str:
     return f"{cells[0]} | {cells[1]} | {entry['difference'] * scale:+.{digits}f}{unit}{interval}"
 
 
-def comparison_markdown(pairs: list[tuple[str, str]], root: Path) -> str:
+def comparison_markdown(pairs: list[tuple[str, str]], root: Path, *, pooled: bool = False) -> str:
     """Markdown tables of every pair, each naming both runs' commands.
 
     Parameters
@@ -216,6 +303,9 @@ def comparison_markdown(pairs: list[tuple[str, str]], root: Path) -> str:
         (control, treated) run directories relative to ``root`` (or absolute).
     root : Path
         Where relative run directories are.
+    pooled : bool
+        Also pool the pairs (blind runs that differ in their training seed, ``pooled_blind``)
+        into rows of their own.
 
     Returns
     -------
@@ -223,18 +313,29 @@ def comparison_markdown(pairs: list[tuple[str, str]], root: Path) -> str:
     """
     lines = ["| protocol | arch | control -> treated | metric | control | treated | difference [95 %] |",
              "|---|---|---|---|---|---|---|"]
-    commands = []
+    commands, runs = [], []
     for control_dir, treated_dir in pairs:
         control, treated = (json.loads((root / d / "results.json").read_text()) for d in (control_dir, treated_dir))
-        result = compare(control, treated)
+        runs.append((control, treated))
         names = f"{Path(control_dir).name} -> {Path(treated_dir).name}"
-        label = control["protocol"] + PROTOCOL_NOTES[control["protocol"]]
-        for key in (k for k in result if isinstance(result[k], dict)):
-            percent = key.startswith("accuracy") or key in ("f1", "goal_completeness")
-            lines.append(f"| {label} | {_arch(control)} | {names} | {key}{' [%]' if percent else ''} | "
-                         f"{_fmt(result[key], percent=percent)} |")
+        lines += _result_rows(compare(control, treated), control, names)
         commands += [f"- `{control['command']}`", f"- `{treated['command']}`"]
+    if pooled:
+        if any(control["protocol"] != "blind" for control, _ in runs):
+            raise ValueError("only blind-scan pairs pool (over training seeds)")
+        lines += _result_rows(pooled_blind(runs), runs[0][0], f"all {len(runs)} pairs pooled (mean over training seeds)")
     return "\n".join(lines + ["", "Commands:", ""] + commands) + "\n"
 
 
-__all__ = ["paired_paper", "paired_grouped", "paired_blind", "compare", "comparison_markdown"]
+def _result_rows(result: dict, control: dict, names: str) -> list[str]:
+    """One table row per metric of a comparison."""
+    label = control["protocol"] + PROTOCOL_NOTES[control["protocol"]]
+    rows = []
+    for key in (k for k in result if isinstance(result[k], dict)):
+        percent = key.startswith("accuracy") or key in ("f1", "goal_completeness")
+        rows.append(f"| {label} | {_arch(control)} | {names} | {key}{' [%]' if percent else ''} | "
+                    f"{_fmt(result[key], percent=percent)} |")
+    return rows
+
+
+__all__ = ["paired_paper", "paired_grouped", "paired_blind", "pooled_blind", "compare", "comparison_markdown"]

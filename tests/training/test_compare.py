@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from training.cli import main
-from training.compare import paired_blind, paired_grouped, paired_paper
+from training.compare import paired_blind, paired_grouped, paired_paper, pooled_blind
 
 
 def _paper(accuracies, *, seed=0, arch="cnn"):
@@ -69,7 +69,8 @@ def _blind(scores, recovered, *, false=3):
     completeness.append({"field": "s0", "flux_150mhz_jy": 0.1, "r_e_arcmin": 2.0, "blind_recovered": True})
     return {"protocol": "blind", "config": {"seed": 0, "train": {"arch": "cnn"}}, "command": "halo-train blind",
             "folds": [{"sources": sources, "completeness": completeness}],
-            "summary": {"false_candidates": {"per_deg2": false / 30.0, "per_deg2_95": (0.01, 0.3)}}}
+            "summary": {"false_candidates": {"count": false, "area_deg2": 30.0, "per_deg2": false / 30.0,
+                                             "per_deg2_95": (0.01, 0.3)}}}
 
 
 def test_blind_pairs_the_same_injected_halos_and_leaves_the_false_rate_unpaired():
@@ -81,3 +82,17 @@ def test_blind_pairs_the_same_injected_halos_and_leaves_the_false_rate_unpaired(
     assert result["false_per_deg2"]["difference"] == pytest.approx(0.1) and result["false_per_deg2"]["difference_95"] is None
     with pytest.raises(ValueError, match="different halos"):
         paired_blind(control, _blind([0.2, 0.6, 0.3, 0.7], [1, 0, 0]), n_boot=10)
+
+
+def test_pooled_blind_pairs_average_over_training_seeds_and_resample_them():
+    lucky = (_blind([0.2, 0.6, 0.3, 0.7], [0, 0, 0, 0]), _blind([0.2, 0.6, 0.3, 0.7], [1, 1, 1, 1], false=6))
+    unlucky = (_blind([0.2, 0.6, 0.3, 0.7], [1, 1, 0, 0]), _blind([0.2, 0.6, 0.3, 0.7], [1, 1, 0, 0], false=0))
+    result = pooled_blind([lucky, unlucky], n_boot=400)
+    completeness = result["goal_completeness"]
+    assert completeness["per_pair"] == [1.0, 0.0] and completeness["difference"] == 0.5
+    assert completeness["difference_95"] == (0.0, 1.0)  # the seeds resampled: one seed's gain, or none
+    assert result["false_per_deg2"]["control"] == result["false_per_deg2"]["treated"] == pytest.approx(6 / 60)
+    same = pooled_blind([unlucky, unlucky], n_boot=50)
+    assert same["roc_auc"]["difference_95"] == same["goal_completeness"]["difference_95"] == (0.0, 0.0)
+    with pytest.raises(ValueError, match="other halos"):
+        pooled_blind([lucky, (_blind([0.2, 0.6, 0.3, 0.7], [1, 0, 0]),) * 2], n_boot=10)

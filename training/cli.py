@@ -616,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pairs", nargs="+", metavar="CONTROL:TREATED",
                    help="two run directories of the same protocol, arch and seed, joined by ':'")
     p.add_argument("--pooled", action="store_true",
-                   help="also pool the pairs: blind runs alike but for --training-seed, a mean difference whose "
+                   help="also pool the blind-scan pairs (alike but for --training-seed): a mean difference whose "
                         "interval resamples the seeds too")
     p.add_argument("--out", required=True, help="Markdown file")
     p.set_defaults(func=_compare)

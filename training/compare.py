@@ -304,8 +304,8 @@ def comparison_markdown(pairs: list[tuple[str, str]], root: Path, *, pooled: boo
     root : Path
         Where relative run directories are.
     pooled : bool
-        Also pool the pairs (blind runs that differ in their training seed, ``pooled_blind``)
-        into rows of their own.
+        Also pool the blind-scan pairs (runs that differ in their training seed,
+        ``pooled_blind``) into rows of their own.
 
     Returns
     -------
@@ -321,9 +321,11 @@ def comparison_markdown(pairs: list[tuple[str, str]], root: Path, *, pooled: boo
         lines += _result_rows(compare(control, treated), control, names)
         commands += [f"- `{control['command']}`", f"- `{treated['command']}`"]
     if pooled:
-        if any(control["protocol"] != "blind" for control, _ in runs):
-            raise ValueError("only blind-scan pairs pool (over training seeds)")
-        lines += _result_rows(pooled_blind(runs), runs[0][0], f"all {len(runs)} pairs pooled (mean over training seeds)")
+        blind = [pair for pair in runs if pair[0]["protocol"] == "blind"]
+        if len(blind) < 2:
+            raise ValueError("pooling needs two or more blind-scan pairs (alike but for their training seed)")
+        lines += _result_rows(pooled_blind(blind), blind[0][0],
+                              f"the {len(blind)} blind pairs pooled (mean over training seeds)")
     return "\n".join(lines + ["", "Commands:", ""] + commands) + "\n"
 
 

@@ -1,6 +1,6 @@
 """How the shipped classifier sees the real halos when windows are not centred on them (docs/survey.md quotes this).
 
-    RAY_AUTH_MODE=disabled .venv/bin/python results/survey_real_check.py [DATA_DIR] [--orders 9,10]
+    RAY_AUTH_MODE=disabled .venv/bin/python results/survey_real_check.py [DATA_DIR] [--orders 9,10] [--model M.onnx]
 
 Two measurements on the paper's 46 real GLEAM fields, with the shipped model and the
 survey's own preprocessing:
@@ -92,15 +92,16 @@ def offset_table(sources: list[GleamSource], classifier: OnnxClassifier) -> list
     return lines
 
 
-def blind_scan(sources: list[GleamSource], directory: Path, *, window_order: int, out: Path) -> dict:
+def blind_scan(sources: list[GleamSource], directory: Path, *, window_order: int, out: Path, model: Path) -> dict:
     """Scan every tile holding a source; per source, the distance to the nearest candidate."""
     from survey.output.query import read_candidates
     from survey.run.pipeline import run
 
     centres = np.array([s.centre_radec for s in sources])
     tiles = sorted({int(t) for t in healpix.ang2pix(DEFAULT_TILE_ORDER, centres[:, 0], centres[:, 1])})
-    args = SurveyArguments(region=f"tiles:{DEFAULT_TILE_ORDER}:{','.join(map(str, tiles))}", source=f"fits:{directory}",
-                           window_order=window_order, output=out, progress=False, match_catalogs=(), all_scores=True)
+    args = SurveyArguments(model=model, region=f"tiles:{DEFAULT_TILE_ORDER}:{','.join(map(str, tiles))}",
+                           source=f"fits:{directory}", window_order=window_order, output=out, progress=False,
+                           match_catalogs=(), all_scores=True)
     summary = run(args)
     frame = read_candidates(out / "candidates")
     # arcmin from each source (rows) to each candidate (columns)
@@ -145,10 +146,11 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("directory", nargs="?", type=Path, default=data_dir() / "gleam")
     p.add_argument("--orders", default="9,10", help="window orders of the blind scans")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="a model halo-train ship exported (default the survey's)")
     options = p.parse_args(argv)
     loaded = scan_directory(options.directory)
     sources = [s for s in loaded.sources if s.label is not None]
-    classifier = OnnxClassifier(DEFAULT_MODEL, providers="cpu")
+    classifier = OnnxClassifier(options.model, providers="cpu")
     print(f"{len(sources)} labelled sources in {options.directory}; model {classifier.card.name} "
           f"(sha256 {classifier.card.onnx_sha256[:12]}), threshold {classifier.card.threshold:.4g}; it trained on "
           f"{len(trained_on(classifier))} of these fields\n")
@@ -165,7 +167,7 @@ def main(argv=None) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="halo-real-") as tmp:
             results = {int(order): blind_scan(sources, options.directory, window_order=int(order),
-                                              out=Path(tmp) / f"order{order}")
+                                              out=Path(tmp) / f"order{order}", model=options.model)
                        for order in options.orders.split(",")}
     finally:
         ray.shutdown()

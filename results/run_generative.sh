@@ -62,8 +62,31 @@ for folds in 3 2; do
     --out results/grouped$folds-dense-log-ddpm
 done
 
-# 4. The paired comparison.
+#    Blind-scan protocol (the shipped model's recipe), 2 folds so that the 2000-step fold DDPMs serve
+#    it, three training seeds per arm (~18 min a run, two at a time). Written to scratch directories
+#    (their results.json record those paths) and copied to results/ with a filtered log.
+for seed in 0 1 2; do
+  suffix=$([ $seed = 0 ] && echo "" || echo "-seed$seed")
+  $H blind --out results/blind2-cnn-log-control$suffix --training-seed $seed --folds 2 --epochs 30 --steps 40 \
+    --patience 6 --no-baselines --cache "${POOL_CACHE:-/tmp/halo-pools}"
+  $H blind --out results/blind2-cnn-log-ddpm$suffix --training-seed $seed --folds 2 --epochs 30 --steps 40 \
+    --patience 6 --no-baselines --generated $FOLDS2 --cache "${POOL_CACHE:-/tmp/halo-pools}"
+done
+
+# 4. The paired comparisons, the blind pairs also pooled over their training seeds.
 $H compare results/paper-cnn-log-control:results/paper-cnn-log-ddpm \
   results/grouped3-cnn-log-control:results/grouped3-cnn-log-ddpm results/grouped3-dense-log-control:results/grouped3-dense-log-ddpm \
   results/grouped2-cnn-log-control:results/grouped2-cnn-log-ddpm results/grouped2-dense-log-control:results/grouped2-dense-log-ddpm \
-  --out docs/generative-results.md
+  results/blind2-cnn-log-control:results/blind2-cnn-log-ddpm \
+  results/blind2-cnn-log-control-seed1:results/blind2-cnn-log-ddpm-seed1 \
+  results/blind2-cnn-log-control-seed2:results/blind2-cnn-log-ddpm-seed2 \
+  --pooled --out docs/generative-results.md
+
+# 5. The DDPM-augmented classifier shipped beside the default: the survey's recipe with halos of a
+#    DDPM trained without the fields ship early-stops and calibrates on (halo-train folds --ship),
+#    and the 2-fold blind run of that recipe in its card. Written to a scratch directory, copied to models/.
+$H ddpm --config compact --split all --exclude "$($H folds --ship | cut -f3)" --steps 2000 --threads 1 --out $G/ddpm-ship
+$H generate --model $G/ddpm-ship --n 512 --out $G/ddpm-ship-samples --threads 1
+$H ship --out models/halo-classifier-ddpm.onnx --epochs 30 --steps 40 --patience 6 --generated $G/ddpm-ship-samples \
+  --cache "${POOL_CACHE:-/tmp/halo-pools}"
+$H card-metrics models/halo-classifier-ddpm.onnx --metrics results/blind2-cnn-log-ddpm

@@ -23,8 +23,10 @@ mkdir -p $G
 $H ddpm --config compact --out $G/ddpm-compact-train --threads 1 --steps 3000
 $H generate --model $G/ddpm-compact-train --n 512 --out $G/ddpm-compact-train-samples --threads 1
 #    WGAN-GP compact conditioned on the halo type: stopped at 250 of its 2000 steps (the CPU
-#    went to the DDPMs); its samples are measured, not used in classifiers.
+#    went to the DDPMs), later resumed from that checkpoint to all 2000 (~28 min on one core);
+#    its samples are measured, not used in classifiers.
 $H wgan --config compact --condition type --threads 1 --out $G/wgan-compact-train --stop-after 250
+$H wgan --config compact --condition type --threads 1 --out $G/wgan-compact-train --resume
 $H generate --model $G/wgan-compact-train --n 512 --out $G/wgan-compact-train-samples --threads 1
 #    One DDPM per fold of the honest protocol, on all halos but that fold's test sources.
 for k in 3:1000 2:2000; do

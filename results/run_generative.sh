@@ -53,6 +53,8 @@ $H metrics --generated $G/ddpm-grouped2-fold0-samples --n 256 --out results/gene
 #    Paper protocol (flattering): 5 runs each.
 $H classifier --arch cnn --protocol paper --runs 5 $LOG --draws weighted --out results/paper-cnn-log-control
 $H classifier --arch cnn --protocol paper --runs 5 $LOG --augment ddpm --generated $G/ddpm-compact-train-samples --out results/paper-cnn-log-ddpm
+#    The WGAN-GP trained to 2000 steps on the same 18 halos (written to a scratch directory, copied here).
+$H classifier --arch cnn --protocol paper --runs 5 $LOG --augment wgan --generated $G/wgan-compact-train-samples --out results/paper-cnn-log-wgan
 #    Honest grouped protocol, source level.
 for folds in 3 2; do
   F=FOLDS$folds
@@ -76,7 +78,7 @@ for seed in 0 1 2; do
 done
 
 # 4. The paired comparisons, the blind pairs also pooled over their training seeds.
-$H compare results/paper-cnn-log-control:results/paper-cnn-log-ddpm \
+$H compare results/paper-cnn-log-control:results/paper-cnn-log-ddpm results/paper-cnn-log-control:results/paper-cnn-log-wgan \
   results/grouped3-cnn-log-control:results/grouped3-cnn-log-ddpm results/grouped3-dense-log-control:results/grouped3-dense-log-ddpm \
   results/grouped2-cnn-log-control:results/grouped2-cnn-log-ddpm results/grouped2-dense-log-control:results/grouped2-dense-log-ddpm \
   results/blind2-cnn-log-control:results/blind2-cnn-log-ddpm \

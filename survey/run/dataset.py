@@ -211,15 +211,23 @@ def tiles_per_read(*, tiles: int, read_concurrency: int | None) -> int:
     tiles : int
         Work items of the run.
     read_concurrency : int or None
-        ``--read-concurrency``; None (Ray decides) counts as this machine's cores.
+        ``--read-concurrency``; None (Ray decides) counts as every CPU of the cluster.
 
     Returns
     -------
     int
         At least 1.
     """
-    readers = read_concurrency or os.cpu_count() or 1
+    readers = read_concurrency or cluster_cpus()
     return max(1, min(TILES_PER_READ, tiles // (CALLS_PER_ACTOR * readers)))
+
+
+def cluster_cpus() -> int:
+    """CPUs of the Ray that is running, else of this machine (Ray Data starts a local Ray with one per core)."""
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 1) if ray.is_initialized() else os.cpu_count()
+    return max(1, int(cpus or 1))
 
 
 def inference_actors(args: SurveyArguments) -> int:
@@ -232,10 +240,7 @@ def inference_actors(args: SurveyArguments) -> int:
         return args.concurrency
     if not args.fused_stages or args.num_gpus:
         return 1
-    import ray
-
-    cpus = ray.cluster_resources().get("CPU", 1) if ray.is_initialized() else os.cpu_count()
-    return max(1, int(cpus or 1))
+    return cluster_cpus()
 
 
 def inference_resources(args: SurveyArguments) -> tuple[int | None, dict[str, float]]:

@@ -59,7 +59,13 @@ def test_actors_that_write_take_several_tiles_per_task_but_leave_every_actor_wor
     assert tiles_per_call(survey_args(model, tmp_path, window_order=9), tiles=1000, actors=2) == 16
 
 
-def test_split_stage_readers_take_several_tiles_per_task_but_leave_every_reader_work():
+def test_split_stage_readers_take_several_tiles_per_task_but_leave_every_reader_work(monkeypatch):
+    import ray
+
     assert tiles_per_read(tiles=1000, read_concurrency=2) == TILES_PER_READ
     assert tiles_per_read(tiles=16, read_concurrency=2) == 2  # at least 4 tasks per reader
     assert tiles_per_read(tiles=3, read_concurrency=8) == 1
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 100.0})  # a cluster, not the driver's cores
+    assert tiles_per_read(tiles=800, read_concurrency=None) == 2
+    assert tiles_per_read(tiles=64, read_concurrency=None) == 1

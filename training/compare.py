@@ -129,6 +129,19 @@ def _paired_bootstrap(statistic, n_items: int, *, n_boot: int, seed: int) -> tup
     return (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
 
 
+def _blind_items(result: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[list, list]]:
+    """A blind run's source labels and scores, its goal-cell halos' recoveries, and the keys that pair them.
+
+    The keys are the sources' names and the halos' (field, flux, size): two runs pair item
+    by item only where these agree.
+    """
+    sources = [s for f in result["folds"] for s in f["sources"]]
+    goal = [c for f in result["folds"] for c in f["completeness"] if in_goal_cells(c)]
+    keys = ([s["name"] for s in sources], [(c["field"], c["flux_150mhz_jy"], c["r_e_arcmin"]) for c in goal])
+    return (np.array([s["label"] for s in sources]), np.array([s["score"] for s in sources]),
+            np.array([c["blind_recovered"] for c in goal], float), keys)
+
+
 def paired_blind(control: dict, treated: dict, *, n_boot: int = 2000, seed: int = 0) -> dict:
     """Two blind-scan runs with the same folds: sources' ROC-AUC, goal-cell completeness, false-candidate rate.
 
@@ -153,23 +166,17 @@ def paired_blind(control: dict, treated: dict, *, n_boot: int = 2000, seed: int 
         and ``false_per_deg2`` (control, treated, difference, each run's interval).
     """
     _check_same_protocol(control, treated)
-    rows = [[s for f in r["folds"] for s in f["sources"]] for r in (control, treated)]
-    if [s["name"] for s in rows[0]] != [s["name"] for s in rows[1]]:
+    (labels, sa, ga, (names, halos)), (_, sb, gb, (other_names, other_halos)) = map(_blind_items, (control, treated))
+    if names != other_names:
         raise ValueError("the blind runs scored different sources: their folds differ")
-    labels = np.array([s["label"] for s in rows[0]])
-    sa, sb = (np.array([s["score"] for s in r]) for r in rows)
+    if halos != other_halos:
+        raise ValueError("the blind runs injected different halos: their grids or seeds differ")
 
     def auc_difference(idx):
         if len(set(labels[idx])) < 2:
             return None
         return roc_auc_score(labels[idx], sb[idx]) - roc_auc_score(labels[idx], sa[idx])
 
-    goal = [[c for f in r["folds"] for c in f["completeness"]
-             if in_goal_cells(c)] for r in (control, treated)]
-    if [(c["field"], c["flux_150mhz_jy"], c["r_e_arcmin"]) for c in goal[0]] != \
-            [(c["field"], c["flux_150mhz_jy"], c["r_e_arcmin"]) for c in goal[1]]:
-        raise ValueError("the blind runs injected different halos: their grids or seeds differ")
-    ga, gb = (np.array([c["blind_recovered"] for c in g], float) for g in goal)
     out = {"roc_auc": {"control": float(roc_auc_score(labels, sa)), "treated": float(roc_auc_score(labels, sb))},
            "goal_completeness": {"control": float(ga.mean()), "treated": float(gb.mean())}}
     out["roc_auc"]["difference_95"] = _paired_bootstrap(auc_difference, len(labels), n_boot=n_boot, seed=seed)
@@ -182,15 +189,6 @@ def paired_blind(control: dict, treated: dict, *, n_boot: int = 2000, seed: int 
                              "difference": rates[1]["per_deg2"] - rates[0]["per_deg2"], "difference_95": None,
                              "intervals": (rates[0]["per_deg2_95"], rates[1]["per_deg2_95"])}
     return out
-
-
-def _blind_items(result: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
-    """A blind run's source labels and scores, its goal-cell halos' recoveries, and the keys that pair them."""
-    sources = [s for f in result["folds"] for s in f["sources"]]
-    goal = [c for f in result["folds"] for c in f["completeness"] if in_goal_cells(c)]
-    keys = [[s["name"] for s in sources], [(c["field"], c["flux_150mhz_jy"], c["r_e_arcmin"]) for c in goal]]
-    return (np.array([s["label"] for s in sources]), np.array([s["score"] for s in sources]),
-            np.array([c["blind_recovered"] for c in goal], float), keys)
 
 
 def pooled_blind(pairs: list[tuple[dict, dict]], *, n_boot: int = 2000, seed: int = 0) -> dict:

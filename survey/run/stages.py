@@ -401,7 +401,10 @@ class Predictor:
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> pa.Table:
         """Score ``batch`` (a dict of numpy columns, as ``ds.take_batch()`` gives); returns a pyarrow table."""
-        table = self.score(batch)
+        return self.to_driver(self.score(batch))
+
+    def to_driver(self, table: pa.Table) -> pa.Table:
+        """What of scored rows travels to the driver: all of them, or with ``rows_above`` only ``keep_detections``."""
         return table if self.rows_above is None else keep_detections(table, threshold=self.rows_above)
 
     def score(self, batch: Mapping[str, np.ndarray]) -> pa.Table:
@@ -458,7 +461,7 @@ class TileWriter(Predictor):
         if whole:
             yield pa.concat_tables([self.sink.finish(rows, mark_done=False).to_table() for rows in whole])
         if partial.num_rows:
-            yield partial if self.rows_above is None else keep_detections(partial, threshold=self.rows_above)
+            yield self.to_driver(partial)
 
 
 def whole_tiles(table: pa.Table) -> tuple[list[pa.Table], pa.Table]:

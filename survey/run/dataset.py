@@ -194,8 +194,29 @@ def tiles_per_call(args: SurveyArguments, *, tiles: int, actors: int) -> int:
         Tiles per ``map_batches`` call, at least 1.
     """
     windows = 4 ** (args.window_order - args.tile_order)
-    wanted = -(-WINDOWS_PER_CALL // windows)
-    return max(1, min(wanted, tiles // (CALLS_PER_ACTOR * actors)))
+    return tiles_per_task(-(-WINDOWS_PER_CALL // windows), tiles=tiles, workers=actors)
+
+
+def tiles_per_task(wanted: int, *, tiles: int, workers: int) -> int:
+    """``wanted`` tiles per task, fewer when that would leave a worker under ``CALLS_PER_ACTOR`` tasks.
+
+    The one rule behind ``tiles_per_call`` (fused actors) and ``tiles_per_read`` (split-stage readers).
+
+    Parameters
+    ----------
+    wanted : int
+        Tiles per task the caller aims for.
+    tiles : int
+        Work items of the run.
+    workers : int
+        Actors or reading tasks that share them.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    return max(1, min(wanted, tiles // (CALLS_PER_ACTOR * workers)))
 
 
 TILES_PER_READ = 4
@@ -218,8 +239,7 @@ def tiles_per_read(*, tiles: int, read_concurrency: int | None) -> int:
     int
         At least 1.
     """
-    readers = read_concurrency or cluster_cpus()
-    return max(1, min(TILES_PER_READ, tiles // (CALLS_PER_ACTOR * readers)))
+    return tiles_per_task(TILES_PER_READ, tiles=tiles, workers=read_concurrency or cluster_cpus())
 
 
 def cluster_cpus() -> int:

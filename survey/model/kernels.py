@@ -7,11 +7,14 @@ blocks of masks and fancy indices, a cut-out is gathered into a fresh array and 
 again into the batch). Here each step is one loop that numba compiles, writing into arrays
 the caller keeps:
 
-- ``nonzero_finite``: the finite, non-zero pixels as float64 and the finite and zero counts;
+- ``nonzero_finite``: the finite, non-zero pixels and the finite and zero counts;
+- ``absolute_deviations``: |x - median| for the MAD, one pass where numpy makes two;
 - ``histogram``: ``np.histogram``'s uniform-bin rule (a bin estimate, then its corrections
   against the edges, which decide), so every count is the same;
 - ``clip_and_mask``: the 3-sigma clip and the no-data mask of a raw image in one pass; the
   threshold is compared in float32, as numpy compares a float32 array with a Python float;
+- ``split_zeros`` and ``scatter_finite``: a clipped field normalised through its non-zero
+  pixels alone, zeros filled and survivors collected in one pass, written back in another;
 - ``gather``: cut-outs straight into the caller's batch of band planes, with their peaks.
 
 Every kernel equals the numpy code it replaces value for value (``tests/survey/model/
@@ -59,7 +62,11 @@ def _jit(function):
 
 @_jit
 def nonzero_finite(pixels, out):  # pragma: no cover - compiled
-    """Copy the finite, non-zero pixels of a 1-D array into ``out`` (float64); returns (n copied, finite, zeros)."""
+    """Copy the finite, non-zero pixels of a 1-D array into ``out``; returns (n copied, finite, zeros).
+
+    ``out`` is float64, or float32 for float32 pixels (half the bytes for the noise fit's
+    passes, which widen each value exactly).
+    """
     n = 0
     finite = 0
     zeros = 0
@@ -73,6 +80,79 @@ def nonzero_finite(pixels, out):  # pragma: no cover - compiled
                 out[n] = value
                 n += 1
     return n, finite, zeros
+
+
+@_jit
+def split_zeros(pixels, fill, out, indices, values):  # pragma: no cover - compiled
+    """Write ``fill`` over all of ``out`` and collect the non-zero pixels with their indices, in one pass.
+
+    The first half of normalising a clipped field (``preprocess.normalise_field``): its
+    zeros all map to one value, and only the few survivors need the scaling.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        1-D float32 clipped field.
+    fill : numpy.float32
+        What a zero becomes (the normalisation's ``zero_level``).
+    out : numpy.ndarray
+        1-D float32 of the same length, written with ``fill``.
+    indices : numpy.ndarray
+        1-D int64 of the same length: the first n hold the non-zero pixels' indices.
+    values : numpy.ndarray
+        1-D float32 of the same length: the first n hold their values.
+
+    Returns
+    -------
+    int
+        n, the number of non-zero pixels.
+    """
+    n = 0
+    for i in range(pixels.size):
+        value = pixels[i]
+        out[i] = fill
+        if value != 0:
+            indices[n] = i
+            values[n] = value
+            n += 1
+    return n
+
+
+@_jit
+def scatter_finite(out, indices, values, fill) -> None:  # pragma: no cover - compiled
+    """``out[indices] = values``, a non-finite value written as ``fill`` (what ``cutouts.finite_image`` makes of it).
+
+    Parameters
+    ----------
+    out : numpy.ndarray
+        1-D float32, written at ``indices``.
+    indices : numpy.ndarray
+        1-D int64 positions.
+    values : numpy.ndarray
+        1-D float32, as many as ``indices``.
+    fill : numpy.float32
+        Written where a value is NaN or infinite.
+    """
+    for k in range(indices.size):
+        value = values[k]
+        out[indices[k]] = value if np.isfinite(value) else fill
+
+
+@_jit
+def absolute_deviations(values, centre, out) -> None:  # pragma: no cover - compiled
+    """``out = abs(values - centre)`` in float64, in one pass (numpy's subtract, then abs, make two).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        1-D float64, or float32 (each widened exactly before the subtraction).
+    centre : float
+        Subtracted from each value.
+    out : numpy.ndarray
+        1-D float64 of the same length, written.
+    """
+    for i in range(values.size):
+        out[i] = abs(values[i] - centre)
 
 
 @_jit
@@ -90,7 +170,7 @@ def histogram(values, edges, counts) -> None:  # pragma: no cover - compiled
     Parameters
     ----------
     values : numpy.ndarray
-        1-D float64 values to bin.
+        1-D float64 values to bin (or float32, each widened exactly, as numpy would).
     edges : numpy.ndarray
         The bin edges numpy makes for the range (``np.histogram_bin_edges``), equally spaced.
     counts : numpy.ndarray

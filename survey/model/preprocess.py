@@ -85,8 +85,7 @@ class ClippedField:
             return clipped.pixels, 0.0  # clip_band's output: float32, every pixel finite
         key = (band, normalisation.id)
         if key not in self._normalised:
-            normalised = normalise_field(normalisation, clipped.pixels, noise=clipped.noise.sigma)
-            self._normalised[key] = finite_image(normalised, normalisation.zero_level)
+            self._normalised[key] = normalise_field(normalisation, clipped.pixels, noise=clipped.noise.sigma)
         return self._normalised[key], normalisation.zero_level
 
     def no_data(self, band: str) -> np.ndarray | None:
@@ -97,13 +96,15 @@ class ClippedField:
 
 
 def normalise_field(normalisation: Normalisation, pixels: np.ndarray, *, noise: float) -> np.ndarray:
-    """``normalisation.apply(pixels, noise=noise)`` of a clipped field, touching only its non-zero pixels.
+    """``normalisation.apply(pixels, noise=noise)`` of a clipped field, as cut-outs read it, through its non-zero pixels.
 
     A clipped field is mostly exact zeros, which all map to one value, and the scaling acts
-    pixel by pixel: so the field is filled with that value and the scaling applied to the
-    few surviving pixels alone (numpy's ``apply`` on the whole field makes about six passes
-    over it). Equal to ``apply`` value for value; with ``HALO_SURVEY_NUMBA=0`` (the
-    builder's reference path) it is ``apply`` itself.
+    pixel by pixel: so one compiled pass fills the field with that value and collects the
+    surviving pixels (``kernels.split_zeros``), the scaling runs on those alone, and a second
+    pass writes them back (numpy's ``apply`` on the whole field makes about six passes over
+    it). A pixel the scaling makes non-finite reads ``zero_level``, as ``cutouts.finite_image``
+    makes it. Equal to ``finite_image(apply(...))`` value for value, which is what it runs
+    with ``HALO_SURVEY_NUMBA=0`` (the builder's reference path).
 
     Parameters
     ----------
@@ -117,14 +118,17 @@ def normalise_field(normalisation: Normalisation, pixels: np.ndarray, *, noise: 
     Returns
     -------
     numpy.ndarray
-        float32, shaped like ``pixels``: the model's input scale.
+        float32, shaped like ``pixels``, every pixel finite: the model's input scale.
     """
+    fill = normalisation.zero_level  # apply(0), whatever the noise
     if not kernels.enabled():
-        return normalisation.apply(pixels, noise=noise)
-    flat = np.asarray(pixels, np.float32).reshape(-1)
-    kept = np.flatnonzero(flat)
-    out = np.full(flat.size, normalisation.zero_level, np.float32)  # apply(0), whatever the noise
-    out[kept] = normalisation.apply(flat[kept], noise=noise)
+        return finite_image(normalisation.apply(pixels, noise=noise), fill)
+    flat = np.ascontiguousarray(pixels, np.float32).reshape(-1)
+    out = np.empty(flat.size, np.float32)
+    indices = np.empty(flat.size, np.int64)
+    values = np.empty(flat.size, np.float32)
+    kept = kernels.split_zeros(flat, fill, out, indices, values)
+    kernels.scatter_finite(out, indices[:kept], normalisation.apply(values[:kept], noise=noise), fill)
     return out.reshape(np.shape(pixels))
 
 
@@ -260,14 +264,19 @@ def cut_windows(
         raise ValueError(f"the geometry of {len(geometry)} windows was given for {n}")
     shape = (n, len(BAND_NAMES), CUTOUT_SIZE, CUTOUT_SIZE)
     planes = np.empty(shape, np.float32) if out is None else batch_view(out, shape)
-    columns: dict[str, np.ndarray] = {}
+    peaks = np.empty((len(BAND_NAMES), n), np.float32)
+    sigmas = np.array([field.clipped[band].noise.sigma for band in BAND_NAMES], np.float32)
     for channel, band in enumerate(BAND_NAMES):
-        sigma = field.clipped[band].noise.sigma
         pixels, fill = field.band_pixels(band, normalisation)
         # One gather per band: no per-window Python work.
-        peak = gather_into(planes, channel, pixels, *geometry.corners[band], fill=fill)
-        columns[NOISE_COLUMNS[channel]] = np.full(n, sigma, np.float32)
-        # The normalisation rises monotonically, so the brightest normalised pixel is the brightest one.
-        columns[PEAK_COLUMNS[channel]] = peak if normalisation is None else normalisation.invert(peak, noise=sigma)
+        peaks[channel] = gather_into(planes, channel, pixels, *geometry.corners[band], fill=fill)
+    if normalisation is not None:
+        # The normalisation rises monotonically, so the brightest normalised pixel is the
+        # brightest one; all bands in one call (a survey actor cuts 64 windows at a time).
+        peaks = normalisation.invert(peaks, noise=sigmas[:, None])
+    columns = {}
+    for channel in range(len(BAND_NAMES)):
+        columns[NOISE_COLUMNS[channel]] = np.full(n, sigmas[channel])
+        columns[PEAK_COLUMNS[channel]] = peaks[channel]
     return {IMAGE_COLUMN: planes, "outside_fraction": geometry.outside_fraction,
             "zero_fraction": geometry.zero_fraction, **columns}

@@ -20,9 +20,16 @@ from hypothesis import strategies as st
 from survey.images.mock import MockSky, MockSource
 from survey.model import kernels
 from survey.model.cutouts import cutout_corners, cutout_fractions, cutouts_at_pixels, finite_image, gather_into
-from survey.model.noise import ClippedBand, clip_band, clip_band_numpy, clip_symmetric, median_by_partition
+from survey.model.noise import (
+    ClippedBand,
+    _fit_gaussian,
+    clip_band,
+    clip_band_numpy,
+    clip_symmetric,
+    median_by_partition,
+)
 from survey.model.normalisation import Normalisation
-from survey.model.preprocess import batch_buffer, clip_field, cut_windows
+from survey.model.preprocess import batch_buffer, clip_field, cut_windows, normalise_field
 from survey.sky.fields import tile_request
 from survey.sky.tiling import windows_in_tile
 from tests.survey.model.test_preprocess import assert_same_columns
@@ -31,6 +38,7 @@ from tests.survey.reliability.test_preprocess_properties import blocks, noisy
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed: only the numpy path runs")
 
 LOG = Normalisation("log-minmax-sym", -1.2, 3.1, 0.056)
+SNR = Normalisation("snr-log-sym", -0.9, 2.4, 3.0)
 
 
 def assert_same_band(got: ClippedBand, expected: ClippedBand) -> None:
@@ -61,6 +69,21 @@ def test_the_median_by_partition_is_numpys_on_ties_even_and_odd_counts():
                np.round(rng.normal(0, 1, 2000), 1), np.full(10, 2.5), np.array([1.0]), rng.exponential(1, 4)]
     for values in samples:
         assert median_by_partition(values.copy()) == np.median(values)
+        pixels = values.astype(np.float32)  # float32 pixels: the median of their float64 copies, not float32 sums
+        assert median_by_partition(pixels.copy()) == np.median(pixels.astype(np.float64))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_fit_without_covariance_gives_curve_fits_parameters_bit_for_bit(seed):
+    rng = np.random.default_rng(seed)
+    pixels = np.concatenate([rng.normal(0.002 * seed, 0.01, 20_000), rng.exponential(0.05, 500 * seed)])
+    counts, edges = np.histogram(pixels, bins=200, range=(-0.06, 0.02))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    lower = slice(0, int(np.argmax(counts)) + 5)
+    guess = (float(counts.max()), float(centres[np.argmax(counts)]), 0.012)
+    reference = _fit_gaussian(centres[lower], counts[lower], guess, covariance=True)
+    assert reference is not None
+    np.testing.assert_array_equal(_fit_gaussian(centres[lower], counts[lower], guess, covariance=False), reference)
 
 
 def test_the_compiled_histogram_bins_as_numpy_even_on_the_edges():
@@ -110,15 +133,29 @@ def test_mock_tiles_give_the_numpy_references_rows():
         assert_same_columns(compiled, reference)
 
 
+@pytest.mark.parametrize("normalisation", [LOG, SNR], ids=["log", "snr"])
+@pytest.mark.parametrize("noise", [0.01, 1e-38])
+def test_a_field_normalises_as_the_numpy_reference_even_where_the_scaling_overflows(normalisation, noise):
+    rng = np.random.default_rng(3)
+    field = clip_symmetric(rng.normal(0, 0.01, (97, 131)), 0.03)
+    field[5, 7], field[50, 60] = 3e38, -3e38  # in noise units of 1e-38 they overflow to +-inf
+    with np.errstate(over="ignore"):  # the overflow is the case under test
+        got = normalise_field(normalisation, field, noise=noise)
+        with numpy_only():
+            expected = normalise_field(normalisation, field, noise=noise)
+    assert np.isfinite(got).all() and got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    assert (got[field == 0] == normalisation.zero_level).all()
+
+
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY
-@given(st.integers(0, 10_000), st.integers(20, 150), st.integers(20, 150), blocks, st.booleans(), st.booleans())
-def test_random_images_with_holes_clip_and_cut_as_the_numpy_reference(seed, ny, nx, spoil, clipped, big_endian):
-    image = noisy(seed, (ny, nx), spoil, clipped=clipped)
-    if big_endian:
-        image = image.astype(">f4")
+@given(st.integers(0, 10_000), st.integers(20, 150), st.integers(20, 150), blocks, st.booleans(),
+       st.sampled_from(["<f4", ">f4", "<f8", ">f8"]))
+def test_random_images_with_holes_clip_and_cut_as_the_numpy_reference(seed, ny, nx, spoil, clipped, dtype):
+    image = noisy(seed, (ny, nx), spoil, clipped=clipped).astype(dtype)  # FITS is big-endian, float32 or float64
     try:
         expected = clip_band_numpy(image)
     except ValueError as exc:

@@ -302,8 +302,8 @@ def comparison_markdown(pairs: list[tuple[str, str]], root: Path, *, pooled: boo
     root : Path
         Where relative run directories are.
     pooled : bool
-        Also pool the blind-scan pairs (runs that differ in their training seed,
-        ``pooled_blind``) into rows of their own.
+        Also pool the blind-scan pairs that differ only in their training seed
+        (``seed_groups``, ``pooled_blind``) into rows of their own, one set per group.
 
     Returns
     -------
@@ -315,16 +315,60 @@ def comparison_markdown(pairs: list[tuple[str, str]], root: Path, *, pooled: boo
     for control_dir, treated_dir in pairs:
         control, treated = (json.loads((root / d / "results.json").read_text()) for d in (control_dir, treated_dir))
         runs.append((control, treated))
-        names = f"{Path(control_dir).name} -> {Path(treated_dir).name}"
+        names = _names(control_dir, treated_dir)
         lines += _result_rows(compare(control, treated), control, names)
         commands += [f"- `{control['command']}`", f"- `{treated['command']}`"]
     if pooled:
-        blind = [pair for pair in runs if pair[0]["protocol"] == "blind"]
-        if len(blind) < 2:
-            raise ValueError("pooling needs two or more blind-scan pairs (alike but for their training seed)")
-        lines += _result_rows(pooled_blind(blind), blind[0][0],
-                              f"the {len(blind)} blind pairs pooled (mean over training seeds)")
+        groups = seed_groups([(pair, names) for pair, names in zip(runs, (_names(c, t) for c, t in pairs))
+                              if pair[0]["protocol"] == "blind"])
+        if not groups:
+            raise ValueError("pooling needs two or more blind-scan pairs alike but for their training seed")
+        for group in groups:
+            lines += _result_rows(pooled_blind([pair for pair, _ in group]), group[0][0][0],
+                                  f"{group[0][1]}: the {len(group)} training seeds pooled (mean over seeds)")
     return "\n".join(lines + ["", "Commands:", ""] + commands) + "\n"
+
+
+def _names(control_dir: str, treated_dir: str) -> str:
+    return f"{Path(control_dir).name} -> {Path(treated_dir).name}"
+
+
+def seed_groups(pairs: list[tuple[tuple[dict, dict], str]]) -> list[list[tuple[tuple[dict, dict], str]]]:
+    """The blind pairs grouped by what they compare: alike but for their training seed, two or more to a group.
+
+    Two pairs belong together when their control commands and their treated commands each
+    agree once ``--out`` and ``--training-seed`` are dropped (so the DDPM and the WGAN arms
+    against one control pool apart).
+
+    Parameters
+    ----------
+    pairs : list of ((dict, dict), str)
+        (control, treated) results.json, with the pair's name.
+
+    Returns
+    -------
+    list of list
+        The groups of two or more, in the order of their first pair.
+    """
+    groups: dict[tuple[str, str], list] = {}
+    for pair, name in pairs:
+        key = tuple(_without_seed_and_out(run["command"]) for run in pair)
+        groups.setdefault(key, []).append((pair, name))
+    return [group for group in groups.values() if len(group) >= 2]
+
+
+def _without_seed_and_out(command: str) -> str:
+    """A command line without its ``--out`` and ``--training-seed`` options (and their values)."""
+    words, kept = command.split(), []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in ("--out", "--training-seed"):
+            skip = True
+        elif not word.startswith(("--out=", "--training-seed=")):
+            kept.append(word)
+    return " ".join(kept)
 
 
 def _result_rows(result: dict, control: dict, names: str) -> list[str]:
@@ -338,4 +382,5 @@ def _result_rows(result: dict, control: dict, names: str) -> list[str]:
     return rows
 
 
-__all__ = ["paired_paper", "paired_grouped", "paired_blind", "pooled_blind", "compare", "comparison_markdown"]
+__all__ = ["paired_paper", "paired_grouped", "paired_blind", "pooled_blind", "seed_groups", "compare",
+           "comparison_markdown"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from training.cli import main
-from training.compare import paired_blind, paired_grouped, paired_paper, pooled_blind
+from training.compare import paired_blind, paired_grouped, paired_paper, pooled_blind, seed_groups
 
 
 def _paper(accuracies, *, seed=0, arch="cnn"):
@@ -96,3 +96,17 @@ def test_pooled_blind_pairs_average_over_training_seeds_and_resample_them():
     assert same["roc_auc"]["difference_95"] == same["goal_completeness"]["difference_95"] == (0.0, 0.0)
     with pytest.raises(ValueError, match="other halos"):
         pooled_blind([lucky, (_blind([0.2, 0.6, 0.3, 0.7], [1, 0, 0]),) * 2], n_boot=10)
+
+
+def test_seed_groups_pool_each_treatment_apart_and_drop_lone_pairs():
+    def run(command):
+        return {**_blind([0.2, 0.6], [1]), "command": command}
+
+    control = "halo-train blind --folds 2 --out runs/c{seed} --training-seed {seed}"
+    ddpm = "halo-train blind --folds 2 --out runs/d{seed} --training-seed {seed} --generated ddpm"
+    wgan = "halo-train blind --folds 2 --out=runs/w{seed} --training-seed={seed} --generated wgan"
+    pairs = [((run(control.format(seed=s)), run(arm.format(seed=s))), f"{name}{s}")
+             for name, arm in (("d", ddpm), ("w", wgan)) for s in (0, 1, 2)]
+    pairs.append(((run(control.format(seed=0)), run("halo-train blind --folds 5 --out x")), "lone"))
+    groups = seed_groups(pairs)
+    assert [[name for _, name in group] for group in groups] == [["d0", "d1", "d2"], ["w0", "w1", "w2"]]

@@ -314,13 +314,12 @@ def comparison_markdown(pairs: list[tuple[str, str]], root: Path, *, pooled: boo
     commands, runs = [], []
     for control_dir, treated_dir in pairs:
         control, treated = (json.loads((root / d / "results.json").read_text()) for d in (control_dir, treated_dir))
-        runs.append((control, treated))
         names = _names(control_dir, treated_dir)
+        runs.append(((control, treated), names))
         lines += _result_rows(compare(control, treated), control, names)
         commands += [f"- `{control['command']}`", f"- `{treated['command']}`"]
     if pooled:
-        groups = seed_groups([(pair, names) for pair, names in zip(runs, (_names(c, t) for c, t in pairs))
-                              if pair[0]["protocol"] == "blind"])
+        groups = seed_groups([run for run in runs if run[0][0]["protocol"] == "blind"])
         if not groups:
             raise ValueError("pooling needs two or more blind-scan pairs alike but for their training seed")
         for group in groups:
@@ -330,6 +329,7 @@ def comparison_markdown(pairs: list[tuple[str, str]], root: Path, *, pooled: boo
 
 
 def _names(control_dir: str, treated_dir: str) -> str:
+    """A pair's name in the tables: its two run directories' names."""
     return f"{Path(control_dir).name} -> {Path(treated_dir).name}"
 
 
@@ -359,9 +359,8 @@ def seed_groups(pairs: list[tuple[tuple[dict, dict], str]]) -> list[list[tuple[t
 
 def _without_seed_and_out(command: str) -> str:
     """A command line without its ``--out`` and ``--training-seed`` options (and their values)."""
-    words, kept = command.split(), []
-    skip = False
-    for word in words:
+    kept, skip = [], False
+    for word in command.split():
         if skip:
             skip = False
         elif word in ("--out", "--training-seed"):

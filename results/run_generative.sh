@@ -72,11 +72,8 @@ for arch in dense attention; do
   $H classifier --arch $arch --protocol paper --runs $runs $ATT --draws weighted --out results/paper-$arch-log-control
   $H classifier --arch $arch --protocol paper --runs $runs $ATT --augment ddpm --generated $G/ddpm-compact-train-samples \
     --out results/paper-$arch-log-ddpm
-  # (the attention network's WGAN-GP arm did not finish within the session that ran these)
-  if [ $arch = dense ]; then
-    $H classifier --arch $arch --protocol paper --runs $runs $ATT --augment wgan --generated $G/wgan-compact-train-samples \
-      --out results/paper-$arch-log-wgan
-  fi
+  $H classifier --arch $arch --protocol paper --runs $runs $ATT --augment wgan --generated $G/wgan-compact-train-samples \
+    --out results/paper-$arch-log-wgan
 done
 #    Honest grouped protocol, source level.
 for folds in 3 2; do
@@ -117,6 +114,7 @@ done
 $H compare results/paper-cnn-log-control:results/paper-cnn-log-ddpm results/paper-cnn-log-control:results/paper-cnn-log-wgan \
   results/paper-dense-log-control:results/paper-dense-log-ddpm results/paper-dense-log-control:results/paper-dense-log-wgan \
   results/paper-attention-log-control:results/paper-attention-log-ddpm \
+  results/paper-attention-log-control:results/paper-attention-log-wgan \
   results/grouped3-cnn-log-control:results/grouped3-cnn-log-ddpm results/grouped3-dense-log-control:results/grouped3-dense-log-ddpm \
   results/grouped2-cnn-log-control:results/grouped2-cnn-log-ddpm results/grouped2-dense-log-control:results/grouped2-dense-log-ddpm \
   results/blind2-cnn-log-control:results/blind2-cnn-log-ddpm \

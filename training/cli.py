@@ -381,11 +381,12 @@ def _excluded(args) -> tuple[str, ...]:
     return tuple(name.strip() for value in args.exclude or () for name in value.split(",") if name.strip())
 
 
-def _halo_set(args):
+def _halo_set(args, *, zero_centred: bool = False):
     from training.data import load_training_set
     from training.halos import halo_set
 
-    return halo_set(load_training_set(_data_path(args)), split=args.split, exclude=_excluded(args), condition=args.condition)
+    return halo_set(load_training_set(_data_path(args)), split=args.split, exclude=_excluded(args), condition=args.condition,
+                    zero_centred=zero_centred)
 
 
 def _train_generator(args, configs, train, loss_key: str) -> int:
@@ -396,8 +397,11 @@ def _train_generator(args, configs, train, loss_key: str) -> int:
 
     config = configs[args.config]
     changes = {k: v for k, v in (("total_steps", args.steps), ("seed", args.seed)) if v is not None}
+    if getattr(args, "zero_centred", False):
+        changes["zero_centred"] = True
     config = replace(config, **changes)
-    result = train(_halo_set(args), Path(args.out), config=config, resume=args.resume, stop_after=args.stop_after,
+    halos = _halo_set(args, zero_centred=getattr(config, "zero_centred", False))
+    result = train(halos, Path(args.out), config=config, resume=args.resume, stop_after=args.stop_after,
                    extend_to=args.extend_to, command=_command_line(args), log_every=args.log_every)
     loss = result.get(loss_key, float("nan"))
     goal = training_end(config.total_steps, extend_to=args.extend_to)
@@ -625,6 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", choices=["paper", "compact", "smoke"], default="compact",
                    help="paper: Ho et al.'s U-Net, 63 M parameters (GPU); compact: about an hour on 2 CPU cores; smoke: tests")
     _generative_args(p, condition="none")
+    p.add_argument("--zero-centred", action="store_true",
+                   help="scale the halos so that clipped (zero) pixels map to 0, not to the paper's min-max position")
     p.set_defaults(func=_ddpm)
 
     p = sub.add_parser("wgan", help="train (or resume) the paper's conditional WGAN-GP on the real halo cut-outs")

@@ -499,6 +499,9 @@ class DiffusionConfig:
         Steps between checkpoints.
     seed : int
         Seeds weights, batches, augmentation and the diffusion draws.
+    zero_centred : bool
+        Scale the halos to a symmetric range so that clipped (zero) pixels map to 0
+        (``training.halos.halo_set``); False is the paper's min-max to [-1, 1].
     """
 
     unet: str = "paper"
@@ -516,6 +519,7 @@ class DiffusionConfig:
     input_noise_std: float = 0.01
     checkpoint_every: int = 500
     seed: int = 0
+    zero_centred: bool = False
 
     def __post_init__(self):
         if self.unet not in UNET_CONFIGS:

@@ -49,6 +49,16 @@ def test_training_commands_refuse_unknown_exclusions_and_existing_checkpoints(sm
     assert "cannot exclude ['Nowhere']" in capsys.readouterr().err
 
 
+def test_a_zero_centred_ddpm_records_its_flag_and_symmetric_scaling(gleam_dir, tmp_path):
+    out = tmp_path / "centred"
+    assert main(["ddpm", "--config", "smoke", "--zero-centred", "--steps", "2", "--out", str(out),
+                 "--data", str(gleam_dir)]) == 0
+    record = json.loads((out / "model.json").read_text())
+    norm = record["data"]["normalisation"]
+    assert record["config"]["zero_centred"] is True and "--zero-centred" in record["command"]
+    assert norm["max"] > 0 and norm["min"] == -norm["max"]
+
+
 def test_help_lists_the_generative_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -48,6 +48,20 @@ def test_the_scaling_keeps_every_brightness_augmented_copy_in_minus_one_one(real
     assert np.mean(x == halos.normalisation.zero_level) > 0.5  # clipped sky stays exactly at the zero level
 
 
+def test_a_zero_centred_scaling_maps_clipped_pixels_to_zero_and_keeps_copies_in_range(real_sources):
+    paper, centred = halo_set(real_sources), halo_set(real_sources, zero_centred=True)
+    assert paper.normalisation.zero_level < -0.1  # the paper's min-max puts the clipped sky off centre
+    assert centred.normalisation.zero_level == 0.0
+    assert centred.normalisation.min == -centred.normalisation.max
+    assert max(-paper.normalisation.min, paper.normalisation.max) == centred.normalisation.max
+    for factor in (0.9, 1.4):
+        scaled = centred.normalisation.apply(centred.images * factor)
+        assert scaled.min() >= -1.0 - 1e-6 and scaled.max() <= 1.0 + 1e-6
+        assert max(-scaled.min(), scaled.max()) > 0.9  # the range is used, not padded away
+    np.testing.assert_allclose(centred.normalisation.invert(centred.normalisation.apply(centred.images)),
+                               centred.images, rtol=1e-4, atol=1e-7)
+
+
 def test_reclip_zeroes_what_lies_below_each_bands_clip_level_and_keeps_both_signs():
     levels = np.array([1.0, 2.0], np.float32)
     x = np.array([[[[0.5, 2.5], [-1.5, -1.9]]]], np.float32)

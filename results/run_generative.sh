@@ -42,6 +42,14 @@ $H folds --folds 2 --repeats 1 --seed 0 | while IFS=$'\t' read -r repeat fold na
   $H wgan --config compact --condition type --split all --exclude "$names" --threads 1 --out $G/wgan-grouped2-fold$fold
   $H generate --model $G/wgan-grouped2-fold$fold --n 256 --out $G/wgan-grouped2-fold$fold-samples --threads 1
 done
+#    The same 2-fold DDPMs with the clipped sky scaled to 0 (--zero-centred; ~37 min each, side by side).
+$H folds --folds 2 --repeats 1 --seed 0 | while IFS=$'\t' read -r repeat fold names; do
+  $H ddpm --config compact --zero-centred --split all --exclude "$names" --steps 2000 --threads 1 --out $G/ddpm0-grouped2-fold$fold
+  $H generate --model $G/ddpm0-grouped2-fold$fold --n 256 --out $G/ddpm0-grouped2-fold$fold-samples --threads 1
+done
+$H metrics --generated $G/ddpm0-grouped2-fold0-samples --n 256 --out results/generative-quality-grouped2-ddpm0-fold0-random.json --threads 1
+$H classifier --arch cnn --protocol grouped --folds 2 --repeats 1 $LOG --augment ddpm \
+  --generated $G/ddpm0-grouped2-fold0-samples $G/ddpm0-grouped2-fold1-samples --out results/grouped2-cnn-log-ddpm0
 FOLDS3="$G/ddpm-grouped3-fold0-samples $G/ddpm-grouped3-fold1-samples $G/ddpm-grouped3-fold2-samples"
 FOLDS2="$G/ddpm-grouped2-fold0-samples $G/ddpm-grouped2-fold1-samples"
 WGAN2="$G/wgan-grouped2-fold0-samples $G/wgan-grouped2-fold1-samples"
@@ -117,6 +125,7 @@ $H compare results/paper-cnn-log-control:results/paper-cnn-log-ddpm results/pape
   results/paper-attention-log-control:results/paper-attention-log-wgan \
   results/grouped3-cnn-log-control:results/grouped3-cnn-log-ddpm results/grouped3-dense-log-control:results/grouped3-dense-log-ddpm \
   results/grouped2-cnn-log-control:results/grouped2-cnn-log-ddpm results/grouped2-dense-log-control:results/grouped2-dense-log-ddpm \
+  results/grouped2-cnn-log-control:results/grouped2-cnn-log-ddpm0 \
   results/blind2-cnn-log-control:results/blind2-cnn-log-ddpm \
   results/blind2-cnn-log-control-seed1:results/blind2-cnn-log-ddpm-seed1 \
   results/blind2-cnn-log-control-seed2:results/blind2-cnn-log-ddpm-seed2 \
